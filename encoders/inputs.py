@@ -1,0 +1,147 @@
+"""Prompt normalization and tokenization with explicit length handling.
+
+A prompt is a string, a list of token ids, or a vLLM-style dict (``{"prompt": str}`` /
+``{"prompt_token_ids": [...]}``); a call takes one prompt or a list of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from retrieval.errors import ConfigError, InputTooLongError
+
+Prompt = str | list[int]
+
+
+def normalize_prompts(prompts: Any) -> list[Prompt]:
+    """Turn every accepted spelling of "one or many prompts" into a flat list."""
+    if isinstance(prompts, str | dict):
+        return [_one_prompt(prompts, 0)]
+    if not isinstance(prompts, Sequence) or isinstance(prompts, bytes):
+        msg = (
+            f"prompts must be a string, a list of token ids, or a list of those; "
+            f"got {type(prompts).__name__}."
+        )
+        raise ConfigError(msg)
+    if len(prompts) == 0:
+        msg = "No prompts were given: pass a string or a non-empty list of strings."
+        raise ConfigError(msg)
+    if all(isinstance(p, int) and not isinstance(p, bool) for p in prompts):
+        return [list(prompts)]
+    return [_one_prompt(p, i) for i, p in enumerate(prompts)]
+
+
+def _one_prompt(prompt: Any, index: int) -> Prompt:
+    if isinstance(prompt, dict):
+        if "prompt_token_ids" in prompt:
+            prompt = prompt["prompt_token_ids"]
+        elif "prompt" in prompt:
+            prompt = prompt["prompt"]
+        else:
+            msg = (
+                f"Prompt {index} is a dict without 'prompt' or 'prompt_token_ids' "
+                f"(keys: {sorted(prompt)})."
+            )
+            raise ConfigError(msg)
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, Sequence) and all(
+        isinstance(t, int) and not isinstance(t, bool) for t in prompt
+    ):
+        if len(prompt) == 0:
+            msg = f"Prompt {index} is an empty list of token ids."
+            raise ConfigError(msg)
+        return list(prompt)
+    msg = (
+        f"Prompt {index} has type {type(prompt).__name__}; expected a string or a list of "
+        "token ids (ints)."
+    )
+    raise ConfigError(msg)
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """How to fit inputs into the model: ``max_tokens`` None means "error when too long"."""
+
+    max_tokens: int | None
+    side: str = "right"
+
+
+def resolve_truncation(
+    truncate_prompt_tokens: int | None, max_model_len: int, side: str
+) -> Truncation:
+    """Validate ``truncate_prompt_tokens`` (-1 = model maximum) against the model length."""
+    if truncate_prompt_tokens is None:
+        return Truncation(None, side)
+    value = int(truncate_prompt_tokens)
+    if value == -1:
+        return Truncation(max_model_len, side)
+    if value < 1:
+        msg = (
+            f"truncate_prompt_tokens must be -1 (the model maximum, {max_model_len}) or a "
+            f"positive number of tokens, got {truncate_prompt_tokens}."
+        )
+        raise ConfigError(msg)
+    if value > max_model_len:
+        msg = (
+            f"truncate_prompt_tokens value ({value}) is greater than max_model_len "
+            f"({max_model_len}). Please, select a smaller truncation size."
+        )
+        raise ConfigError(msg)
+    return Truncation(value, side)
+
+
+def tokenize(
+    tokenizer: Any,
+    prompts: list[Prompt],
+    truncation: Truncation,
+    max_model_len: int,
+    lower_case: bool = False,
+) -> list[list[int]]:
+    """Token ids per prompt, truncated as asked; too-long inputs are a clear error."""
+    texts = [
+        (i, p.lower() if lower_case else p) for i, p in enumerate(prompts) if isinstance(p, str)
+    ]
+    ids: list[list[int]] = [p if isinstance(p, list) else [] for p in prompts]
+    if texts:
+        limit = truncation.max_tokens
+        previous = tokenizer.truncation_side
+        tokenizer.truncation_side = truncation.side
+        try:
+            encoded = tokenizer(
+                [t for _, t in texts],
+                add_special_tokens=True,
+                truncation=limit is not None,
+                max_length=limit,
+                return_attention_mask=False,
+                return_token_type_ids=False,
+                verbose=False,
+            )["input_ids"]
+        finally:
+            tokenizer.truncation_side = previous
+        for (index, _), token_ids in zip(texts, encoded, strict=True):
+            ids[index] = list(token_ids)
+    for index, prompt in enumerate(prompts):
+        if isinstance(prompt, list):
+            ids[index] = _cut(prompt, truncation)
+        _check_length(index, ids[index], max_model_len)
+    return ids
+
+
+def _cut(token_ids: list[int], truncation: Truncation) -> list[int]:
+    limit = truncation.max_tokens
+    if limit is None or len(token_ids) <= limit:
+        return token_ids
+    return token_ids[-limit:] if truncation.side == "left" else token_ids[:limit]
+
+
+def _check_length(index: int, token_ids: list[int], max_model_len: int) -> None:
+    if len(token_ids) > max_model_len:
+        msg = (
+            f"This model's maximum context length is {max_model_len} tokens. However, prompt "
+            f"{index} has {len(token_ids)} tokens. Please reduce the length of the input, or "
+            f"pass truncate_prompt_tokens=-1 to truncate it to {max_model_len} tokens."
+        )
+        raise InputTooLongError(msg)

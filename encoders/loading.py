@@ -1,0 +1,177 @@
+"""Load a resolved model folder safely: config (+ overrides), tokenizer, safetensors weights.
+
+Pickled ``.bin`` weights are refused unless the caller opts in; custom code (``auto_map``)
+runs only with ``trust_remote_code=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from retrieval.errors import ConfigError, UnsafeModelError
+
+logger = logging.getLogger(__name__)
+
+HfOverrides = dict[str, Any] | Callable[[Any], Any] | None
+
+# Encoder families whose native vLLM embedding pooler is CLS; other (decoder) models use LAST.
+ENCODER_MODEL_TYPES = frozenset(
+    {
+        "bert", "roberta", "xlm-roberta", "distilbert", "electra", "deberta", "deberta-v2",
+        "modernbert", "mpnet", "camembert", "albert", "nomic_bert", "new", "ernie", "megatron-bert",
+        "xlm-roberta-xl", "roformer", "mobilebert", "jina_bert",
+    }
+)  # fmt: skip
+
+
+def read_config_json(folder: Path) -> dict[str, Any]:
+    path = folder / "config.json"
+    if not path.is_file():
+        msg = f"Model folder {str(folder)!r} has no config.json; is it a Hugging Face model folder?"
+        raise ConfigError(msg)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        msg = f"{str(path)!r} is not valid JSON ({err}); re-download the model."
+        raise ConfigError(msg) from err
+    if not isinstance(data, dict):
+        msg = f"{str(path)!r} must hold a JSON object."
+        raise ConfigError(msg)
+    return data
+
+
+def check_remote_code(folder: Path, raw: dict[str, Any], trust_remote_code: bool) -> None:
+    """Refuse models that need their own Python code unless the caller trusts them."""
+    from transformers import CONFIG_MAPPING
+
+    if "auto_map" not in raw or trust_remote_code:
+        return
+    if raw.get("model_type") in CONFIG_MAPPING:
+        logger.warning(
+            "%s ships custom code (auto_map) that is ignored; loading transformers' native "
+            "%r implementation. Pass trust_remote_code=True to run the custom code.",
+            folder,
+            raw.get("model_type"),
+        )
+        return
+    msg = (
+        f"Model {str(folder)!r} needs custom Python code from its folder (auto_map: "
+        f"{raw['auto_map']}). It is not run by default. Pass trust_remote_code=True "
+        "(--trust-remote-code) if you trust its source."
+    )
+    raise UnsafeModelError(msg)
+
+
+def load_hf_config(folder: Path, hf_overrides: HfOverrides, trust_remote_code: bool) -> Any:
+    """``AutoConfig`` with vLLM-style ``hf_overrides`` (a dict merged in, or a callable)."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
+    if callable(hf_overrides):
+        return hf_overrides(config)
+    for key, value in (hf_overrides or {}).items():
+        current = getattr(config, key, None)
+        if isinstance(value, dict) and isinstance(current, dict):
+            value = {**current, **value}
+        setattr(config, key, value)
+    return config
+
+
+def check_weights(folder: Path, allow_pickle: bool) -> None:
+    """Make sure safetensors weights exist, or that pickles were explicitly allowed."""
+    if any((folder / n).is_file() for n in ("model.safetensors", "model.safetensors.index.json")):
+        return
+    pickles = [
+        n for n in ("pytorch_model.bin", "pytorch_model.bin.index.json") if (folder / n).is_file()
+    ]
+    if pickles and not allow_pickle:
+        msg = (
+            f"Model {str(folder)!r} has only pickled weights ({pickles[0]}), which can run code "
+            "when loaded. Convert them to safetensors, or pass allow_pickle_weights=True if "
+            "you trust the source."
+        )
+        raise UnsafeModelError(msg)
+    if not pickles:
+        msg = (
+            f"Model {str(folder)!r} has no weights: expected model.safetensors or a sharded "
+            "model.safetensors.index.json."
+        )
+        raise ConfigError(msg)
+
+
+def load_backbone(
+    folder: Path,
+    config: Any,
+    dtype: torch.dtype,
+    device: torch.device,
+    allow_pickle: bool,
+    trust_remote_code: bool,
+) -> nn.Module:
+    """The bare transformer (``AutoModel``: no LM or classification head), in eval mode."""
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    kwargs: dict[str, Any] = {
+        "config": config,
+        "dtype": dtype,
+        "trust_remote_code": trust_remote_code,
+        "use_safetensors": None if allow_pickle else True,
+    }
+    # transformers' per-tensor "Loading weights" bar is noise for a library call.
+    bar_was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        model = AutoModel.from_pretrained(str(folder), attn_implementation="sdpa", **kwargs)
+    except ValueError as err:
+        if "sdpa" not in str(err).lower():
+            raise
+        model = AutoModel.from_pretrained(str(folder), attn_implementation="eager", **kwargs)
+    finally:
+        if bar_was_on:
+            hf_logging.enable_progress_bar()
+    return model.to(device).eval()
+
+
+def load_tokenizer(folder: Path, trust_remote_code: bool) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as err:
+        msg = f"Cannot load the tokenizer of {str(folder)!r}: {err}"
+        raise ConfigError(msg) from err
+
+
+def derive_max_model_len(config: Any, tokenizer: Any, st_max_seq_length: int | None) -> int:
+    """The longest input the model accepts, as vLLM derives it."""
+    limits = []
+    positions = getattr(config, "max_position_embeddings", None)
+    if isinstance(positions, int) and positions > 0:
+        # RoBERTa-style position ids start after the padding index.
+        offset = (
+            (getattr(config, "pad_token_id", 0) or 0) + 1
+            if "roberta" in str(getattr(config, "model_type", ""))
+            else 0
+        )
+        limits.append(positions - offset)
+    if st_max_seq_length:
+        limits.append(st_max_seq_length)
+    tokenizer_max = getattr(tokenizer, "model_max_length", None)
+    if not limits and isinstance(tokenizer_max, int) and 0 < tokenizer_max < 10**7:
+        limits.append(tokenizer_max)
+    if not limits:
+        msg = "Cannot derive the model's maximum length; pass max_model_len=..."
+        raise ConfigError(msg)
+    return min(limits)
+
+
+def default_pooling_type(config: Any) -> str:
+    """vLLM's per-architecture default: CLS for encoder models, LAST for decoders."""
+    return "CLS" if getattr(config, "model_type", "") in ENCODER_MODEL_TYPES else "LAST"

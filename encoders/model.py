@@ -1,0 +1,202 @@
+"""A loaded pooling model: tokenizer + backbone + pooler settings + head, and its forward."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from encoders import loading
+from encoders.config import PoolerConfig
+from encoders.fast_linear import pack_linear_layers
+from encoders.pooling import DenseProjection, EmbeddingHead, pool_sequences, pool_tokens
+from encoders.resolve import ResolvedModel
+from encoders.st_config import SentenceTransformersConfig, read_sentence_transformers_config
+from retrieval.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PoolerSettings:
+    """Model defaults after merging architecture < sentence-transformers < user config."""
+
+    pooling_type: str
+    """CLS, MEAN, LAST (sequence) or ALL (token tasks only)."""
+    normalize: bool
+    """Default activation of the embed task: L2-normalize the output."""
+    dimensions: int | None
+    """Default Matryoshka size (from ``pooler_config``), None = full size."""
+
+
+def merge_pooler_settings(
+    config: Any, st: SentenceTransformersConfig | None, user: PoolerConfig
+) -> PoolerSettings:
+    pooling_type = loading.default_pooling_type(config)
+    normalize = True  # vLLM's embed default when nothing else says otherwise
+    if st is not None:
+        if st.pooling_mode is not None and st.pooling_type is None:
+            if user.pooling_type is None:
+                msg = (
+                    f"Unknown pooling type {st.pooling_mode!r} (from the sentence-transformers "
+                    "config). Valid: CLS, MEAN, LAST, ALL. Set "
+                    'pooler_config={"pooling_type": ...}.'
+                )
+                raise ConfigError(msg)
+        elif st.pooling_type is not None:
+            pooling_type = st.pooling_type
+        normalize = st.normalize
+    if user.pooling_type is not None:
+        pooling_type = user.pooling_type
+    if user.activation is not None:
+        normalize = user.activation
+    return PoolerSettings(pooling_type, normalize, user.dimensions)
+
+
+class PoolingModel:
+    """Everything needed to turn token ids into pooled outputs on one device."""
+
+    def __init__(
+        self,
+        resolved: ResolvedModel,
+        *,
+        pooler_config: PoolerConfig,
+        hf_overrides: loading.HfOverrides,
+        trust_remote_code: bool,
+        dtype: torch.dtype,
+        device: torch.device,
+        max_model_len: int | None,
+        allow_pickle_weights: bool,
+    ) -> None:
+        folder = resolved.path
+        self.name = resolved.name
+        self.resolved = resolved
+        self.device = device
+        self.dtype = dtype
+        raw = loading.read_config_json(folder)
+        loading.check_remote_code(folder, raw, trust_remote_code)
+        loading.check_weights(folder, allow_pickle_weights)
+        self.hf_config = loading.load_hf_config(folder, hf_overrides, trust_remote_code)
+        self.st_config = read_sentence_transformers_config(folder)
+        self.tokenizer = loading.load_tokenizer(folder, trust_remote_code)
+        self.settings = merge_pooler_settings(self.hf_config, self.st_config, pooler_config)
+        self.max_model_len = self._max_len(max_model_len)
+        self.backbone = loading.load_backbone(
+            folder, self.hf_config, dtype, device, allow_pickle_weights, trust_remote_code
+        )
+        dense = [
+            DenseProjection(s, allow_pickle_weights).to(device=device, dtype=dtype)
+            for s in self._dense_specs()
+        ]
+        self.head = EmbeddingHead(dense).eval()
+        if device.type == "cpu" and dtype == torch.float32:
+            swapped = pack_linear_layers(self.backbone) + pack_linear_layers(self.head)
+            logger.debug("oneDNN packed %d linear layers", swapped)
+        self.pad_token_id = self._pad_id()
+
+    def _dense_specs(self) -> tuple[Any, ...]:
+        return self.st_config.dense if self.st_config else ()
+
+    def _max_len(self, requested: int | None) -> int:
+        st_len = self.st_config.max_seq_length if self.st_config else None
+        if self.st_config is not None and st_len is None:
+            # sentence-transformers 6 keeps max_seq_length in the tokenizer config.
+            tok_len = getattr(self.tokenizer, "model_max_length", None)
+            st_len = tok_len if isinstance(tok_len, int) and 0 < tok_len < 10**7 else None
+        derived = loading.derive_max_model_len(self.hf_config, self.tokenizer, st_len)
+        if requested is None:
+            return derived
+        if requested < 1 or requested > derived:
+            msg = (
+                f"User-specified max_model_len ({requested}) must be between 1 and the "
+                f"derived max_model_len ({derived}) of this model."
+            )
+            raise ConfigError(msg)
+        return requested
+
+    def _pad_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        if pad is None:
+            pad = getattr(self.hf_config, "pad_token_id", None)
+        if pad is None:
+            pad = self.tokenizer.eos_token_id
+        return int(pad) if pad is not None else 0
+
+    # -- metadata ---------------------------------------------------------------------------
+    @property
+    def lower_case(self) -> bool:
+        return bool(self.st_config and self.st_config.do_lower_case)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.hf_config.hidden_size)
+
+    @property
+    def embedding_size(self) -> int:
+        """Size of the pooled embedding after projections (before Matryoshka truncation)."""
+        specs = self._dense_specs()
+        return specs[-1].out_features if specs else self.hidden_size
+
+    @property
+    def matryoshka_dimensions(self) -> list[int] | None:
+        dims = getattr(self.hf_config, "matryoshka_dimensions", None)
+        return [int(d) for d in dims] if dims else None
+
+    @property
+    def is_matryoshka(self) -> bool:
+        return bool(getattr(self.hf_config, "is_matryoshka", False)) or bool(
+            self.matryoshka_dimensions
+        )
+
+    # -- forward ----------------------------------------------------------------------------
+    def _pad(self, batch: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        longest = max(len(ids) for ids in batch)
+        input_ids = torch.full((len(batch), longest), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), longest), dtype=torch.long)
+        for row, ids in enumerate(batch):
+            input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+            mask[row, : len(ids)] = 1
+        return input_ids.to(self.device), mask.to(self.device)
+
+    def hidden_states(self, batch: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Last hidden states ``(b, l, h)`` and attention mask ``(b, l)`` for a batch."""
+        input_ids, mask = self._pad(batch)
+        output = self.backbone(input_ids=input_ids, attention_mask=mask)
+        hidden = output[0] if isinstance(output, tuple) else output.last_hidden_state
+        return hidden, mask
+
+    @torch.inference_mode()
+    def embed_batch(
+        self, batch: list[list[int]], dimensions: int | None, normalize: bool
+    ) -> list[torch.Tensor]:
+        """Sequence embeddings for a batch: one ``(d,)`` float32 CPU tensor per input."""
+        hidden, mask = self.hidden_states(batch)
+        pooled = pool_sequences(hidden, mask, self._sequence_pooling())
+        out = self.head(pooled, dimensions, normalize).float().cpu()
+        return list(out.unbind(0))
+
+    @torch.inference_mode()
+    def token_embed_batch(
+        self, batch: list[list[int]], dimensions: int | None, normalize: bool
+    ) -> list[torch.Tensor]:
+        """Per-token embeddings: one ``(n_tokens, d)`` float32 CPU tensor per input."""
+        hidden, mask = self.hidden_states(batch)
+        return [
+            self.head(tokens, dimensions, normalize).float().cpu()
+            for tokens in pool_tokens(hidden, mask)
+        ]
+
+    def _sequence_pooling(self) -> str:
+        if self.settings.pooling_type == "ALL":
+            msg = (
+                "Pooling type ALL yields per-token outputs; use pooling_task='token_embed' or "
+                'set pooler_config={"pooling_type": "CLS" | "MEAN" | "LAST"} for embed.'
+            )
+            raise ConfigError(msg)
+        return self.settings.pooling_type
+
+    def modules(self) -> list[nn.Module]:
+        return [self.backbone, self.head]

