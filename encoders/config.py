@@ -44,6 +44,11 @@ class PoolerConfig:
     """Deprecated alias of ``use_activation`` for embedding models (vLLM accepts both)."""
     dimensions: int | None = None
     """Default Matryoshka output size for requests that do not set ``dimensions``."""
+    enable_chunked_processing: bool = False
+    """Embed inputs longer than the model by splitting them into model-length chunks and
+    averaging the chunks' pooled states weighted by their token counts (vLLM's option)."""
+    max_embed_len: int | None = None
+    """With chunked processing: the longest input accepted, in tokens (None = no limit)."""
 
     def __post_init__(self) -> None:
         if self.pooling_type is not None:
@@ -62,11 +67,20 @@ class PoolerConfig:
                 "`normalize` is a deprecated alias, set only `use_activation`."
             )
             raise ConfigError(msg)
+        if self.max_embed_len is not None and self.max_embed_len < 1:
+            msg = f"max_embed_len must be a positive number of tokens, got {self.max_embed_len}."
+            raise ConfigError(msg)
 
     @property
     def activation(self) -> bool | None:
         """The effective ``use_activation`` (``normalize`` folded in)."""
         return self.use_activation if self.use_activation is not None else self.normalize
+
+    def max_input_tokens(self, max_model_len: int) -> int | None:
+        """Longest accepted input: the model length, or the chunked-processing cap."""
+        if not self.enable_chunked_processing:
+            return max_model_len
+        return self.max_embed_len
 
     @classmethod
     def from_value(cls, value: PoolerConfig | dict[str, Any] | None) -> PoolerConfig:

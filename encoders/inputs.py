@@ -97,10 +97,12 @@ def tokenize(
     tokenizer: Any,
     prompts: list[Prompt],
     truncation: Truncation,
-    max_model_len: int,
+    max_tokens: int | None,
     lower_case: bool = False,
+    chunked: bool = False,
 ) -> list[list[int]]:
-    """Token ids per prompt, truncated as asked; too-long inputs are a clear error."""
+    """Token ids per prompt, truncated as asked; inputs over ``max_tokens`` (the model length,
+    or the chunked-processing cap; None = no cap) are a clear error."""
     texts = [
         (i, p.lower() if lower_case else p) for i, p in enumerate(prompts) if isinstance(p, str)
     ]
@@ -126,8 +128,77 @@ def tokenize(
     for index, prompt in enumerate(prompts):
         if isinstance(prompt, list):
             ids[index] = _cut(prompt, truncation)
-        _check_length(index, ids[index], max_model_len)
+        if chunked:
+            _check_embed_len(index, ids[index], max_tokens)
+        else:
+            _check_length(index, ids[index], max_tokens)
     return ids
+
+
+def _check_embed_len(index: int, token_ids: list[int], max_embed_len: int | None) -> None:
+    if max_embed_len is not None and len(token_ids) > max_embed_len:
+        msg = (
+            f"Prompt {index} has {len(token_ids)} tokens, more than max_embed_len "
+            f"({max_embed_len}) allows even with chunked processing. Raise max_embed_len in "
+            "pooler_config, shorten the input, or pass truncate_prompt_tokens=-1."
+        )
+        raise InputTooLongError(msg)
+
+
+def tokenize_pairs(
+    tokenizer: Any,
+    pairs: list[tuple[str, str]],
+    truncation: Truncation,
+    max_tokens: int,
+    lower_case: bool = False,
+) -> tuple[list[list[int]], list[list[int]]]:
+    """Token ids and token type ids of ``(first, second)`` pairs encoded jointly, as a
+    cross-encoder reads them; truncation trims the longer side first."""
+    if lower_case:
+        pairs = [(a.lower(), b.lower()) for a, b in pairs]
+    limit = truncation.max_tokens
+    encoded = tokenizer(
+        [a for a, _ in pairs],
+        [b for _, b in pairs],
+        add_special_tokens=True,
+        truncation="longest_first" if limit is not None else False,
+        max_length=limit,
+        return_attention_mask=False,
+        return_token_type_ids=True,
+        verbose=False,
+    )
+    ids = [list(x) for x in encoded["input_ids"]]
+    types = encoded.get("token_type_ids") or [[0] * len(x) for x in ids]
+    for index, token_ids in enumerate(ids):
+        _check_length(index, token_ids, max_tokens)
+    return ids, [list(t) for t in types]
+
+
+def score_pairs(data_1: Any, data_2: Any) -> list[tuple[str, str]]:
+    """Expand ``score(data_1, data_2)`` inputs into pairs: 1:1, 1:N or N:N."""
+    firsts = _texts(data_1, "data_1")
+    seconds = _texts(data_2, "data_2")
+    if len(firsts) == 1:
+        return [(firsts[0], s) for s in seconds]
+    if len(firsts) == len(seconds):
+        return list(zip(firsts, seconds, strict=True))
+    msg = f"Input lengths must be either 1:1, 1:N or N:N (got {len(firsts)}:{len(seconds)})."
+    raise ConfigError(msg)
+
+
+def _texts(value: Any, name: str) -> list[str]:
+    items = [value] if isinstance(value, str | dict) else value
+    if not isinstance(items, Sequence) or len(items) == 0:
+        msg = f"{name} must be a string or a non-empty list of strings."
+        raise ConfigError(msg)
+    texts = []
+    for index, item in enumerate(items):
+        text = item.get("prompt") if isinstance(item, dict) else item
+        if not isinstance(text, str):
+            msg = f"{name}[{index}] has type {type(item).__name__}; scoring takes text."
+            raise ConfigError(msg)
+        texts.append(text)
+    return texts
 
 
 def _cut(token_ids: list[int], truncation: Truncation) -> list[int]:
@@ -137,8 +208,8 @@ def _cut(token_ids: list[int], truncation: Truncation) -> list[int]:
     return token_ids[-limit:] if truncation.side == "left" else token_ids[:limit]
 
 
-def _check_length(index: int, token_ids: list[int], max_model_len: int) -> None:
-    if len(token_ids) > max_model_len:
+def _check_length(index: int, token_ids: list[int], max_model_len: int | None) -> None:
+    if max_model_len is not None and len(token_ids) > max_model_len:
         msg = (
             f"This model's maximum context length is {max_model_len} tokens. However, prompt "
             f"{index} has {len(token_ids)} tokens. Please reduce the length of the input, or "

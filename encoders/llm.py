@@ -9,12 +9,13 @@ embeds = output.outputs.embedding
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from encoders.batching import plan_batches
+from encoders import classify
+from encoders.architectures import supported_tasks
 from encoders.config import (
     CONVERTS,
     POOLING_TASKS,
@@ -23,17 +24,29 @@ from encoders.config import (
     PoolerConfig,
     check_choice,
 )
-from encoders.inputs import normalize_prompts, resolve_truncation, tokenize
+from encoders.engine import Engine, ProgressArg, Request
+from encoders.inputs import (
+    normalize_prompts,
+    resolve_truncation,
+    score_pairs,
+    tokenize,
+    tokenize_pairs,
+)
 from encoders.loading import HfOverrides
+from encoders.matryoshka import check_dimensions
 from encoders.model import PoolingModel
 from encoders.outputs import (
+    ClassificationOutput,
+    ClassificationRequestOutput,
     EmbeddingOutput,
     EmbeddingRequestOutput,
     PoolingOutput,
     PoolingRequestOutput,
+    ScoringOutput,
+    ScoringRequestOutput,
 )
 from encoders.params import PoolingParams
-from encoders.progress import progress_bar
+from encoders.plugins import load_plugin
 from encoders.resolve import DEFAULT_MODEL, resolve_model
 from retrieval.device import resolve_device, resolve_dtype
 from retrieval.errors import ConfigError
@@ -44,13 +57,11 @@ logger = logging.getLogger(__name__)
 _IGNORED_ENGINE_ARGS = frozenset(
     {
         "gpu_memory_utilization", "enforce_eager", "tensor_parallel_size", "swap_space",
-        "disable_log_stats", "enable_prefix_caching", "max_num_batched_tokens_per_step",
-        "block_size", "kv_cache_dtype", "compilation_config", "disable_custom_all_reduce",
-        "task", "seed",
+        "disable_log_stats", "enable_prefix_caching", "block_size", "kv_cache_dtype",
+        "compilation_config", "disable_custom_all_reduce", "task", "seed",
     }
 )  # fmt: skip
-_CLASSIFY_SUFFIXES = ("ForSequenceClassification", "ClassificationModel")
-_EMBED_TASKS = ("embed", "token_embed")
+Params = PoolingParams | Sequence[PoolingParams] | None
 
 
 class LLM:
@@ -76,6 +87,7 @@ class LLM:
         max_num_batched_tokens: int | None = None,
         max_num_seqs: int = 256,
         truncation_side: str | None = None,
+        io_processor_plugin: str | None = None,
         allow_pickle_weights: bool = False,
         **engine_args: Any,
     ) -> None:
@@ -89,47 +101,46 @@ class LLM:
         if runner == "generate":
             msg = 'runner="generate" is not supported: this toolkit runs pooling models only.'
             raise ConfigError(msg)
-        check_choice("convert", convert, CONVERTS, 'Use convert="auto" or "embed".')
+        check_choice("convert", convert, CONVERTS, 'Use "auto", "embed" or "classify".')
         self.device = resolve_device(device)
-        torch_dtype = resolve_dtype(dtype, self.device)
+        self.pooler_config = PoolerConfig.from_value(pooler_config)
         self.model = PoolingModel(
             resolve_model(model, revision),
-            pooler_config=PoolerConfig.from_value(pooler_config),
+            pooler_config=self.pooler_config,
             hf_overrides=hf_overrides,
             trust_remote_code=trust_remote_code,
-            dtype=torch_dtype,
+            dtype=resolve_dtype(dtype, self.device),
             device=self.device,
             max_model_len=max_model_len,
             allow_pickle_weights=allow_pickle_weights,
+            convert=convert,
         )
-        self._check_convert(convert)
         side = str(truncation_side or getattr(self.model.tokenizer, "truncation_side", "right"))
         self.truncation_side = check_choice(
             "truncation side", side, TRUNCATION_SIDES, 'Use "left" or "right".'
         )
         default_budget = 65536 if self.device.type == "cuda" else 8192
-        self.max_num_batched_tokens = max(
-            max_num_batched_tokens or default_budget, self.model.max_model_len
-        )
-        self.max_num_seqs = max_num_seqs
+        budget = max(max_num_batched_tokens or default_budget, self.model.max_model_len)
+        self.engine = Engine(self.model, budget, max_num_seqs)
+        if self.model.family != "embed":
+            self.engine.activation_name = classify.resolve_activation(self.model)
+        if io_processor_plugin is not None:
+            self.engine.plugin = load_plugin(io_processor_plugin, self.model)
         self._request_counter = 0
-
-    def _check_convert(self, convert: str) -> None:
-        architectures = getattr(self.model.hf_config, "architectures", None) or []
-        is_classifier = any(a.endswith(_CLASSIFY_SUFFIXES) for a in architectures)
-        if convert == "classify" or (convert == "auto" and is_classifier):
-            msg = (
-                f"Model {self.model.name!r} ({architectures}) converts to the classify task, "
-                "which this version does not run yet. Pass convert='embed' to use it as an "
-                "embedding model."
-            )
-            raise ConfigError(msg)
 
     # -- introspection ------------------------------------------------------------------------
     @property
     def supported_tasks(self) -> tuple[str, ...]:
         """The pooling tasks this model serves (vLLM's ``Pooler.get_supported_tasks``)."""
-        return _EMBED_TASKS
+        per_token = classify.score_head(self.model) is not None
+        tasks = supported_tasks(self.model.family, per_token)
+        return (*tasks, "plugin") if self.engine.plugin is not None else tasks
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        """Class index -> label name of a classifier (from its config)."""
+        labels = getattr(self.model.hf_config, "id2label", None) or {}
+        return {int(k): str(v) for k, v in labels.items()}
 
     def get_tokenizer(self) -> Any:
         return self.model.tokenizer
@@ -142,10 +153,10 @@ class LLM:
     def embed(
         self,
         prompts: Any,
-        pooling_params: PoolingParams | Sequence[PoolingParams] | None = None,
+        pooling_params: Params = None,
         *,
         truncate_prompt_tokens: int | None = None,
-        use_tqdm: bool | Callable[..., Any] = True,
+        use_tqdm: ProgressArg = True,
         tokenization_kwargs: dict[str, Any] | None = None,
     ) -> list[EmbeddingRequestOutput]:
         """One embedding per prompt: ``out.outputs.embedding`` is a list of floats."""
@@ -157,37 +168,100 @@ class LLM:
             use_tqdm=use_tqdm,
             tokenization_kwargs=tokenization_kwargs,
         )
+        return [_convert(o, EmbeddingOutput.from_base(o.outputs)) for o in outputs]
+
+    def classify(
+        self,
+        prompts: Any,
+        pooling_params: Params = None,
+        *,
+        truncate_prompt_tokens: int | None = None,
+        use_tqdm: ProgressArg = True,
+        tokenization_kwargs: dict[str, Any] | None = None,
+    ) -> list[ClassificationRequestOutput]:
+        """Class probabilities per prompt: ``out.outputs.probs``."""
+        outputs = self.encode(
+            prompts,
+            pooling_params,
+            pooling_task="classify",
+            truncate_prompt_tokens=truncate_prompt_tokens,
+            use_tqdm=use_tqdm,
+            tokenization_kwargs=tokenization_kwargs,
+        )
+        return [_convert(o, ClassificationOutput.from_base(o.outputs)) for o in outputs]
+
+    def reward(
+        self,
+        prompts: Any,
+        pooling_params: Params = None,
+        *,
+        truncate_prompt_tokens: int | None = None,
+        use_tqdm: ProgressArg = True,
+        tokenization_kwargs: dict[str, Any] | None = None,
+    ) -> list[PoolingRequestOutput[PoolingOutput]]:
+        """Per-token rewards (the ``token_classify`` task): ``out.outputs.data``."""
+        return self.encode(
+            prompts,
+            pooling_params,
+            pooling_task="token_classify",
+            truncate_prompt_tokens=truncate_prompt_tokens,
+            use_tqdm=use_tqdm,
+            tokenization_kwargs=tokenization_kwargs,
+        )
+
+    def score(
+        self,
+        data_1: Any,
+        data_2: Any,
+        /,
+        *,
+        truncate_prompt_tokens: int | None = None,
+        use_tqdm: ProgressArg = True,
+        pooling_params: PoolingParams | None = None,
+        tokenization_kwargs: dict[str, Any] | None = None,
+    ) -> list[ScoringRequestOutput]:
+        """Scores of ``(data_1, data_2)`` pairs (1:1, 1:N or N:N): cross-encoders read each
+        pair jointly; embedding models return the cosine of the two embeddings."""
+        pairs = score_pairs(data_1, data_2)
+        params = _one_params(pooling_params, truncate_prompt_tokens)
+        if "score" not in self.supported_tasks:
+            if "embed" not in self.supported_tasks:
+                self._check_task("score")
+            return self._cosine_scores(pairs, params, use_tqdm, tokenization_kwargs)
+        params.verify("score")
+        truncation = resolve_truncation(
+            params.truncate_prompt_tokens, self.max_model_len, self._side(tokenization_kwargs)
+        )
+        ids, types = tokenize_pairs(
+            self.model.tokenizer, pairs, truncation, self.max_model_len, self.model.lower_case
+        )
+        activation = params.effective_activation()
+        request = Request("score", activation=True if activation is None else activation)
+        data = self.engine.run(ids, request, use_tqdm, types)
         return [
-            PoolingRequestOutput(
-                o.request_id, EmbeddingOutput.from_base(o.outputs), o.prompt_token_ids
-            )
-            for o in outputs
+            PoolingRequestOutput(self._next_id(), ScoringOutput.from_base(PoolingOutput(d)), i)
+            for d, i in zip(data, ids, strict=True)
         ]
 
     def encode(
         self,
         prompts: Any,
-        pooling_params: PoolingParams | Sequence[PoolingParams] | None = None,
+        pooling_params: Params = None,
         *,
         pooling_task: str | None = None,
         truncate_prompt_tokens: int | None = None,
-        use_tqdm: bool | Callable[..., Any] = True,
+        use_tqdm: ProgressArg = True,
         tokenization_kwargs: dict[str, Any] | None = None,
     ) -> list[PoolingRequestOutput[PoolingOutput]]:
-        """Pooled tensors per prompt: ``out.outputs.data`` is ``(d,)`` for ``embed`` and
-        ``(n_tokens, d)`` for ``token_embed``."""
+        """Pooled tensors per prompt (``out.outputs.data``): ``(d,)`` for ``embed``,
+        ``(n_tokens, d)`` for ``token_embed``, ``(n_labels,)`` for ``classify``,
+        ``(n_tokens, n_labels)`` for ``token_classify``, the plugin's tensor for ``plugin``."""
         task = self._check_task(pooling_task)
-        items = normalize_prompts(prompts)
         params = _one_params(pooling_params, truncate_prompt_tokens)
         params.verify(task)
-        dimensions, normalize = self._merge_params(params)
-        truncation = resolve_truncation(
-            params.truncate_prompt_tokens, self.max_model_len, self._side(tokenization_kwargs)
-        )
-        token_ids = tokenize(
-            self.model.tokenizer, items, truncation, self.max_model_len, self.model.lower_case
-        )
-        data = self._run(token_ids, task, dimensions, normalize, use_tqdm)
+        request = self._request(task, params)
+        token_ids = self._tokenize(prompts, params, request, tokenization_kwargs)
+        data = self.engine.run(token_ids, request, use_tqdm)
         return [
             PoolingRequestOutput(self._next_id(), PoolingOutput(d), ids)
             for d, ids in zip(data, token_ids, strict=True)
@@ -197,8 +271,8 @@ class LLM:
     def _check_task(self, task: str | None) -> str:
         if task is None:
             msg = (
-                "pooling_task is required for LLM.encode. Use LLM.embed(...) or set "
-                f"pooling_task to one of {list(self.supported_tasks)}."
+                "pooling_task is required for LLM.encode. Use LLM.embed / classify / score / "
+                f"reward, or set pooling_task to one of {list(self.supported_tasks)}."
             )
             raise ConfigError(msg)
         check_choice("pooling task", task, POOLING_TASKS, "")
@@ -210,75 +284,84 @@ class LLM:
             raise ConfigError(msg)
         return task
 
+    def _request(self, task: str, params: PoolingParams) -> Request:
+        activation = params.effective_activation()
+        if task in ("embed", "token_embed"):
+            dimensions = params.dimensions
+            if dimensions is not None:
+                check_dimensions(self.model, dimensions)
+            else:
+                dimensions = self.model.settings.dimensions
+            normalize = self.model.settings.normalize if activation is None else activation
+            chunked = task == "embed" and self.pooler_config.enable_chunked_processing
+            return Request(task, dimensions, normalize, chunked)
+        return Request(task, activation=True if activation is None else activation)
+
+    def _tokenize(
+        self,
+        prompts: Any,
+        params: PoolingParams,
+        request: Request,
+        tokenization_kwargs: dict[str, Any] | None,
+    ) -> list[list[int]]:
+        items = normalize_prompts(prompts)
+        truncation = resolve_truncation(
+            params.truncate_prompt_tokens, self.max_model_len, self._side(tokenization_kwargs)
+        )
+        limit = self.max_model_len
+        if request.chunked and truncation.max_tokens is None:
+            limit = self.pooler_config.max_embed_len  # type: ignore[assignment]
+        return tokenize(
+            self.model.tokenizer,
+            items,
+            truncation,
+            limit,
+            self.model.lower_case,
+            chunked=request.chunked and truncation.max_tokens is None,
+        )
+
+    def _cosine_scores(
+        self,
+        pairs: list[tuple[str, str]],
+        params: PoolingParams,
+        use_tqdm: ProgressArg,
+        tokenization_kwargs: dict[str, Any] | None,
+    ) -> list[ScoringRequestOutput]:
+        # Each distinct text is embedded once (a 1:N query is encoded a single time).
+        texts = list(dict.fromkeys(t for pair in pairs for t in pair))
+        embed_params = PoolingParams(truncate_prompt_tokens=params.truncate_prompt_tokens)
+        outputs = self.encode(
+            texts,
+            embed_params,
+            pooling_task="embed",
+            use_tqdm=use_tqdm,
+            tokenization_kwargs=tokenization_kwargs,
+        )
+        vectors = dict(zip(texts, outputs, strict=True))
+        results = []
+        for first, second in pairs:
+            a, b = vectors[first], vectors[second]
+            cosine = torch.nn.functional.cosine_similarity(a.outputs.data, b.outputs.data, dim=0)
+            tokens = a.prompt_token_ids + b.prompt_token_ids
+            results.append(
+                PoolingRequestOutput(self._next_id(), ScoringOutput(float(cosine)), tokens)
+            )
+        return results
+
     def _side(self, tokenization_kwargs: dict[str, Any] | None) -> str:
         side = (tokenization_kwargs or {}).get("truncation_side", self.truncation_side)
         return check_choice("truncation side", side, TRUNCATION_SIDES, 'Use "left" or "right".')
-
-    def _merge_params(self, params: PoolingParams) -> tuple[int | None, bool]:
-        dimensions = params.dimensions if params.dimensions is not None else None
-        if dimensions is not None:
-            self._check_matryoshka(dimensions)
-        else:
-            dimensions = self.model.settings.dimensions
-        activation = params.activation
-        normalize = self.model.settings.normalize if activation is None else activation
-        return dimensions, normalize
-
-    def _check_matryoshka(self, dimensions: int) -> None:
-        name = self.model.name
-        if not self.model.is_matryoshka:
-            msg = (
-                f'Model "{name}" does not support matryoshka representation, changing output '
-                "dimensions will lead to poor results."
-            )
-            raise ConfigError(msg)
-        if dimensions < 1:
-            msg = f"Dimensions must be greater than 0, got {dimensions}."
-            raise ConfigError(msg)
-        allowed = self.model.matryoshka_dimensions
-        if allowed is not None and dimensions not in allowed:
-            msg = (
-                f'Model "{name}" only supports {allowed} matryoshka dimensions, use other '
-                "output dimensions will lead to poor results."
-            )
-            raise ConfigError(msg)
-        if dimensions > self.model.embedding_size:
-            msg = (
-                f"Dimensions {dimensions} exceed the embedding size "
-                f'{self.model.embedding_size} of model "{name}".'
-            )
-            raise ConfigError(msg)
-
-    def _run(
-        self,
-        token_ids: list[list[int]],
-        task: str,
-        dimensions: int | None,
-        normalize: bool,
-        use_tqdm: bool | Callable[..., Any],
-    ) -> list[torch.Tensor]:
-        forward = self.model.embed_batch if task == "embed" else self.model.token_embed_batch
-        batches = plan_batches(
-            [len(t) for t in token_ids], self.max_num_batched_tokens, self.max_num_seqs
-        )
-        results: list[torch.Tensor | None] = [None] * len(token_ids)
-        with progress_bar(use_tqdm, total=len(token_ids)) as bar:
-            for batch in batches:
-                outputs = forward([token_ids[i] for i in batch], dimensions, normalize)
-                for index, output in zip(batch, outputs, strict=True):
-                    results[index] = output
-                bar.update(len(batch))
-        return [r for r in results if r is not None]
 
     def _next_id(self) -> str:
         self._request_counter += 1
         return str(self._request_counter - 1)
 
 
-def _one_params(
-    pooling_params: PoolingParams | Sequence[PoolingParams] | None,
-    truncate_prompt_tokens: int | None,
-) -> PoolingParams:
+def _convert(output: PoolingRequestOutput[PoolingOutput], outputs: Any) -> Any:
+    return PoolingRequestOutput(output.request_id, outputs, output.prompt_token_ids)
+
+
+def _one_params(pooling_params: Params, truncate_prompt_tokens: int | None) -> PoolingParams:
     if pooling_params is None:
         params = PoolingParams()
     elif isinstance(pooling_params, PoolingParams):

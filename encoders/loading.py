@@ -113,10 +113,18 @@ def load_backbone(
     device: torch.device,
     allow_pickle: bool,
     trust_remote_code: bool,
+    family: str = "embed",
 ) -> nn.Module:
-    """The bare transformer (``AutoModel``: no LM or classification head), in eval mode."""
-    from transformers import AutoModel
+    """The transformer in eval mode: bare (``AutoModel``) for embedding models, with its
+    classification head for sequence / token classifiers."""
+    import transformers
     from transformers.utils import logging as hf_logging
+
+    auto_class = {
+        "embed": transformers.AutoModel,
+        "classify": transformers.AutoModelForSequenceClassification,
+        "token_classify": transformers.AutoModelForTokenClassification,
+    }[family]
 
     kwargs: dict[str, Any] = {
         "config": config,
@@ -127,16 +135,35 @@ def load_backbone(
     # transformers' per-tensor "Loading weights" bar is noise for a library call.
     bar_was_on = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
+    kwargs["output_loading_info"] = True
     try:
-        model = AutoModel.from_pretrained(str(folder), attn_implementation="sdpa", **kwargs)
-    except ValueError as err:
-        if "sdpa" not in str(err).lower():
-            raise
-        model = AutoModel.from_pretrained(str(folder), attn_implementation="eager", **kwargs)
+        try:
+            model, info = auto_class.from_pretrained(
+                str(folder), attn_implementation="sdpa", **kwargs
+            )
+        except ValueError as err:
+            if "sdpa" not in str(err).lower():
+                raise
+            model, info = auto_class.from_pretrained(
+                str(folder), attn_implementation="eager", **kwargs
+            )
     finally:
         if bar_was_on:
             hf_logging.enable_progress_bar()
+    _check_head_weights(folder, family, info.get("missing_keys") or [])
     return model.to(device).eval()
+
+
+def _check_head_weights(folder: Path, family: str, missing: Any) -> None:
+    """A classifier whose head weights are not in the checkpoint would score at random."""
+    missing = sorted(missing)
+    if family != "embed" and missing:
+        msg = (
+            f"Model {str(folder)!r} has no trained weights for its {family} head "
+            f"(missing: {missing[:4]}). It cannot classify or score; load it with "
+            "convert='embed', or use a checkpoint that was fine-tuned for classification."
+        )
+        raise ConfigError(msg)
 
 
 def load_tokenizer(folder: Path, trust_remote_code: bool) -> Any:

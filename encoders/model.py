@@ -9,9 +9,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from encoders import loading
+from encoders import classify, loading
+from encoders.architectures import Family, model_family
 from encoders.config import PoolerConfig
 from encoders.fast_linear import pack_linear_layers
+from encoders.plugins import PoolerPlugin
 from encoders.pooling import DenseProjection, EmbeddingHead, pool_sequences, pool_tokens
 from encoders.resolve import ResolvedModel
 from encoders.st_config import SentenceTransformersConfig, read_sentence_transformers_config
@@ -70,6 +72,7 @@ class PoolingModel:
         device: torch.device,
         max_model_len: int | None,
         allow_pickle_weights: bool,
+        convert: str = "auto",
     ) -> None:
         folder = resolved.path
         self.name = resolved.name
@@ -82,10 +85,19 @@ class PoolingModel:
         self.hf_config = loading.load_hf_config(folder, hf_overrides, trust_remote_code)
         self.st_config = read_sentence_transformers_config(folder)
         self.tokenizer = loading.load_tokenizer(folder, trust_remote_code)
+        self.pooler_config = pooler_config
+        self.family: Family = model_family(list(self.architectures), convert)
         self.settings = merge_pooler_settings(self.hf_config, self.st_config, pooler_config)
         self.max_model_len = self._max_len(max_model_len)
+        self._prepare_padding_config()
         self.backbone = loading.load_backbone(
-            folder, self.hf_config, dtype, device, allow_pickle_weights, trust_remote_code
+            folder,
+            self.hf_config,
+            dtype,
+            device,
+            allow_pickle_weights,
+            trust_remote_code,
+            self.family,
         )
         dense = [
             DenseProjection(s, allow_pickle_weights).to(device=device, dtype=dtype)
@@ -117,6 +129,11 @@ class PoolingModel:
             raise ConfigError(msg)
         return requested
 
+    def _prepare_padding_config(self) -> None:
+        # Decoder classifiers find the last real token through config.pad_token_id.
+        if getattr(self.hf_config, "pad_token_id", None) is None:
+            self.hf_config.pad_token_id = self._pad_id()
+
     def _pad_id(self) -> int:
         pad = self.tokenizer.pad_token_id
         if pad is None:
@@ -126,6 +143,10 @@ class PoolingModel:
         return int(pad) if pad is not None else 0
 
     # -- metadata ---------------------------------------------------------------------------
+    @property
+    def architectures(self) -> tuple[str, ...]:
+        return tuple(getattr(self.hf_config, "architectures", None) or ())
+
     @property
     def lower_case(self) -> bool:
         return bool(self.st_config and self.st_config.do_lower_case)
@@ -152,31 +173,44 @@ class PoolingModel:
         )
 
     # -- forward ----------------------------------------------------------------------------
-    def _pad(self, batch: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    def model_inputs(
+        self, batch: list[list[int]], type_ids: list[list[int]] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Right-padded ``input_ids``, ``attention_mask`` (and ``token_type_ids`` for pairs),
+        each ``(b, l)`` on the model's device."""
         longest = max(len(ids) for ids in batch)
         input_ids = torch.full((len(batch), longest), self.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(batch), longest), dtype=torch.long)
         for row, ids in enumerate(batch):
             input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
             mask[row, : len(ids)] = 1
-        return input_ids.to(self.device), mask.to(self.device)
+        inputs = {"input_ids": input_ids, "attention_mask": mask}
+        if type_ids is not None:
+            types = torch.zeros((len(batch), longest), dtype=torch.long)
+            for row, ids in enumerate(type_ids):
+                types[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+            inputs["token_type_ids"] = types
+        return {k: v.to(self.device) for k, v in inputs.items()}
 
     def hidden_states(self, batch: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Last hidden states ``(b, l, h)`` and attention mask ``(b, l)`` for a batch."""
-        input_ids, mask = self._pad(batch)
-        output = self.backbone(input_ids=input_ids, attention_mask=mask)
+        inputs = self.model_inputs(batch)
+        output = self.backbone(**inputs)
         hidden = output[0] if isinstance(output, tuple) else output.last_hidden_state
-        return hidden, mask
+        return hidden, inputs["attention_mask"]
 
     @torch.inference_mode()
-    def embed_batch(
-        self, batch: list[list[int]], dimensions: int | None, normalize: bool
-    ) -> list[torch.Tensor]:
-        """Sequence embeddings for a batch: one ``(d,)`` float32 CPU tensor per input."""
+    def pool_batch(self, batch: list[list[int]]) -> torch.Tensor:
+        """Sequence-pooled hidden states before the head: ``(b, h)``."""
         hidden, mask = self.hidden_states(batch)
-        pooled = pool_sequences(hidden, mask, self._sequence_pooling())
-        out = self.head(pooled, dimensions, normalize).float().cpu()
-        return list(out.unbind(0))
+        return pool_sequences(hidden, mask, self._sequence_pooling())
+
+    @torch.inference_mode()
+    def apply_head(
+        self, pooled: torch.Tensor, dimensions: int | None, normalize: bool
+    ) -> torch.Tensor:
+        """Projection -> Matryoshka truncation -> normalization; float32 on the CPU."""
+        return self.head(pooled, dimensions, normalize).float().cpu()
 
     @torch.inference_mode()
     def token_embed_batch(
@@ -185,8 +219,33 @@ class PoolingModel:
         """Per-token embeddings: one ``(n_tokens, d)`` float32 CPU tensor per input."""
         hidden, mask = self.hidden_states(batch)
         return [
-            self.head(tokens, dimensions, normalize).float().cpu()
-            for tokens in pool_tokens(hidden, mask)
+            self.apply_head(tokens, dimensions, normalize) for tokens in pool_tokens(hidden, mask)
+        ]
+
+    @torch.inference_mode()
+    def classify_batch(
+        self, batch: list[list[int]], type_ids: list[list[int]] | None, activation: str | None
+    ) -> list[torch.Tensor]:
+        """Class scores per input (``(n_labels,)``); raw logits when ``activation`` is None."""
+        logits = classify.sequence_logits(self, self.model_inputs(batch, type_ids))
+        scores = classify.apply_activation(logits, activation or "Identity").cpu()
+        return list(scores.unbind(0))
+
+    @torch.inference_mode()
+    def token_classify_batch(
+        self, batch: list[list[int]], activation: str | None
+    ) -> list[torch.Tensor]:
+        """Class scores per token: one ``(n_tokens, n_labels)`` tensor per input."""
+        logits = classify.token_logits(self, self.model_inputs(batch))
+        return [classify.apply_activation(x, activation or "Identity").cpu() for x in logits]
+
+    @torch.inference_mode()
+    def plugin_batch(self, batch: list[list[int]], plugin: PoolerPlugin) -> list[torch.Tensor]:
+        """A plugin's output per input, from each input's real-token hidden states."""
+        hidden, mask = self.hidden_states(batch)
+        return [
+            plugin.pool(tokens, ids)
+            for tokens, ids in zip(pool_tokens(hidden, mask), batch, strict=True)
         ]
 
     def _sequence_pooling(self) -> str:

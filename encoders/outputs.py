@@ -36,6 +36,38 @@ class EmbeddingOutput:
 
 
 @dataclass
+class ClassificationOutput:
+    """Class probabilities (or raw logits when the activation is off)."""
+
+    probs: list[float]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.probs)
+
+    @classmethod
+    def from_base(cls, output: PoolingOutput) -> ClassificationOutput:
+        return cls(output.data.reshape(-1).tolist())
+
+
+@dataclass
+class ScoringOutput:
+    """One relevance / similarity score for a pair."""
+
+    score: float
+
+    @classmethod
+    def from_base(cls, output: PoolingOutput) -> ScoringOutput:
+        if output.data.numel() != 1:
+            msg = (
+                f"a score needs one value per pair, the model produced {output.data.numel()} "
+                "(a multi-label classifier cannot score pairs; use LLM.classify)"
+            )
+            raise ValueError(msg)
+        return cls(float(output.data.reshape(-1)[0]))
+
+
+@dataclass
 class PoolingRequestOutput(Generic[T]):
     """The result for one prompt: ``request_id``, ``outputs``, ``prompt_token_ids``."""
 
@@ -47,3 +79,5 @@ class PoolingRequestOutput(Generic[T]):
 
 
 EmbeddingRequestOutput = PoolingRequestOutput[EmbeddingOutput]
+ClassificationRequestOutput = PoolingRequestOutput[ClassificationOutput]
+ScoringRequestOutput = PoolingRequestOutput[ScoringOutput]

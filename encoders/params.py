@@ -8,14 +8,17 @@ from dataclasses import dataclass, fields
 from retrieval.errors import ConfigError
 
 # Which request parameters each task accepts (mirrors vLLM's per-task validation).
+_EMBED = ("dimensions", "use_activation", "normalize", "activation", "truncate_prompt_tokens")
+_CLASSIFY = ("use_activation", "softmax", "activation", "truncate_prompt_tokens")
 _VALID_PARAMETERS: dict[str, tuple[str, ...]] = {
-    "embed": ("dimensions", "use_activation", "normalize", "truncate_prompt_tokens"),
-    "token_embed": ("dimensions", "use_activation", "normalize", "truncate_prompt_tokens"),
-    "classify": ("use_activation", "truncate_prompt_tokens"),
-    "score": ("use_activation", "truncate_prompt_tokens"),
-    "token_classify": ("use_activation", "truncate_prompt_tokens"),
+    "embed": _EMBED,
+    "token_embed": _EMBED,
+    "classify": _CLASSIFY,
+    "score": _CLASSIFY,
+    "token_classify": _CLASSIFY,
     "plugin": ("truncate_prompt_tokens",),
 }
+_ALIASES = ("use_activation", "normalize", "softmax", "activation")
 
 
 @dataclass
@@ -31,6 +34,10 @@ class PoolingParams:
     """Apply the task's activation (L2 normalization for embeddings); None = model default."""
     normalize: bool | None = None
     """Deprecated alias of ``use_activation`` for embeddings."""
+    softmax: bool | None = None
+    """Deprecated alias of ``use_activation`` for classification."""
+    activation: bool | None = None
+    """Deprecated alias of ``use_activation`` (older vLLM releases)."""
     truncate_prompt_tokens: int | None = None
     """Truncate inputs to this many tokens; -1 means the model's maximum length."""
 
@@ -48,12 +55,18 @@ class PoolingParams:
                 f"does not support {invalid} parameters"
             )
             raise ConfigError(msg)
-        both_set = self.normalize is not None and self.use_activation is not None
-        if both_set and self.normalize != self.use_activation:
-            msg = "Set only one of `use_activation` and its deprecated alias `normalize`."
+        given = {name: getattr(self, name) for name in _ALIASES if getattr(self, name) is not None}
+        if len(set(given.values())) > 1:
+            msg = (
+                f"Conflicting activation settings {given}: `normalize`, `softmax` and "
+                "`activation` are deprecated aliases of `use_activation`; set only that one."
+            )
             raise ConfigError(msg)
 
-    @property
-    def activation(self) -> bool | None:
-        """The effective ``use_activation`` (``normalize`` folded in)."""
-        return self.use_activation if self.use_activation is not None else self.normalize
+    def effective_activation(self) -> bool | None:
+        """``use_activation`` with the deprecated aliases folded in; None = model default."""
+        for name in _ALIASES:
+            value = getattr(self, name)
+            if value is not None:
+                return bool(value)
+        return None

@@ -172,3 +172,42 @@ def save_v6_st_model(base: Path, out: Path, *, pooling: str, dense_out: int | No
     modules.append(Normalize())
     SentenceTransformer(modules=modules, device="cpu").save(str(out))
     return out
+
+
+def make_family(folder: Path, family: str, head: str, *, labels: int = 3, seed: int = 5) -> Path:
+    """A tiny random checkpoint of ``family`` (bert, roberta, modernbert, qwen3) with ``head``:
+    ``model`` (bare), ``seq`` (*ForSequenceClassification), ``token``
+    (*ForTokenClassification) or ``causal`` (*ForCausalLM); saved with its tokenizer."""
+    import transformers
+    from transformers import BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = write_vocab(folder)
+    tokenizer = BertTokenizerFast(vocab=str(vocab), model_max_length=64)
+    size = len(tokenizer.get_vocab())
+    common: dict[str, Any] = {
+        "vocab_size": size,
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 64,
+        "max_position_embeddings": 64 if family != "roberta" else 66,
+        "pad_token_id": 0,
+        "num_labels": labels,
+        "id2label": {i: f"LABEL_{chr(65 + i)}" for i in range(labels)},
+        "label2id": {f"LABEL_{chr(65 + i)}": i for i in range(labels)},
+    }
+    if family == "qwen3":
+        common |= {"num_key_value_heads": 2, "head_dim": 8, "bos_token_id": 2, "eos_token_id": 3}
+    if family == "modernbert":
+        common |= {"global_attn_every_n_layers": 1, "local_attention": 16, "bos_token_id": 2,
+                   "eos_token_id": 3, "sep_token_id": 3, "cls_token_id": 2}  # fmt: skip
+    prefix = {"bert": "Bert", "roberta": "Roberta", "modernbert": "ModernBert", "qwen3": "Qwen3"}
+    config = getattr(transformers, f"{prefix[family]}Config")(**common)
+    suffix = {"model": "Model", "seq": "ForSequenceClassification",
+              "token": "ForTokenClassification", "causal": "ForCausalLM"}[head]  # fmt: skip
+    torch.manual_seed(seed)
+    model = getattr(transformers, f"{prefix[family]}{suffix}")(config).eval()
+    model.save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return folder

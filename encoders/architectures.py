@@ -1,0 +1,45 @@
+"""Which head a checkpoint gets and which pooling tasks it serves (the spec's conversion table).
+
+- ``*ForTextEncoding``, ``*EmbeddingModel``, ``*Model``, ``*ForRewardModeling``,
+  ``*RewardModel`` (and decoder ``*ForCausalLM``) -> convert ``embed``: ``embed``,
+  ``token_embed``.
+- ``*For*Classification``, ``*ClassificationModel`` -> convert ``classify``: ``classify``,
+  ``score`` (+ ``token_classify`` where the head is a per-token linear layer).
+- ``*ForTokenClassification`` -> ``token_classify``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+Family = Literal["embed", "classify", "token_classify"]
+
+_CLASSIFY = re.compile(r"(For\w*Classification|ClassificationModel)$")
+
+
+def model_family(architectures: list[str], convert: str) -> Family:
+    """The head to load: a bare encoder (embed), a sequence or a token classifier."""
+    token_level = any(a.endswith("ForTokenClassification") for a in architectures)
+    if convert == "embed":
+        return "embed"
+    if convert == "classify":
+        return "token_classify" if token_level else "classify"
+    if token_level:
+        return "token_classify"
+    if any(_CLASSIFY.search(a) for a in architectures):
+        return "classify"
+    return "embed"
+
+
+def supported_tasks(family: Family, per_token_head: bool) -> tuple[str, ...]:
+    """vLLM's ``Pooler.get_supported_tasks`` for a loaded model.
+
+    ``per_token_head``: the classifier is a plain linear layer over hidden states (decoder
+    ``score`` heads), so it can also classify every token.
+    """
+    if family == "embed":
+        return ("embed", "token_embed")
+    if family == "token_classify":
+        return ("token_classify",)
+    return ("classify", "score", "token_classify") if per_token_head else ("classify", "score")

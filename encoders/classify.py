@@ -1,0 +1,108 @@
+"""Classification heads: sequence / token logits and their activation (vLLM semantics).
+
+Encoder classifiers (BERT, RoBERTa, ModernBERT, ...) run their own head, exactly as trained.
+Decoder classifiers (Qwen, Llama, ... ``*ForSequenceClassification``) carry a linear ``score``
+over every hidden state; the toolkit applies it itself and pools the logits by the attention
+mask (LAST by default), which also gives per-token logits for ``token_classify``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from encoders.pooling import pool_sequences
+from retrieval.errors import ConfigError
+
+if TYPE_CHECKING:
+    from encoders.model import PoolingModel
+
+# Activations a cross-encoder config may name; resolved from this table, never imported.
+_ACTIVATIONS = ("Sigmoid", "Softmax", "Identity", "Tanh", "ReLU")
+
+
+def score_head(model: PoolingModel) -> nn.Module | None:
+    """The decoder-style per-token classifier (``score``), or None for encoder heads."""
+    head = getattr(model.backbone, "score", None)
+    return head if isinstance(head, nn.Module) and hasattr(head, "weight") else None
+
+
+def resolve_activation(model: PoolingModel) -> str:
+    """The classify/score activation: a sentence-transformers CrossEncoder setting when the
+    checkpoint has one, else sigmoid for one label and softmax for several."""
+    name = _cross_encoder_activation(model)
+    if name is not None:
+        if name not in _ACTIVATIONS:
+            msg = (
+                f"Cross-encoder activation {name!r} is not supported; supported: "
+                f"{', '.join(_ACTIVATIONS)}."
+            )
+            raise ConfigError(msg)
+        return name
+    return "Sigmoid" if num_labels(model) < 2 else "Softmax"
+
+
+def _cross_encoder_activation(model: PoolingModel) -> str | None:
+    config = model.hf_config
+    st = getattr(config, "sentence_transformers", None)
+    found = None
+    if isinstance(st, dict) and st.get("activation_fn"):
+        found = st["activation_fn"]  # sentence-transformers 4-5
+    elif getattr(config, "sbert_ce_default_activation_function", None):
+        found = config.sbert_ce_default_activation_function  # sentence-transformers < 4
+    else:
+        st6 = model.resolved.path / "config_sentence_transformers.json"
+        if st6.is_file():
+            found = json.loads(st6.read_text(encoding="utf-8")).get("activation_fn")
+    return str(found).rsplit(".", 1)[-1] if found else None
+
+
+def num_labels(model: PoolingModel) -> int:
+    return int(getattr(model.hf_config, "num_labels", 1) or 1)
+
+
+def apply_activation(logits: torch.Tensor, name: str) -> torch.Tensor:
+    """``logits (..., c)`` -> activated scores, float32."""
+    logits = logits.float()
+    if name == "Sigmoid":
+        return torch.sigmoid(logits)
+    if name == "Softmax":
+        return torch.softmax(logits, dim=-1)
+    if name == "Tanh":
+        return torch.tanh(logits)
+    if name == "ReLU":
+        return torch.relu(logits)
+    return logits
+
+
+def sequence_logits(model: PoolingModel, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Classifier logits per sequence: ``(b, n_labels)``."""
+    head = score_head(model)
+    if head is None:
+        return model.backbone(**inputs).logits
+    hidden = _decoder_hidden(model, inputs)
+    pooling = model.settings.pooling_type
+    if pooling == "ALL":
+        msg = "Pooling type ALL is per token; classify needs CLS, MEAN or LAST."
+        raise ConfigError(msg)
+    return head(pool_sequences(hidden, inputs["attention_mask"], pooling))
+
+
+def token_logits(model: PoolingModel, inputs: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    """Classifier logits per token: one ``(n_tokens, n_labels)`` tensor per sequence."""
+    head = score_head(model)
+    if head is not None:
+        logits = head(_decoder_hidden(model, inputs))
+    else:
+        logits = model.backbone(**inputs).logits
+    keep = inputs["attention_mask"].bool()
+    return [logits[i, keep[i]] for i in range(logits.shape[0])]
+
+
+def _decoder_hidden(model: PoolingModel, inputs: dict[str, torch.Tensor]) -> Any:
+    prefix = str(getattr(model.backbone, "base_model_prefix", "model"))
+    base = getattr(model.backbone, prefix)
+    return base(**inputs).last_hidden_state
