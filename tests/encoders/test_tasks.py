@@ -135,3 +135,50 @@ def test_tasks_a_model_lacks_fail_with_the_supported_list(
 def test_classify_model_config_keeps_labels(models: dict[str, Path]) -> None:
     config = json.loads((models["roberta-seq"] / "config.json").read_text())
     assert config["id2label"]["1"] == "LABEL_B"
+
+
+@pytest.mark.parametrize("family", ["roberta", "modernbert"])
+def test_encoder_families_embed_with_cls_default(tmp_path: Path, family: str) -> None:
+    import transformers
+
+    folder = make_family(tmp_path / family, family, "model")
+    llm = LLM(str(folder), device="cpu")
+    assert llm.model.settings.pooling_type == "CLS"
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
+    base = transformers.AutoModel.from_pretrained(str(folder)).eval()
+    outputs = llm.embed(TEXTS)
+    for text, out in zip(TEXTS, outputs, strict=True):
+        with torch.no_grad():
+            hidden = base(**tokenizer(text, return_tensors="pt")).last_hidden_state[0, 0]
+        assert out.outputs.embedding == pytest.approx(F.normalize(hidden, dim=0).tolist(), abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("config_key", "value", "expected"),
+    [
+        ("sentence_transformers", {"activation_fn": "torch.nn.modules.linear.Identity"}, "Identity"),
+        ("sbert_ce_default_activation_function", "torch.nn.modules.activation.Sigmoid", "Sigmoid"),
+        (None, None, "Sigmoid"),
+    ],
+)
+def test_cross_encoder_activation_sources(
+    tmp_path: Path, config_key: str | None, value: object, expected: str
+) -> None:
+    folder = make_family(tmp_path / "ce", "bert", "seq", labels=1)
+    if config_key is not None:
+        config = json.loads((folder / "config.json").read_text())
+        config[config_key] = value
+        (folder / "config.json").write_text(json.dumps(config))
+    llm = LLM(str(folder), device="cpu")
+    assert llm.engine.activation_name == expected
+    logit = _hf_logits(folder, "hello", "AutoModelForSequenceClassification")[0]
+    want = torch.sigmoid(logit) if expected == "Sigmoid" else logit
+    assert llm.classify("hello")[0].outputs.probs == pytest.approx([want.item()], abs=1e-5)
+
+
+def test_sentence_transformers_6_cross_encoder_activation(tmp_path: Path) -> None:
+    folder = make_family(tmp_path / "ce6", "bert", "seq", labels=1)
+    (folder / "config_sentence_transformers.json").write_text(
+        json.dumps({"model_type": "CrossEncoder", "activation_fn": "torch.nn.modules.linear.Identity"})
+    )
+    assert LLM(str(folder), device="cpu").engine.activation_name == "Identity"
