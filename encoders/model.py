@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from encoders import classify, loading
+from encoders import classify, from_token, loading
 from encoders.architectures import Family, model_family
 from encoders.config import PoolerConfig
 from encoders.fast_linear import pack_linear_layers
@@ -90,6 +90,9 @@ class PoolingModel:
         self.settings = merge_pooler_settings(self.hf_config, self.st_config, pooler_config)
         self.max_model_len = self._max_len(max_model_len)
         self._prepare_padding_config()
+        token_head = self.family == "classify" and from_token.wants_tokens(self.hf_config)
+        if token_head:
+            from_token.prepare_config(self.hf_config)
         self.backbone = loading.load_backbone(
             folder,
             self.hf_config,
@@ -99,6 +102,8 @@ class PoolingModel:
             trust_remote_code,
             self.family,
         )
+        if token_head:
+            self._install_token_head(folder)
         dense = [
             DenseProjection(s, allow_pickle_weights).to(device=device, dtype=dtype)
             for s in self._dense_specs()
@@ -108,6 +113,20 @@ class PoolingModel:
             swapped = pack_linear_layers(self.backbone) + pack_linear_layers(self.head)
             logger.debug("oneDNN packed %d linear layers", swapped)
         self.pad_token_id = self._pad_id()
+
+    def _install_token_head(self, folder: Any) -> None:
+        head = getattr(self.backbone, "score", None)
+        if not isinstance(head, nn.Linear):
+            msg = (
+                "classifier_from_token works with decoder classifiers that have a linear "
+                f"`score` head (e.g. Qwen3ForSequenceClassification); {self.architectures} has none."
+            )
+            raise ConfigError(msg)
+        weight = from_token.head_weight(folder, self.hf_config, self.tokenizer)
+        with torch.no_grad():
+            head.weight.copy_(weight.to(head.weight.dtype))
+            if head.bias is not None:
+                head.bias.zero_()
 
     def _dense_specs(self) -> tuple[Any, ...]:
         return self.st_config.dense if self.st_config else ()

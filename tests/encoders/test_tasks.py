@@ -156,7 +156,11 @@ def test_encoder_families_embed_with_cls_default(tmp_path: Path, family: str) ->
 @pytest.mark.parametrize(
     ("config_key", "value", "expected"),
     [
-        ("sentence_transformers", {"activation_fn": "torch.nn.modules.linear.Identity"}, "Identity"),
+        (
+            "sentence_transformers",
+            {"activation_fn": "torch.nn.modules.linear.Identity"},
+            "Identity",
+        ),
         ("sbert_ce_default_activation_function", "torch.nn.modules.activation.Sigmoid", "Sigmoid"),
         (None, None, "Sigmoid"),
     ],
@@ -179,6 +183,58 @@ def test_cross_encoder_activation_sources(
 def test_sentence_transformers_6_cross_encoder_activation(tmp_path: Path) -> None:
     folder = make_family(tmp_path / "ce6", "bert", "seq", labels=1)
     (folder / "config_sentence_transformers.json").write_text(
-        json.dumps({"model_type": "CrossEncoder", "activation_fn": "torch.nn.modules.linear.Identity"})
+        json.dumps(
+            {"model_type": "CrossEncoder", "activation_fn": "torch.nn.modules.linear.Identity"}
+        )
     )
     assert LLM(str(folder), device="cpu").engine.activation_name == "Identity"
+
+
+def test_decoder_reranker_from_its_own_tokens(models: dict[str, Path]) -> None:
+    """Qwen3-Reranker style: the probability of "yes" vs "no" at the last token."""
+    import transformers
+
+    folder = models["qwen3-causal"]
+    llm = LLM(
+        str(folder),
+        device="cpu",
+        hf_overrides={
+            "architectures": ["Qwen3ForSequenceClassification"],
+            "classifier_from_token": ["no", "yes"],
+            "is_original_qwen3_reranker": True,
+        },
+    )
+    assert "score" in llm.supported_tasks
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
+    lm = transformers.AutoModelForCausalLM.from_pretrained(str(folder)).eval()
+    no, yes = tokenizer.convert_tokens_to_ids(["no", "yes"])
+    docs = ["the wing lift", "a cat sleeps"]
+    outputs = llm.score("what is the air pressure", docs)
+    for doc, out in zip(docs, outputs, strict=True):
+        with torch.no_grad():
+            logits = lm(**tokenizer("what is the air pressure", doc, return_tensors="pt")).logits[
+                0, -1
+            ]
+        expected = torch.softmax(logits[[no, yes]], dim=0)[1].item()
+        assert out.outputs.score == pytest.approx(expected, abs=1e-5)
+
+
+def test_classifier_from_token_without_two_way(models: dict[str, Path]) -> None:
+    import transformers
+
+    folder = models["qwen3-causal"]
+    overrides = {
+        "architectures": ["Qwen3ForSequenceClassification"],
+        "classifier_from_token": ["no", "yes", "good"],
+    }
+    llm = LLM(str(folder), device="cpu", hf_overrides=overrides)
+    (out,) = llm.classify("hello my name is", pooling_params=PoolingParams(use_activation=False))
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
+    lm = transformers.AutoModelForCausalLM.from_pretrained(str(folder)).eval()
+    with torch.no_grad():
+        logits = lm(**tokenizer("hello my name is", return_tensors="pt")).logits[0, -1]
+    ids = tokenizer.convert_tokens_to_ids(["no", "yes", "good"])
+    assert out.outputs.probs == pytest.approx(logits[ids].tolist(), abs=1e-4)
+    bad = {**overrides, "classifier_from_token": ["no", "zzzqqq"]}
+    with pytest.raises(ConfigError, match=r"missing from the vocabulary: \['zzzqqq'\]"):
+        LLM(str(folder), device="cpu", hf_overrides=bad)
