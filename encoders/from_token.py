@@ -68,7 +68,7 @@ def _lm_head(folder: Path) -> torch.Tensor:
         weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
         files = {name: folder / weight_map[name] for name in _LM_HEAD_NAMES if name in weight_map}
     else:
-        files = {name: folder / "model.safetensors" for name in _LM_HEAD_NAMES}
+        files = dict.fromkeys(_LM_HEAD_NAMES, folder / "model.safetensors")
     for name, path in files.items():
         if not path.is_file():
             continue

@@ -119,7 +119,8 @@ class PoolingModel:
         if not isinstance(head, nn.Linear):
             msg = (
                 "classifier_from_token works with decoder classifiers that have a linear "
-                f"`score` head (e.g. Qwen3ForSequenceClassification); {self.architectures} has none."
+                "`score` head (e.g. Qwen3ForSequenceClassification); "
+                f"{self.architectures} has none."
             )
             raise ConfigError(msg)
         weight = from_token.head_weight(folder, self.hf_config, self.tokenizer)
