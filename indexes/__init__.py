@@ -1,7 +1,25 @@
-"""Dense (FAISS, exact flat) and sparse (inverted) indexes.
+"""Dense (FAISS, exact flat) and sparse (inverted) indexes. Imports ``retrieval`` only.
 
-Imports ``retrieval`` only. Its public names (``FaissIndex``, ``SparseIndex``) arrive with
-the index issue.
+Every index follows ``retrieval.protocols.Index``: ``create(path=None, **config)``,
+``open(path)``, ``add`` (upsert), ``delete``, ``search``, ``search_batch``, ``save``, ``len``.
+faiss is imported only when a ``FaissIndex`` is made (extra ``retrieval-toolkit[faiss]``).
 """
 
 from __future__ import annotations
+
+from indexes.dense import METRICS, Metric
+from indexes.exact import ExactIndex
+from indexes.faiss_config import FAISS_KINDS, FaissConfig, FaissKind
+from indexes.faiss_index import FaissIndex
+from indexes.sparse import SparseIndex
+
+__all__ = [
+    "FAISS_KINDS",
+    "METRICS",
+    "ExactIndex",
+    "FaissConfig",
+    "FaissIndex",
+    "FaissKind",
+    "Metric",
+    "SparseIndex",
+]

@@ -1,5 +1,5 @@
-"""Core of the retrieval toolkit: types, errors, device resolution and (later) storage,
-fusion, the multi-stage Retriever and evaluation. Imports no sibling package."""
+"""Core of the retrieval toolkit: types, errors, device resolution, index storage primitives
+and (later) fusion, the multi-stage Retriever and evaluation. Imports no sibling package."""
 
 from __future__ import annotations
 
@@ -7,21 +7,40 @@ from retrieval.device import resolve_device, resolve_dtype
 from retrieval.errors import (
     ConfigError,
     DeviceUnavailableError,
+    FilterError,
+    IndexCorruptError,
+    IndexFormatError,
+    IndexNotFoundError,
     InputTooLongError,
     MissingDependencyError,
     ModelNotFoundError,
     RetrievalError,
     UnsafeModelError,
 )
+from retrieval.filters import CompiledFilter, Filter, compile_filter
+from retrieval.protocols import Index
+from retrieval.types import Hit, SparseEmbeddings, as_dense, as_sparse
 
 __all__ = [
+    "CompiledFilter",
     "ConfigError",
     "DeviceUnavailableError",
+    "Filter",
+    "FilterError",
+    "Hit",
+    "Index",
+    "IndexCorruptError",
+    "IndexFormatError",
+    "IndexNotFoundError",
     "InputTooLongError",
     "MissingDependencyError",
     "ModelNotFoundError",
     "RetrievalError",
+    "SparseEmbeddings",
     "UnsafeModelError",
+    "as_dense",
+    "as_sparse",
+    "compile_filter",
     "resolve_device",
     "resolve_dtype",
 ]

@@ -43,3 +43,19 @@ class MissingDependencyError(RetrievalError, ImportError):
         )
         self.package = package
         self.extra = extra
+
+
+class FilterError(ConfigError):
+    """A metadata filter uses an unknown operator or a value the operator cannot take."""
+
+
+class IndexNotFoundError(RetrievalError, FileNotFoundError):
+    """A folder holds no committed index (no ``manifest.json``)."""
+
+
+class IndexCorruptError(RetrievalError, ValueError):
+    """An index folder is damaged: unreadable manifest, missing, truncated or altered files."""
+
+
+class IndexFormatError(RetrievalError, ValueError):
+    """An index was written in a format this version cannot read (newer, or another kind)."""

@@ -1,0 +1,134 @@
+"""Row bookkeeping for the numpy-backed indexes (exact dense, sparse).
+
+Items are appended as rows; a row keeps the int64 label the metadata store gave its item.
+Labels only grow, so ``labels`` is sorted and a label's row is found by binary search.
+Deleting marks a row dead; dead rows are dropped in bulk by ``compact`` once they outnumber
+the live ones, so a delete costs O(m log n) instead of moving the arrays.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from retrieval.metadata import LabelSet
+
+_MIN_CAPACITY = 1024
+
+
+class Growable:
+    """An array that grows along axis 0 with amortised O(1) appends (capacity doubling)."""
+
+    def __init__(self, initial: np.ndarray) -> None:
+        self._buffer = initial
+        self._size = len(initial)
+
+    def __len__(self) -> int:
+        return self._size
+
+    @property
+    def view(self) -> np.ndarray:
+        """The filled part (a view: do not keep it across appends)."""
+        return self._buffer[: self._size]
+
+    def append(self, rows: np.ndarray) -> None:
+        needed = self._size + len(rows)
+        if needed > len(self._buffer):
+            capacity = max(needed, 2 * len(self._buffer), _MIN_CAPACITY)
+            grown = np.empty((capacity, *self._buffer.shape[1:]), dtype=self._buffer.dtype)
+            grown[: self._size] = self.view
+            self._buffer = grown
+        self._buffer[self._size : needed] = rows
+        self._size = needed
+
+    def replace(self, array: np.ndarray) -> None:
+        """Swap in new contents (after compaction)."""
+        self._buffer = array
+        self._size = len(array)
+
+
+class RowTable:
+    """Labels and liveness of rows."""
+
+    def __init__(self, labels: np.ndarray | None = None, live: np.ndarray | None = None):
+        labels = np.zeros(0, np.int64) if labels is None else labels.astype(np.int64)
+        self._labels = Growable(labels)
+        self._live = Growable(np.ones(len(labels), bool) if live is None else live.astype(bool))
+        self.n_live = int(self._live.view.sum())
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """``(n_rows,)`` int64 sorted labels, dead rows included."""
+        return self._labels.view
+
+    @property
+    def live(self) -> np.ndarray:
+        """``(n_rows,)`` bool, False for deleted rows."""
+        return self._live.view
+
+    def append(self, labels: np.ndarray) -> None:
+        self._labels.append(labels)
+        self._live.append(np.ones(len(labels), bool))
+        self.n_live += len(labels)
+
+    def kill(self, labels: np.ndarray) -> None:
+        """Mark the rows of ``labels`` dead (labels not present are ignored)."""
+        rows = self.rows_of(labels)
+        rows = rows[self.live[rows]]
+        self._live.view[rows] = False
+        self.n_live -= len(rows)
+
+    def rows_of(self, labels: np.ndarray) -> np.ndarray:
+        """Rows holding these labels; labels without a row are dropped."""
+        rows = np.searchsorted(self.labels, labels)
+        inside = rows < len(self)
+        rows = rows[inside]
+        return rows[self.labels[rows] == labels[inside]]
+
+    def mask(self, allowed: LabelSet | None) -> np.ndarray:
+        """``(n_rows,)`` bool: live rows, restricted to ``allowed`` labels when given."""
+        if allowed is None:
+            return self.live
+        return allowed.derive("row_mask", self._mask_of)
+
+    def _mask_of(self, labels: np.ndarray) -> np.ndarray:
+        mask = np.zeros(len(self), bool)
+        mask[self.rows_of(labels)] = True
+        return mask & self.live
+
+    def labels_at(self, rows: np.ndarray) -> np.ndarray:
+        """Labels of ``rows`` (any shape); row -1 (no result) maps to label -1."""
+        return np.where(rows >= 0, self.labels[np.maximum(rows, 0)], -1)
+
+    def needs_compaction(self) -> bool:
+        dead = len(self) - self.n_live
+        return dead > _MIN_CAPACITY and dead > self.n_live
+
+    def compact(self) -> np.ndarray:
+        """Drop dead rows; returns the ``(n_live,)`` old row numbers kept, in order."""
+        keep = np.flatnonzero(self.live)
+        self._labels.replace(self.labels[keep].copy())
+        self._live.replace(np.ones(len(keep), bool))
+        return keep
+
+
+def top_k(scores: np.ndarray, mask: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Best ``k`` rows per query among ``mask``: ``scores (n_q, n_rows)`` float32 (modified in
+    place) -> ``(rows, scores)``, each ``(n_q, k)``, best first, row -1 / -inf past the end."""
+    n_q, n_rows = scores.shape
+    scores[:, ~mask] = -np.inf
+    k_eff = min(k, int(mask.sum()))
+    rows = np.full((n_q, k), -1, dtype=np.int64)
+    best = np.full((n_q, k), -np.inf, dtype=np.float32)
+    if k_eff == 0:
+        return rows, best
+    part = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff] if k_eff < n_rows else None
+    candidates = np.broadcast_to(np.arange(n_rows), (n_q, n_rows)) if part is None else part
+    picked = np.take_along_axis(scores, candidates, axis=1)
+    # Sort by score, then by row (= insertion order) so ties come out deterministically.
+    order = np.lexsort((candidates, -picked), axis=1)
+    rows[:, :k_eff] = np.take_along_axis(candidates, order, axis=1)[:, :k_eff]
+    best[:, :k_eff] = np.take_along_axis(picked, order, axis=1)[:, :k_eff]
+    return rows, best

@@ -1,0 +1,108 @@
+"""``SparseIndex``: exact top-k dot product over sparse vectors (SPLADE, BGE-M3 lexical).
+
+``add`` takes a ``SparseEmbeddings`` or anything ``retrieval.types.as_sparse`` reads (a list
+of ``(indices, values)`` pairs or ``{token_id: weight}`` dicts); a query is one such item and
+``search_batch`` takes several. The score is the exact dot product; items that share no term
+with the query score 0 and still fill the top ``k`` when fewer items overlap, so ``k`` results
+come back whenever ``k`` items match the filter. Ties keep insertion order.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from indexes.rows import RowTable, top_k
+from indexes.sparse_postings import Postings
+from retrieval.errors import ConfigError
+from retrieval.metadata import LabelSet, MetadataStore
+from retrieval.storage import IndexFolder, Manifest, npy_writer, read_npy
+from retrieval.stored_index import Components, StoredIndex
+from retrieval.types import SparseEmbeddings, as_sparse
+
+_FILES = ("indptr", "indices", "values", "labels", "live")
+
+
+class SparseIndex(StoredIndex):
+    """Inverted index for sparse vectors with the shared index protocol."""
+
+    KIND = "sparse"
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        store: MetadataStore,
+        folder: IndexFolder | None,
+        rows: RowTable,
+        postings: Postings,
+    ):
+        """Internal: use ``SparseIndex.create`` or ``SparseIndex.open``."""
+        super().__init__(manifest, store, folder)
+        self.vocab_size = manifest.dim
+        self._rows = rows
+        self._postings = postings
+
+    @classmethod
+    def create(
+        cls, path: str | os.PathLike[str] | None = None, *, vocab_size: int = 30522
+    ) -> SparseIndex:
+        """A new empty index over token ids ``[0, vocab_size)`` (30522 = BERT's vocabulary)."""
+        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1:
+            msg = f"vocab_size must be a positive integer (e.g. 30522); got {vocab_size!r}."
+            raise ConfigError(msg)
+        manifest = Manifest(kind=cls.KIND, dim=vocab_size, metric="dot", count=0)
+        manifest, store, folder = cls._new_parts(path, manifest)
+        index = cls(manifest, store, folder, RowTable(), Postings(vocab_size))
+        if folder is not None:
+            index.save()
+        return index
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, verify: bool = True) -> SparseIndex:
+        """Open a saved index (checksums verified unless ``verify=False``)."""
+        manifest, store, folder = cls._open_parts(path, verify=verify)
+        arrays = {name: read_npy(folder.file(manifest, name)) for name in _FILES}
+        postings = Postings(manifest.dim, (arrays["indptr"], arrays["indices"], arrays["values"]))
+        return cls(manifest, store, folder, RowTable(arrays["labels"], arrays["live"]), postings)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by postings and row bookkeeping (excluding ids and metadata)."""
+        return self._postings.nbytes + self._rows.labels.nbytes + self._rows.live.nbytes
+
+    def _prepare_add(self, embeddings: Any) -> SparseEmbeddings:
+        return as_sparse(embeddings, self.vocab_size)
+
+    def _prepare_queries(self, queries: Any) -> SparseEmbeddings:
+        return as_sparse(queries, self.vocab_size)
+
+    def _insert(self, labels: np.ndarray, batch: SparseEmbeddings) -> None:
+        self._rows.append(labels)
+        self._postings.append(batch)
+
+    def _remove(self, labels: np.ndarray) -> None:
+        self._rows.kill(labels)
+        if self._rows.needs_compaction():
+            self._postings.keep(self._rows.compact())
+
+    def _search(
+        self, batch: SparseEmbeddings, k: int, allowed: LabelSet | None, options: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        mask = self._rows.mask(allowed)
+        all_rows, all_scores = [], []
+        for indices, values in batch:
+            scores = self._postings.scores(indices, values)[None, :]
+            rows, best = top_k(scores, mask, k)
+            all_rows.append(rows)
+            all_scores.append(best)
+        rows, scores = np.concatenate(all_rows), np.concatenate(all_scores)
+        return self._rows.labels_at(rows), scores
+
+    def _components(self) -> Components:
+        indptr, indices, values = self._postings.forward
+        arrays = (indptr, indices, values, self._rows.labels, self._rows.live)
+        return {
+            name: ("npy", npy_writer(array)) for name, array in zip(_FILES, arrays, strict=True)
+        }
