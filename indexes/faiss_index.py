@@ -175,9 +175,11 @@ class FaissIndex(StoredIndex):
         if self._trained:
             self._index.add_with_ids(batch, labels)
         elif self._index.ntotal + len(batch) >= needed:
-            old_labels, old_vectors = fs.stored(self._faiss, self._index)
-            vectors = np.concatenate([old_vectors, batch])
-            all_labels = np.concatenate([old_labels, labels])
+            vectors, all_labels = batch, labels
+            if self._index.ntotal:  # vectors held by the flat stand-in train along
+                old_labels, old_vectors = fs.stored(self._faiss, self._index)
+                vectors = np.concatenate([old_vectors, batch])
+                all_labels = np.concatenate([old_labels, labels])
             self._index, self._nlist = fs.new_trained(self._faiss, self.config, vectors, all_labels)
             self._trained = True
             logger.info("Trained FAISS %s on %d vectors.", self.config.kind, len(vectors))
@@ -294,7 +296,10 @@ class FaissIndex(StoredIndex):
             self._gpu.invalidate()
 
     def _knobs(self, nprobe: int | None, ef_search: int | None) -> tuple[int, int]:
-        values = (nprobe or self.config.nprobe, ef_search or self.config.ef_search)
+        values = (
+            self.config.nprobe if nprobe is None else nprobe,
+            self.config.ef_search if ef_search is None else ef_search,
+        )
         for name, value in zip(("nprobe", "ef_search"), values, strict=True):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 msg = f"{name} must be a positive integer; got {value!r}."

@@ -84,6 +84,13 @@ class MetadataStore:
         row = self._db.execute("SELECT value FROM counters WHERE name = 'next_label'").fetchone()
         self._next_label = int(row[0]) if row else 0
         self._count = int(self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+        # label -> id in memory (None for deleted labels): resolving hits is then a list
+        # lookup, and SQLite is only asked for metadata when some item has any.
+        self._ids: list[str | None] = [None] * self._next_label
+        for label, ext_id in self._db.execute("SELECT label, id FROM items"):
+            self._ids[label] = ext_id
+        query = "SELECT EXISTS(SELECT 1 FROM items WHERE metadata IS NOT NULL)"
+        self._any_metadata = bool(self._db.execute(query).fetchone()[0])
 
     @classmethod
     def memory(cls) -> MetadataStore:
@@ -149,6 +156,9 @@ class MetadataStore:
             self._db.commit()
             self._next_label = start + len(ids)
             self._count += len(ids) - len(replaced)
+            self._forget(replaced)
+            self._ids.extend(ids)
+            self._any_metadata = self._any_metadata or any(t is not None for t in texts)
             self._changed()
         return Upsert(labels=labels, replaced=replaced)
 
@@ -158,6 +168,7 @@ class MetadataStore:
             removed = self._take(ids, delete=True)
             self._db.commit()
             self._count -= len(removed)
+            self._forget(removed)
             self._changed()
         return removed
 
@@ -190,24 +201,35 @@ class MetadataStore:
 
     def hits(self, labels: np.ndarray, scores: np.ndarray) -> list[list[Hit]]:
         """Turn ``(n_queries, k)`` labels / scores (label -1 = no result) into ``Hit`` lists."""
-        wanted = np.unique(labels[labels >= 0]).tolist()
-        rows: dict[int, tuple[str, str | None]] = {}
+        label_rows, score_rows = labels.tolist(), scores.tolist()
         with self._mutex:
-            for start in range(0, len(wanted), _CHUNK):
-                chunk = wanted[start : start + _CHUNK]
-                marks = ", ".join("?" * len(chunk))
-                sql = f"SELECT label, id, metadata FROM items WHERE label IN ({marks})"
-                for label, ext_id, meta in self._db.execute(sql, chunk):
-                    rows[label] = (ext_id, meta)
-        out: list[list[Hit]] = []
-        for row_labels, row_scores in zip(labels.tolist(), scores.tolist(), strict=True):
-            hits = []
-            for label, score in zip(row_labels, row_scores, strict=True):
-                if label in rows:  # -1 padding and labels deleted since are skipped
-                    ext_id, meta = rows[label]
-                    hits.append(Hit(ext_id, float(score), json.loads(meta) if meta else {}))
-            out.append(hits)
+            ids = self._ids
+            metadata = self._metadata_of(label_rows) if self._any_metadata else {}
+            out: list[list[Hit]] = []
+            for row_labels, row_scores in zip(label_rows, score_rows, strict=True):
+                hits = []
+                for label, score in zip(row_labels, row_scores, strict=True):
+                    # -1 padding (and, defensively, labels deleted since) are skipped
+                    ext_id = ids[label] if 0 <= label < len(ids) else None
+                    if ext_id is not None:
+                        meta = metadata.get(label)
+                        hits.append(Hit(ext_id, score, json.loads(meta) if meta else {}))
+                out.append(hits)
         return out
+
+    def _metadata_of(self, label_rows: list[list[int]]) -> dict[int, str]:
+        wanted = sorted({label for row in label_rows for label in row if label >= 0})
+        found: dict[int, str] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            sql = f"SELECT label, metadata FROM items WHERE label IN ({marks})"
+            found.update(row for row in self._db.execute(sql, chunk) if row[1] is not None)
+        return found
+
+    def _forget(self, labels: np.ndarray) -> None:
+        for label in labels.tolist():
+            self._ids[label] = None
 
     def _take(self, ids: Sequence[str], *, delete: bool) -> np.ndarray:
         """Labels of ``ids`` present in the table, optionally deleting those rows."""

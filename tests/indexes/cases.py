@@ -28,6 +28,18 @@ def clustered(n: int, dim: int, seed: int, n_clusters: int = 20, spread: float =
     return points.astype(np.float32)
 
 
+def manifold(n: int, dim: int, seed: int, n_clusters: int = 30, latent: int = 8) -> Any:
+    """Clusters with low intrinsic dimension (an ``latent``-d spread projected to ``dim``, plus
+    light noise): nearest neighbours are well defined, as with real embeddings."""
+    shared = np.random.default_rng(54321)
+    centres = shared.normal(size=(n_clusters, dim))
+    basis = shared.normal(size=(latent, dim)) / np.sqrt(latent)
+    rng = np.random.default_rng(seed)
+    spread = rng.normal(size=(n, latent)) @ basis
+    points = centres[rng.integers(0, n_clusters, n)] + spread + 0.05 * rng.normal(size=(n, dim))
+    return points.astype(np.float32)
+
+
 def random_sparse(n: int, seed: int, nnz: int = 12, vocab: int = VOCAB) -> SparseEmbeddings:
     """``n`` sparse vectors with ``nnz`` distinct positive weights each, Zipf-like terms."""
     rng = np.random.default_rng(seed)
