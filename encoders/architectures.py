@@ -6,6 +6,7 @@
 - ``*For*Classification``, ``*ClassificationModel`` -> convert ``classify``: ``classify``,
   ``score`` (+ ``token_classify`` where the head is a per-token linear layer).
 - ``*ForTokenClassification`` -> ``token_classify``.
+- ``*ForMaskedLM`` -> SPLADE sparse vectors (``embed`` gives the vocabulary-size vector).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-Family = Literal["embed", "classify", "token_classify"]
+Family = Literal["embed", "classify", "token_classify", "sparse"]
 
 _CLASSIFY = re.compile(r"(For\w*Classification|ClassificationModel)$")
 
@@ -29,6 +30,8 @@ def model_family(architectures: list[str], convert: str) -> Family:
         return "token_classify"
     if any(_CLASSIFY.search(a) for a in architectures):
         return "classify"
+    if any(a.endswith("ForMaskedLM") for a in architectures):
+        return "sparse"
     return "embed"
 
 
@@ -40,6 +43,8 @@ def supported_tasks(family: Family, per_token_head: bool) -> tuple[str, ...]:
     """
     if family == "embed":
         return ("embed", "token_embed")
+    if family == "sparse":
+        return ("embed",)
     if family == "token_classify":
         return ("token_classify",)
     return ("classify", "score", "token_classify") if per_token_head else ("classify", "score")

@@ -103,6 +103,4 @@ def token_logits(model: PoolingModel, inputs: dict[str, torch.Tensor]) -> list[t
 
 
 def _decoder_hidden(model: PoolingModel, inputs: dict[str, torch.Tensor]) -> Any:
-    prefix = str(getattr(model.backbone, "base_model_prefix", "model"))
-    base = getattr(model.backbone, prefix)
-    return base(**inputs).last_hidden_state
+    return model.base_hidden(inputs)

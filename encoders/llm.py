@@ -48,6 +48,7 @@ from encoders.outputs import (
 from encoders.params import PoolingParams
 from encoders.plugins import load_plugin
 from encoders.resolve import DEFAULT_MODEL, resolve_model
+from encoders.sparse import SparseEmbeddingOutput, to_sparse
 from retrieval.device import resolve_device, resolve_dtype
 from retrieval.errors import ConfigError
 
@@ -169,6 +170,40 @@ class LLM:
             tokenization_kwargs=tokenization_kwargs,
         )
         return [_convert(o, EmbeddingOutput.from_base(o.outputs)) for o in outputs]
+
+    def embed_sparse(
+        self,
+        prompts: Any,
+        *,
+        top_k: int | None = None,
+        truncate_prompt_tokens: int | None = None,
+        use_tqdm: ProgressArg = True,
+        tokenization_kwargs: dict[str, Any] | None = None,
+    ) -> list[PoolingRequestOutput[SparseEmbeddingOutput]]:
+        """SPLADE sparse vectors: ``out.outputs.indices / .values / .tokens`` (largest weight
+        first, at most ``top_k``); ``out.outputs.to_dict()`` pairs each weight with its token."""
+        if self.model.family != "sparse":
+            msg = (
+                f"Model {self.model.name!r} is not a sparse (SPLADE, *ForMaskedLM) model; its "
+                f"tasks are {list(self.supported_tasks)}."
+            )
+            raise ConfigError(msg)
+        if top_k is not None and top_k < 1:
+            msg = f"top_k must be a positive number of terms, got {top_k}."
+            raise ConfigError(msg)
+        outputs = self.encode(
+            prompts,
+            pooling_task="embed",
+            truncate_prompt_tokens=truncate_prompt_tokens,
+            use_tqdm=use_tqdm,
+            tokenization_kwargs=tokenization_kwargs,
+        )
+        tokenizer = self.model.tokenizer
+        return [_convert(o, to_sparse(o.outputs.data, tokenizer, top_k)) for o in outputs]
+
+    @property
+    def vocab_size(self) -> int:
+        return int(getattr(self.model.hf_config, "vocab_size", 0) or len(self.model.tokenizer))
 
     def classify(
         self,

