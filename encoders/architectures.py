@@ -7,6 +7,8 @@
   ``score`` (+ ``token_classify`` where the head is a per-token linear layer).
 - ``*ForTokenClassification`` -> ``token_classify``.
 - ``*ForMaskedLM`` -> SPLADE sparse vectors (``embed`` gives the vocabulary-size vector).
+- ``BgeM3EmbeddingModel`` (an override) -> dense ``embed``, ColBERT ``token_embed`` and
+  lexical ``token_classify``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-Family = Literal["embed", "classify", "token_classify", "sparse"]
+Family = Literal["embed", "classify", "token_classify", "sparse", "bge_m3"]
 
 _CLASSIFY = re.compile(r"(For\w*Classification|ClassificationModel)$")
 
@@ -22,6 +24,8 @@ _CLASSIFY = re.compile(r"(For\w*Classification|ClassificationModel)$")
 def model_family(architectures: list[str], convert: str) -> Family:
     """The head to load: a bare encoder (embed), a sequence or a token classifier."""
     token_level = any(a.endswith("ForTokenClassification") for a in architectures)
+    if "BgeM3EmbeddingModel" in architectures:
+        return "bge_m3"
     if convert == "embed":
         return "embed"
     if convert == "classify":
@@ -45,6 +49,8 @@ def supported_tasks(family: Family, per_token_head: bool) -> tuple[str, ...]:
         return ("embed", "token_embed")
     if family == "sparse":
         return ("embed",)
+    if family == "bge_m3":
+        return ("embed", "token_embed", "token_classify")
     if family == "token_classify":
         return ("token_classify",)
     return ("classify", "score", "token_classify") if per_token_head else ("classify", "score")

@@ -49,7 +49,7 @@ class Engine:
         if request.task == "embed":
             return self._embed(token_ids, request, use_tqdm)
         forward = self._forward(request)
-        return self._batched(token_ids, forward, use_tqdm, type_ids)
+        return self.map_batches(token_ids, forward, use_tqdm, type_ids)
 
     def _forward(self, request: Request) -> Callable[..., list[torch.Tensor]]:
         model = self.model
@@ -68,15 +68,16 @@ class Engine:
         msg = f"no forward for task {request.task!r}"
         raise AssertionError(msg)
 
-    def _batched(
+    def map_batches(
         self,
         token_ids: list[list[int]],
-        forward: Callable[..., list[torch.Tensor]],
+        forward: Callable[..., list[Any]],
         use_tqdm: ProgressArg,
         type_ids: list[list[int]] | None = None,
-    ) -> list[torch.Tensor]:
+    ) -> list[Any]:
+        """``forward(ids, type_ids)`` over token-budgeted batches; results in input order."""
         batches = plan_batches([len(t) for t in token_ids], self.max_tokens, self.max_seqs)
-        results: list[torch.Tensor] = [torch.empty(0)] * len(token_ids)
+        results: list[Any] = [None] * len(token_ids)
         with progress_bar(use_tqdm, total=len(token_ids)) as bar:
             for batch in batches:
                 types = [type_ids[i] for i in batch] if type_ids is not None else None
@@ -92,7 +93,7 @@ class Engine:
         """Pool every input (or each of its chunks), average chunks weighted by their token
         counts, then run the head once over all pooled vectors."""
         owners, chunks = self._chunks(token_ids, request.chunked)
-        pooled = self._batched(chunks, lambda ids, _: list(self.model.pool_batch(ids)), use_tqdm)
+        pooled = self.map_batches(chunks, lambda ids, _: list(self.model.pool_batch(ids)), use_tqdm)
         if len(chunks) == len(token_ids):
             stacked = torch.stack(pooled)
         else:

@@ -16,6 +16,7 @@ import torch
 
 from encoders import classify
 from encoders.architectures import supported_tasks
+from encoders.bge_m3 import lexical_weights
 from encoders.config import (
     CONVERTS,
     POOLING_TASKS,
@@ -40,6 +41,7 @@ from encoders.outputs import (
     ClassificationRequestOutput,
     EmbeddingOutput,
     EmbeddingRequestOutput,
+    HybridEmbeddingOutput,
     PoolingOutput,
     PoolingRequestOutput,
     ScoringOutput,
@@ -48,7 +50,7 @@ from encoders.outputs import (
 from encoders.params import PoolingParams
 from encoders.plugins import load_plugin
 from encoders.resolve import DEFAULT_MODEL, resolve_model
-from encoders.sparse import SparseEmbeddingOutput, to_sparse
+from encoders.sparse import SparseEmbeddingOutput, from_weights, to_sparse
 from retrieval.device import resolve_device, resolve_dtype
 from retrieval.errors import ConfigError
 
@@ -182,24 +184,60 @@ class LLM:
     ) -> list[PoolingRequestOutput[SparseEmbeddingOutput]]:
         """SPLADE sparse vectors: ``out.outputs.indices / .values / .tokens`` (largest weight
         first, at most ``top_k``); ``out.outputs.to_dict()`` pairs each weight with its token."""
-        if self.model.family != "sparse":
+        if self.model.family not in ("sparse", "bge_m3"):
             msg = (
-                f"Model {self.model.name!r} is not a sparse (SPLADE, *ForMaskedLM) model; its "
-                f"tasks are {list(self.supported_tasks)}."
+                f"Model {self.model.name!r} is not a sparse model (SPLADE *ForMaskedLM, or "
+                f"BGE-M3); its tasks are {list(self.supported_tasks)}."
             )
             raise ConfigError(msg)
         if top_k is not None and top_k < 1:
             msg = f"top_k must be a positive number of terms, got {top_k}."
             raise ConfigError(msg)
+        task = "embed" if self.model.family == "sparse" else "token_classify"
         outputs = self.encode(
             prompts,
-            pooling_task="embed",
+            pooling_task=task,
             truncate_prompt_tokens=truncate_prompt_tokens,
             use_tqdm=use_tqdm,
             tokenization_kwargs=tokenization_kwargs,
         )
         tokenizer = self.model.tokenizer
-        return [_convert(o, to_sparse(o.outputs.data, tokenizer, top_k)) for o in outputs]
+        if task == "embed":
+            return [_convert(o, to_sparse(o.outputs.data, tokenizer, top_k)) for o in outputs]
+        special = set(tokenizer.all_special_ids)
+        return [
+            _convert(
+                o,
+                from_weights(
+                    lexical_weights(o.prompt_token_ids, o.outputs.data, special), tokenizer, top_k
+                ),
+            )
+            for o in outputs
+        ]
+
+    def embed_hybrid(
+        self,
+        prompts: Any,
+        *,
+        truncate_prompt_tokens: int | None = None,
+        use_tqdm: ProgressArg = True,
+        tokenization_kwargs: dict[str, Any] | None = None,
+    ) -> list[PoolingRequestOutput[HybridEmbeddingOutput]]:
+        """BGE-M3's dense vector, lexical weights and ColBERT vectors from ONE forward pass:
+        ``out.outputs.dense / .sparse / .multi_vector``."""
+        params = PoolingParams(truncate_prompt_tokens=truncate_prompt_tokens)
+        token_ids = self._tokenize(prompts, params, Request("embed"), tokenization_kwargs)
+        results = self.engine.map_batches(
+            token_ids, lambda ids, _: self.model.hybrid_batch(ids), use_tqdm
+        )
+        tokenizer = self.model.tokenizer
+        special = set(tokenizer.all_special_ids)
+        outputs = []
+        for ids, (dense, weights, colbert) in zip(token_ids, results, strict=True):
+            sparse = from_weights(lexical_weights(ids, weights, special), tokenizer, None)
+            hybrid = HybridEmbeddingOutput(dense.tolist(), sparse, colbert)
+            outputs.append(PoolingRequestOutput(self._next_id(), hybrid, ids))
+        return outputs
 
     @property
     def vocab_size(self) -> int:

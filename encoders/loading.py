@@ -126,6 +126,7 @@ def load_backbone(
         "classify": transformers.AutoModelForSequenceClassification,
         "token_classify": transformers.AutoModelForTokenClassification,
         "sparse": transformers.AutoModelForMaskedLM,
+        "bge_m3": transformers.AutoModel,
     }[family]
 
     kwargs: dict[str, Any] = {

@@ -11,6 +11,7 @@ from torch import nn
 
 from encoders import classify, from_token, loading
 from encoders.architectures import Family, model_family
+from encoders.bge_m3 import BgeM3Heads
 from encoders.config import PoolerConfig
 from encoders.fast_linear import pack_linear_layers
 from encoders.plugins import PoolerPlugin
@@ -108,6 +109,9 @@ class PoolingModel:
         )
         if token_head:
             self._install_token_head(folder)
+        self.m3 = (
+            BgeM3Heads(folder).to(device=device, dtype=dtype) if self.family == "bge_m3" else None
+        )
         dense = [
             DenseProjection(s, allow_pickle_weights).to(device=device, dtype=dtype)
             for s in self._dense_specs()
@@ -252,10 +256,26 @@ class PoolingModel:
     def token_embed_batch(
         self, batch: list[list[int]], dimensions: int | None, normalize: bool
     ) -> list[torch.Tensor]:
-        """Per-token embeddings: one ``(n_tokens, d)`` float32 CPU tensor per input."""
+        """Per-token embeddings: one ``(n_tokens, d)`` float32 CPU tensor per input
+        (BGE-M3: its ColBERT vectors, without the CLS position)."""
         hidden, mask = self.hidden_states(batch)
+        if self.m3 is not None:
+            return [self.m3.colbert_vectors(tokens).cpu() for tokens in pool_tokens(hidden, mask)]
         return [
             self.apply_head(tokens, dimensions, normalize) for tokens in pool_tokens(hidden, mask)
+        ]
+
+    @torch.inference_mode()
+    def hybrid_batch(self, batch: list[list[int]]) -> list[tuple[torch.Tensor, ...]]:
+        """BGE-M3 in one forward: ``(dense (h,), token weights (n,), colbert (n - 1, d))``."""
+        if self.m3 is None:
+            msg = f"Model {self.name!r} is not BGE-M3; hybrid output needs its three heads."
+            raise ConfigError(msg)
+        hidden, mask = self.hidden_states(batch)
+        dense = self.apply_head(pool_sequences(hidden, mask, "CLS"), None, True)
+        return [
+            (dense[row], self.m3.token_weights(tokens).cpu(), self.m3.colbert_vectors(tokens).cpu())
+            for row, tokens in enumerate(pool_tokens(hidden, mask))
         ]
 
     @torch.inference_mode()
@@ -271,7 +291,11 @@ class PoolingModel:
     def token_classify_batch(
         self, batch: list[list[int]], activation: str | None
     ) -> list[torch.Tensor]:
-        """Class scores per token: one ``(n_tokens, n_labels)`` tensor per input."""
+        """Class scores per token: one ``(n_tokens, n_labels)`` tensor per input
+        (BGE-M3: its lexical weight per token, ``(n_tokens,)``)."""
+        if self.m3 is not None:
+            hidden, mask = self.hidden_states(batch)
+            return [self.m3.token_weights(tokens).cpu() for tokens in pool_tokens(hidden, mask)]
         logits = classify.token_logits(self, self.model_inputs(batch))
         return [classify.apply_activation(x, activation or "Identity").cpu() for x in logits]
 

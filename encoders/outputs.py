@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import torch
 
@@ -65,6 +65,18 @@ class ScoringOutput:
             )
             raise ValueError(msg)
         return cls(float(output.data.reshape(-1)[0]))
+
+
+@dataclass
+class HybridEmbeddingOutput:
+    """Dense, sparse and multi-vector representations of one input from one forward pass."""
+
+    dense: list[float]
+    """The normalized sentence embedding."""
+    sparse: Any
+    """Lexical weights as an ``encoders.sparse.SparseEmbeddingOutput``."""
+    multi_vector: torch.Tensor
+    """Normalized token vectors ``(n_tokens, d)`` for MaxSim."""
 
 
 @dataclass

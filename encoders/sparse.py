@@ -74,6 +74,15 @@ class SparseEmbeddingOutput:
         ]
 
 
+def from_weights(
+    weights: dict[int, float], tokenizer: Any, top_k: int | None
+) -> SparseEmbeddingOutput:
+    """``{token_id: weight}`` -> a sorted :class:`SparseEmbeddingOutput`."""
+    items = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:top_k]
+    ids = [i for i, _ in items]
+    return SparseEmbeddingOutput(ids, [w for _, w in items], tokenizer.convert_ids_to_tokens(ids))
+
+
 def to_sparse(weights: torch.Tensor, tokenizer: Any, top_k: int | None) -> SparseEmbeddingOutput:
     """``weights (vocab,)`` -> the non-zero entries (at most ``top_k``), largest first."""
     nonzero = weights.nonzero().reshape(-1)
