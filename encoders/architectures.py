@@ -9,6 +9,7 @@
 - ``*ForMaskedLM`` -> SPLADE sparse vectors (``embed`` gives the vocabulary-size vector).
 - ``BgeM3EmbeddingModel`` (an override) -> dense ``embed``, ColBERT ``token_embed`` and
   lexical ``token_classify``.
+- ColBERT (``HF_ColBERT``, PyLate / MaxSim folders) -> ``token_embed`` (scored by MaxSim).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-Family = Literal["embed", "classify", "token_classify", "sparse", "bge_m3"]
+Family = Literal["embed", "classify", "token_classify", "sparse", "bge_m3", "colbert"]
 
 _CLASSIFY = re.compile(r"(For\w*Classification|ClassificationModel)$")
 
@@ -51,6 +52,8 @@ def supported_tasks(family: Family, per_token_head: bool) -> tuple[str, ...]:
         return ("embed",)
     if family == "bge_m3":
         return ("embed", "token_embed", "token_classify")
+    if family == "colbert":
+        return ("token_embed",)
     if family == "token_classify":
         return ("token_classify",)
     return ("classify", "score", "token_classify") if per_token_head else ("classify", "score")

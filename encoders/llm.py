@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from encoders import classify
+from encoders import classify, colbert
 from encoders.architectures import supported_tasks
 from encoders.bge_m3 import lexical_weights
 from encoders.config import (
@@ -27,6 +27,7 @@ from encoders.config import (
 )
 from encoders.engine import Engine, ProgressArg, Request
 from encoders.inputs import (
+    Truncation,
     normalize_prompts,
     resolve_truncation,
     score_pairs,
@@ -233,11 +234,38 @@ class LLM:
         tokenizer = self.model.tokenizer
         special = set(tokenizer.all_special_ids)
         outputs = []
-        for ids, (dense, weights, colbert) in zip(token_ids, results, strict=True):
+        for ids, (dense, weights, vectors) in zip(token_ids, results, strict=True):
             sparse = from_weights(lexical_weights(ids, weights, special), tokenizer, None)
-            hybrid = HybridEmbeddingOutput(dense.tolist(), sparse, colbert)
+            hybrid = HybridEmbeddingOutput(dense.tolist(), sparse, vectors)
             outputs.append(PoolingRequestOutput(self._next_id(), hybrid, ids))
         return outputs
+
+    def encode_queries(self, queries: Any, *, use_tqdm: ProgressArg = True) -> list[torch.Tensor]:
+        """Multi-vector query embeddings, one ``(q_tokens, d)`` tensor per query: ColBERT
+        models add their query marker and [MASK] expansion; other token-embedding models
+        return their normalized token states."""
+        return self._encode_side(queries, True, use_tqdm)
+
+    def encode_documents(
+        self, documents: Any, *, use_tqdm: ProgressArg = True
+    ) -> list[torch.Tensor]:
+        """Multi-vector document embeddings, one ``(d_tokens, d)`` tensor per document
+        (ColBERT: document marker added, punctuation skiplist removed; truncated to the
+        model's document length)."""
+        return self._encode_side(documents, False, use_tqdm)
+
+    def _encode_side(self, texts: Any, is_query: bool, use_tqdm: ProgressArg) -> list[torch.Tensor]:
+        settings = self.model.colbert
+        if settings is None:
+            outputs = self.encode(
+                texts, pooling_task="token_embed", use_tqdm=use_tqdm, truncate_prompt_tokens=-1
+            )
+            return [o.outputs.data for o in outputs]
+        budget = min(colbert.text_budget(settings, is_query), self.max_model_len - 1)
+        items = normalize_prompts(texts)
+        token_ids = tokenize(self.model.tokenizer, items, Truncation(budget, "right"), budget)
+        forward = lambda ids, _: self.model.marked_batch(ids, is_query)  # noqa: E731
+        return self.engine.map_batches(token_ids, forward, use_tqdm)
 
     @property
     def vocab_size(self) -> int:
@@ -297,6 +325,8 @@ class LLM:
         pair jointly; embedding models return the cosine of the two embeddings."""
         pairs = score_pairs(data_1, data_2)
         params = _one_params(pooling_params, truncate_prompt_tokens)
+        if self.model.colbert is not None:
+            return self._maxsim_scores(pairs, use_tqdm)
         if "score" not in self.supported_tasks:
             if "embed" not in self.supported_tasks:
                 self._check_task("score")
@@ -419,6 +449,23 @@ class LLM:
             results.append(
                 PoolingRequestOutput(self._next_id(), ScoringOutput(float(cosine)), tokens)
             )
+        return results
+
+    def _maxsim_scores(
+        self, pairs: list[tuple[str, str]], use_tqdm: ProgressArg
+    ) -> list[ScoringRequestOutput]:
+        # Late interaction: each distinct query / document is encoded once, then MaxSim.
+        queries = list(dict.fromkeys(q for q, _ in pairs))
+        documents = list(dict.fromkeys(d for _, d in pairs))
+        q_vectors = dict(zip(queries, self.encode_queries(queries, use_tqdm=use_tqdm), strict=True))
+        d_vectors = dict(
+            zip(documents, self.encode_documents(documents, use_tqdm=use_tqdm), strict=True)
+        )
+        results = []
+        for query, document in pairs:
+            similarity = q_vectors[query] @ d_vectors[document].T
+            score = float(similarity.max(dim=1).values.sum()) if similarity.shape[1] else 0.0
+            results.append(PoolingRequestOutput(self._next_id(), ScoringOutput(score), []))
         return results
 
     def _side(self, tokenization_kwargs: dict[str, Any] | None) -> str:

@@ -127,6 +127,7 @@ def load_backbone(
         "token_classify": transformers.AutoModelForTokenClassification,
         "sparse": transformers.AutoModelForMaskedLM,
         "bge_m3": transformers.AutoModel,
+        "colbert": transformers.AutoModel,
     }[family]
 
     kwargs: dict[str, Any] = {

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from encoders import classify, from_token, loading
+from encoders import classify, colbert, from_token, loading
 from encoders.architectures import Family, model_family
 from encoders.bge_m3 import BgeM3Heads
 from encoders.config import PoolerConfig
@@ -90,6 +90,8 @@ class PoolingModel:
         self.tokenizer = loading.load_tokenizer(folder, trust_remote_code)
         self.pooler_config = pooler_config
         self.family: Family = model_family(list(self.architectures), convert)
+        if self.family == "embed" and colbert.is_colbert(self.architectures, folder):
+            self.family = "colbert"
         self.settings = merge_pooler_settings(
             self.hf_config, self.st_config, pooler_config, sparse=self.family == "sparse"
         )
@@ -112,10 +114,20 @@ class PoolingModel:
         self.m3 = (
             BgeM3Heads(folder).to(device=device, dtype=dtype) if self.family == "bge_m3" else None
         )
-        dense = [
-            DenseProjection(s, allow_pickle_weights).to(device=device, dtype=dtype)
-            for s in self._dense_specs()
+        dense: list[nn.Module] = [
+            DenseProjection(s, allow_pickle_weights) for s in self._dense_specs()
         ]
+        self.colbert = None
+        if self.family == "colbert":
+            self.colbert = colbert.read_settings(folder, self.tokenizer)
+            linear = colbert.stanford_projection(folder, self.hidden_size)
+            dense += [linear] if linear is not None else []
+        dense = [d.to(device=device, dtype=dtype) for d in dense]
+        last = dense[-1] if dense else None
+        self._projected_size = int(
+            getattr(last, "out_features", 0)
+            or getattr(getattr(last, "linear", None), "out_features", 0)
+        )
         self.head = EmbeddingHead(dense).eval()
         if device.type == "cpu" and dtype == torch.float32:
             swapped = pack_linear_layers(self.backbone) + pack_linear_layers(self.head)
@@ -188,8 +200,7 @@ class PoolingModel:
         """Size of the pooled embedding after projections (before Matryoshka truncation)."""
         if self.family == "sparse":
             return int(self.hf_config.vocab_size)
-        specs = self._dense_specs()
-        return specs[-1].out_features if specs else self.hidden_size
+        return self._projected_size or self.hidden_size
 
     @property
     def matryoshka_dimensions(self) -> list[int] | None:
@@ -264,6 +275,20 @@ class PoolingModel:
         return [
             self.apply_head(tokens, dimensions, normalize) for tokens in pool_tokens(hidden, mask)
         ]
+
+    @torch.inference_mode()
+    def marked_batch(self, batch: list[list[int]], is_query: bool) -> list[torch.Tensor]:
+        """ColBERT query or document vectors: one ``(n_kept, d)`` tensor per input."""
+        if self.colbert is None:
+            msg = f"Model {self.name!r} is not a ColBERT model."
+            raise ConfigError(msg)
+        marked = colbert.mark(batch, self.colbert, is_query, self.pad_token_id)
+        output = self.backbone(
+            input_ids=marked.input_ids.to(self.device),
+            attention_mask=marked.attention_mask.to(self.device),
+        )
+        vectors = self.apply_head(output.last_hidden_state, None, True)
+        return [vectors[i][marked.keep[i]] for i in range(len(batch))]
 
     @torch.inference_mode()
     def hybrid_batch(self, batch: list[list[int]]) -> list[tuple[torch.Tensor, ...]]:

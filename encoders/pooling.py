@@ -104,10 +104,10 @@ def _dense_state(folder: Path, allow_pickle: bool) -> dict[str, torch.Tensor]:
 class EmbeddingHead(nn.Module):
     """Projection -> Matryoshka truncation -> optional L2 normalization."""
 
-    def __init__(self, projections: Sequence[DenseProjection] = ()) -> None:
+    def __init__(self, projections: Sequence[nn.Module] = ()) -> None:
         super().__init__()
         self.projections = nn.ModuleList(projections)
-        self.dtype = projections[0].linear.weight.dtype if projections else None
+        self.dtype = next(projections[0].parameters()).dtype if projections else None
 
     def forward(self, x: torch.Tensor, dimensions: int | None, normalize: bool) -> torch.Tensor:
         """``x (..., h)`` -> ``(..., dimensions or d)``."""

@@ -23,7 +23,7 @@ WORDS = [
     *"no yes very good bad big small fast slow new old first last day night time".split(),
     *"year people world life work".split(),
 ]
-SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[unused0]", "[unused1]", "[Q]", "[D]"]
 
 
 def write_vocab(folder: Path) -> Path:
@@ -136,19 +136,28 @@ def add_legacy_st_files(
     return folder
 
 
-def write_dense(folder: Path, in_features: int, out_features: int, seed: int) -> None:
+def write_dense(
+    folder: Path,
+    in_features: int,
+    out_features: int,
+    seed: int,
+    *,
+    bias: bool = True,
+    activation: str = "torch.nn.modules.activation.Tanh",
+) -> None:
     generator = torch.Generator().manual_seed(seed)
-    weight = torch.randn(out_features, in_features, generator=generator) * 0.2
-    bias = torch.randn(out_features, generator=generator) * 0.1
+    tensors = {"linear.weight": torch.randn(out_features, in_features, generator=generator) * 0.2}
+    if bias:
+        tensors["linear.bias"] = torch.randn(out_features, generator=generator) * 0.1
     folder.mkdir(parents=True, exist_ok=True)
-    save_file({"linear.weight": weight, "linear.bias": bias}, str(folder / "model.safetensors"))
+    save_file(tensors, str(folder / "model.safetensors"))
     write_json(
         folder / "config.json",
         {
             "in_features": in_features,
             "out_features": out_features,
-            "bias": True,
-            "activation_function": "torch.nn.modules.activation.Tanh",
+            "bias": bias,
+            "activation_function": activation,
         },
     )
 

@@ -1,0 +1,198 @@
+"""ColBERT-style multi-vector encoders: Stanford ``HF_ColBERT`` and PyLate / sentence-
+transformers multi-vector folders (also ModernBERT and Jina-XLM-R backbones selected with
+``hf_overrides={"architectures": ["ColBERTModernBertModel"]}`` and friends).
+
+Queries and documents are two methods. Both insert a marker token right after ``[CLS]``;
+queries are padded to a fixed length with ``[MASK]`` (query augmentation: those positions
+produce vectors but are not attended to unless configured); documents drop punctuation
+(the skiplist). Every vector is projected and L2-normalized.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from torch import nn
+
+from retrieval.errors import ConfigError
+
+ARCHITECTURES = ("HF_ColBERT", "ColBERTModernBertModel", "ColBERTJinaRobertaModel")
+
+
+@dataclass(frozen=True)
+class ColbertSettings:
+    """How queries and documents are tokenized (from ``artifact.metadata`` or PyLate keys)."""
+
+    query_marker: int | None
+    """Token id inserted after [CLS] in queries (``[unused0]`` / ``[Q] ``)."""
+    document_marker: int | None
+    query_length: int
+    """Tokens per query including specials and the marker; expansion pads up to it."""
+    document_length: int
+    query_expansion: bool
+    """Pad queries with the mask token up to ``query_length``."""
+    attend_to_expansion: bool
+    expansion_token: int
+    skiplist: frozenset[int]
+    """Document token ids dropped from the output (punctuation by default)."""
+
+
+def is_colbert(architectures: tuple[str, ...], folder: Path) -> bool:
+    if any(a in ARCHITECTURES for a in architectures):
+        return True
+    st = _st_model_config(folder)
+    similarity = str(st.get("similarity_fn_name") or "").lower()
+    return similarity in {"maxsim", "meanmaxsim"} or st.get("model_type") == "MultiVectorEncoder"
+
+
+def _st_model_config(folder: Path) -> dict[str, Any]:
+    path = folder / "config_sentence_transformers.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def read_settings(folder: Path, tokenizer: Any) -> ColbertSettings:
+    """Stanford ``artifact.metadata`` first, then PyLate keys, then colbert-ai defaults."""
+    stanford = folder / "artifact.metadata"
+    if stanford.is_file():
+        meta = json.loads(stanford.read_text(encoding="utf-8"))
+        return _settings(
+            tokenizer,
+            query_marker=meta.get("query_token_id", "[unused0]"),
+            document_marker=meta.get("doc_token_id", "[unused1]"),
+            query_length=int(meta.get("query_maxlen", 32)),
+            document_length=int(meta.get("doc_maxlen", 180)),
+            query_expansion=True,
+            attend=bool(meta.get("attend_to_mask_tokens", False)),
+            skip=list(string.punctuation) if meta.get("mask_punctuation", True) else [],
+        )
+    st = _st_model_config(folder)
+    if "query_prefix" in st or "query_length" in st:
+        return _settings(
+            tokenizer,
+            query_marker=(st.get("query_prefix") or "").strip() or None,
+            document_marker=(st.get("document_prefix") or "").strip() or None,
+            query_length=int(st.get("query_length") or 32),
+            document_length=int(st.get("document_length") or 180),
+            query_expansion=bool(st.get("do_query_expansion", True)),
+            attend=bool(st.get("attend_to_expansion_tokens", False)),
+            skip=list(st.get("skiplist_words") or string.punctuation),
+        )
+    return _settings(
+        tokenizer, "[unused0]", "[unused1]", 32, 180, True, False, list(string.punctuation)
+    )
+
+
+def _settings(
+    tokenizer: Any,
+    query_marker: str | None,
+    document_marker: str | None,
+    query_length: int,
+    document_length: int,
+    query_expansion: bool,
+    attend: bool,
+    skip: list[str],
+) -> ColbertSettings:
+    expansion = (
+        tokenizer.mask_token_id if tokenizer.mask_token_id is not None else tokenizer.pad_token_id
+    )
+    skiplist = {ids[0] for w in skip if (ids := tokenizer.encode(w, add_special_tokens=False))}
+    return ColbertSettings(
+        query_marker=_token_id(tokenizer, query_marker),
+        document_marker=_token_id(tokenizer, document_marker),
+        query_length=query_length,
+        document_length=document_length,
+        query_expansion=query_expansion,
+        attend_to_expansion=attend,
+        expansion_token=int(expansion),
+        skiplist=frozenset(skiplist),
+    )
+
+
+def _token_id(tokenizer: Any, token: str | None) -> int | None:
+    if token is None:
+        return None
+    token_id = tokenizer.convert_tokens_to_ids(token)
+    if token_id is None or token_id == tokenizer.unk_token_id:
+        msg = (
+            f"ColBERT marker token {token!r} is not in the tokenizer's vocabulary; the "
+            "checkpoint's tokenizer files do not match its ColBERT config."
+        )
+        raise ConfigError(msg)
+    return int(token_id)
+
+
+def stanford_projection(folder: Path, hidden_size: int) -> nn.Linear | None:
+    """The ``linear.weight`` ``(dim, hidden)`` projection Stanford checkpoints keep beside the
+    BERT weights, or None when the folder has none."""
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+        path = folder / weight_map["linear.weight"] if "linear.weight" in weight_map else None
+    else:
+        path = folder / "model.safetensors"
+    if path is None or not path.is_file():
+        return None
+    with safe_open(str(path), framework="pt") as handle:
+        if "linear.weight" not in handle.keys():  # noqa: SIM118 - not a mapping
+            return None
+        weight = handle.get_tensor("linear.weight")
+    if weight.shape[1] != hidden_size:
+        msg = (
+            f"ColBERT linear.weight has shape {tuple(weight.shape)}; expected (dim, {hidden_size})."
+        )
+        raise ConfigError(msg)
+    linear = nn.Linear(weight.shape[1], weight.shape[0], bias=False)
+    with torch.no_grad():
+        linear.weight.copy_(weight)
+    return linear.eval()
+
+
+@dataclass(frozen=True)
+class MarkedInputs:
+    """One batch ready for the backbone, with the positions whose vectors are kept."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    keep: torch.Tensor
+    """``(b, l)`` bool: which positions produce output vectors."""
+
+
+def mark(
+    token_ids: list[list[int]], settings: ColbertSettings, is_query: bool, pad_id: int
+) -> MarkedInputs:
+    """Insert the marker after [CLS]; pad queries with the expansion token (not attended
+    unless configured); mark skiplist tokens of documents as dropped."""
+    marker = settings.query_marker if is_query else settings.document_marker
+    rows = [[*ids[:1], marker, *ids[1:]] if marker is not None else list(ids) for ids in token_ids]
+    expand = is_query and settings.query_expansion
+    width = settings.query_length if expand else max(len(r) for r in rows)
+    width = max(width, max(len(r) for r in rows))
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    keep = torch.zeros((len(rows), width), dtype=torch.bool)
+    for i, row in enumerate(rows):
+        n = len(row)
+        input_ids[i, :n] = torch.tensor(row)
+        attention[i, :n] = 1
+        keep[i, :n] = True
+        if expand and n < width:
+            input_ids[i, n:] = settings.expansion_token
+            attention[i, n:] = int(settings.attend_to_expansion)
+            keep[i, n:] = True
+        if not is_query and settings.skiplist:
+            skip = torch.tensor(sorted(settings.skiplist))
+            keep[i, :n] &= ~torch.isin(input_ids[i, :n], skip)
+    return MarkedInputs(input_ids, attention, keep)
+
+
+def text_budget(settings: ColbertSettings, is_query: bool) -> int:
+    """Tokens left for the text (with [CLS]/[SEP]) once the marker is inserted."""
+    length = settings.query_length if is_query else settings.document_length
+    marker = settings.query_marker if is_query else settings.document_marker
+    return length - (1 if marker is not None else 0)
