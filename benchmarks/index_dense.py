@@ -190,6 +190,12 @@ def worker(kind: str, args: argparse.Namespace, truth_path: Path) -> dict[str, A
     }
 
 
+def _python_flags() -> list[str]:
+    """Pass ``-S`` on to workers, so a run from a source snapshot (``python -S`` with
+    ``PYTHONPATH=snapshot:site-packages``) keeps using the snapshot."""
+    return ["-S"] if sys.flags.no_site else []
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1_000_000)
@@ -220,7 +226,16 @@ def main() -> None:
     truth = Path(tempfile.mkdtemp(prefix="bench-truth-")) / "truth.npy"
 
     def run(role: str) -> dict[str, Any]:
-        cmd = [sys.executable, __file__, *forwarded, "--worker", role, "--truth", str(truth)]
+        cmd = [
+            sys.executable,
+            *_python_flags(),
+            __file__,
+            *forwarded,
+            "--worker",
+            role,
+            "--truth",
+            str(truth),
+        ]
         done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
         if done.returncode:
             sys.exit(f"{role} failed:\n{done.stderr[-3000:]}")

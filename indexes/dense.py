@@ -13,6 +13,7 @@ Metric = Literal["cosine", "ip", "l2"]
 METRICS: tuple[str, ...] = get_args(Metric)
 """``cosine``: vectors are L2-normalised, score = cosine similarity. ``ip``: score = inner
 product. ``l2``: score = minus the squared Euclidean distance (higher is better everywhere)."""
+_TINY = np.finfo(np.float32).tiny
 
 
 def check_metric(metric: str) -> Metric:
@@ -33,9 +34,9 @@ def prepare_dense(embeddings: Any, dim: int, metric: Metric, what: str) -> np.nd
     """``(n, dim)`` float32 rows, L2-normalised for cosine (zero rows stay zero)."""
     array = as_dense(embeddings, dim, what=what)
     if metric == "cosine":
-        norms = np.linalg.norm(array, axis=1, keepdims=True)
-        array = array / np.maximum(norms, np.finfo(np.float32).tiny)
-    return np.ascontiguousarray(array, dtype=np.float32)
+        norms = np.sqrt(np.einsum("ij,ij->i", array, array))
+        array = array / np.maximum(norms, _TINY)[:, None]
+    return array
 
 
 def dense_scores(

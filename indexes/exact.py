@@ -15,7 +15,7 @@ import numpy as np
 from indexes.dense import Metric, check_dim, check_metric, dense_scores, prepare_dense
 from indexes.rows import Growable, RowTable, top_k
 from retrieval.metadata import LabelSet, MetadataStore
-from retrieval.storage import IndexFolder, Manifest, npy_writer, read_npy
+from retrieval.storage import IndexFolder, Manifest, npy_writer
 from retrieval.stored_index import Components, StoredIndex
 
 _SCORE_BLOCK = 1 << 24  # floats of the (queries x rows) score block held at once (64 MiB)
@@ -49,16 +49,14 @@ class ExactIndex(StoredIndex):
         dim, metric = check_dim(dim), check_metric(metric)
         manifest = Manifest(kind=cls.KIND, dim=dim, metric=metric, count=0)
         manifest, store, folder = cls._new_parts(path, manifest)
-        index = cls(manifest, store, folder, RowTable(), np.zeros((0, dim), np.float32))
-        if folder is not None:
-            index.save()
-        return index
+        empty = np.zeros((0, dim), np.float32)
+        return cls(manifest, store, folder, RowTable(), empty)._first_commit()
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, verify: bool = True) -> ExactIndex:
         """Open a saved index (checksums verified unless ``verify=False``)."""
         manifest, store, folder = cls._open_parts(path, verify=verify)
-        arrays = {n: read_npy(folder.file(manifest, n)) for n in ("vectors", "labels", "live")}
+        arrays = cls._read_arrays(folder, manifest, ("vectors", "labels", "live"))
         rows = RowTable(arrays["labels"], arrays["live"])
         return cls(manifest, store, folder, rows, arrays["vectors"])
 

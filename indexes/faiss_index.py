@@ -102,10 +102,9 @@ class FaissIndex(StoredIndex):
         )
         manifest, store, folder = cls._new_parts(path, manifest)
         structure = fs.new_untrained(faiss, config)
-        index = cls(manifest, store, folder, structure, np.zeros(0, np.int64), device)
-        if folder is not None:
-            index.save()
-        return index
+        return cls(
+            manifest, store, folder, structure, np.zeros(0, np.int64), device
+        )._first_commit()
 
     @classmethod
     def open(
@@ -245,7 +244,7 @@ class FaissIndex(StoredIndex):
         distances, labels = index.search(batch, k, params=params)
         scores = -distances if self.config.metric == "l2" else distances
         scores[labels < 0] = -np.inf
-        return labels.astype(np.int64), scores.astype(np.float32)
+        return labels, scores
 
     def _selector(self, allowed: LabelSet | None) -> Any:
         """faiss id selector for a filter, or for HNSW tombstones; ``None`` when unrestricted."""

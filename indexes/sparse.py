@@ -18,7 +18,7 @@ from indexes.rows import RowTable, top_k
 from indexes.sparse_postings import Postings
 from retrieval.errors import ConfigError
 from retrieval.metadata import LabelSet, MetadataStore
-from retrieval.storage import IndexFolder, Manifest, npy_writer, read_npy
+from retrieval.storage import IndexFolder, Manifest, npy_writer
 from retrieval.stored_index import Components, StoredIndex
 from retrieval.types import SparseEmbeddings, as_sparse
 
@@ -54,16 +54,13 @@ class SparseIndex(StoredIndex):
             raise ConfigError(msg)
         manifest = Manifest(kind=cls.KIND, dim=vocab_size, metric="dot", count=0)
         manifest, store, folder = cls._new_parts(path, manifest)
-        index = cls(manifest, store, folder, RowTable(), Postings(vocab_size))
-        if folder is not None:
-            index.save()
-        return index
+        return cls(manifest, store, folder, RowTable(), Postings(vocab_size))._first_commit()
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, verify: bool = True) -> SparseIndex:
         """Open a saved index (checksums verified unless ``verify=False``)."""
         manifest, store, folder = cls._open_parts(path, verify=verify)
-        arrays = {name: read_npy(folder.file(manifest, name)) for name in _FILES}
+        arrays = cls._read_arrays(folder, manifest, _FILES)
         postings = Postings(manifest.dim, (arrays["indptr"], arrays["indices"], arrays["values"]))
         return cls(manifest, store, folder, RowTable(arrays["labels"], arrays["live"]), postings)
 

@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -25,9 +25,10 @@ from retrieval.errors import ConfigError
 from retrieval.filters import Filter, compile_filter
 from retrieval.locking import ReadWriteLock
 from retrieval.metadata import LabelSet, MetadataStore
-from retrieval.storage import IndexFolder, Manifest, Writer
+from retrieval.storage import IndexFolder, Manifest, Writer, read_npy
 from retrieval.types import Hit
 
+T = TypeVar("T", bound="StoredIndex")
 Components = dict[str, tuple[str, Writer]]
 """Files an index writes on commit: ``name -> (file suffix, writer)``."""
 
@@ -94,6 +95,18 @@ class StoredIndex(ABC):
         manifest = folder.read_manifest(cls.KIND, f"{cls.__name__}.create", verify=verify)
         store = MetadataStore.load(folder.file(manifest, "metadata"))
         return manifest, store, folder
+
+    @staticmethod
+    def _read_arrays(
+        folder: IndexFolder, manifest: Manifest, names: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        return {name: read_npy(folder.file(manifest, name)) for name in names}
+
+    def _first_commit(self: T) -> T:
+        """Commit a new on-disk index at once, so ``open`` works before the first ``save``."""
+        if self._folder is not None:
+            self.save()
+        return self
 
     # -- public protocol ---------------------------------------------------------------
     @property
