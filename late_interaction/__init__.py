@@ -1,7 +1,25 @@
 """Multi-vector retrieval: MaxSim kernels, packing and the PLAID token index.
 
-Imports ``retrieval`` only. Its public names (``maxsim``, ``PlaidIndex``) arrive with the
-late-interaction issues.
+Imports ``retrieval`` only. ``maxsim`` scores one query against packed documents,
+``maxsim_matrix`` many queries at once; ``PlaidIndex`` arrives with the PLAID issue.
 """
 
 from __future__ import annotations
+
+from late_interaction.maxsim import (
+    DEFAULT_CHUNK_TOKENS,
+    REDUCTIONS,
+    Reduce,
+    maxsim,
+    maxsim_matrix,
+    maxsim_reference,
+)
+
+__all__ = [
+    "DEFAULT_CHUNK_TOKENS",
+    "REDUCTIONS",
+    "Reduce",
+    "maxsim",
+    "maxsim_matrix",
+    "maxsim_reference",
+]

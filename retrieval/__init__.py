@@ -18,6 +18,7 @@ from retrieval.errors import (
     UnsafeModelError,
 )
 from retrieval.filters import CompiledFilter, Filter, compile_filter
+from retrieval.multivector import MultiVectorEmbeddings, as_multivector
 from retrieval.protocols import Index
 from retrieval.types import Hit, SparseEmbeddings, as_dense, as_sparse
 
@@ -35,10 +36,12 @@ __all__ = [
     "InputTooLongError",
     "MissingDependencyError",
     "ModelNotFoundError",
+    "MultiVectorEmbeddings",
     "RetrievalError",
     "SparseEmbeddings",
     "UnsafeModelError",
     "as_dense",
+    "as_multivector",
     "as_sparse",
     "compile_filter",
     "resolve_device",

@@ -1,0 +1,36 @@
+"""The MaxSim planners: document chunks cover every document once, within the budget."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from late_interaction._chunks import QUERY_TOKENS_PER_PASS, document_chunks, query_groups
+
+
+@pytest.mark.parametrize("chunk_tokens", [1, 3, 10, 1000])
+def test_document_chunks_cover_all_documents_within_budget(chunk_tokens: int) -> None:
+    lengths = [0, 4, 0, 0, 12, 1, 1, 7, 0]
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    chunks = list(document_chunks(offsets, chunk_tokens))
+    assert chunks[0][0] == 0
+    assert chunks[-1][1] == len(lengths)
+    assert [start for start, _ in chunks[1:]] == [stop for _, stop in chunks[:-1]]
+    for start, stop in chunks:
+        tokens = offsets[stop] - offsets[start]
+        assert stop > start
+        assert tokens <= chunk_tokens or stop - start == 1  # only a lone long document exceeds
+        assert stop - start <= max(chunk_tokens, 1)
+
+
+def test_document_chunks_of_an_empty_batch() -> None:
+    assert list(document_chunks(np.array([0]), 8)) == []
+
+
+def test_query_groups_respect_the_pass_size() -> None:
+    lengths = [32] * 20 + [QUERY_TOKENS_PER_PASS + 5, 1]
+    groups = list(query_groups(lengths))
+    assert groups[0] == (0, QUERY_TOKENS_PER_PASS // 32)
+    assert groups[-2:] == [(20, 21), (21, 22)]
+    assert sum(stop - start for start, stop in groups) == len(lengths)
+    assert list(query_groups([])) == []
