@@ -7,6 +7,7 @@ tensor: peak extra memory is ``chunk_tokens x vocab`` floats.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,22 +40,42 @@ def mlm_head(model: nn.Module) -> nn.Module:
 def splade_pool(
     hidden: torch.Tensor, mask: torch.Tensor, head: nn.Module, chunk_tokens: int = CHUNK_TOKENS
 ) -> torch.Tensor:
-    """``hidden (b, l, h)``, ``mask (b, l)`` -> SPLADE weights ``(b, vocab)`` float32."""
+    """``hidden (b, l, h)``, ``mask (b, l)`` -> SPLADE weights ``(b, vocab)`` float32.
+
+    ``log1p`` and ``relu`` are non-decreasing, so the max over tokens of
+    ``log1p(relu(logits))`` equals ``log1p(relu(max over tokens of logits))``: only the
+    running max touches every token, the activation runs once per sequence.
+    """
     keep = mask.bool()
-    rows = hidden[keep]  # (n_real, h)
-    owners = keep.nonzero()[:, 0]
-    out: torch.Tensor | None = None
+    rows = hidden[keep]  # (n_real, h), sequences one after another
+    bounds = torch.cumsum(keep.sum(dim=1), 0).tolist()
+    best: torch.Tensor | None = None
     for start in range(0, rows.shape[0], chunk_tokens):
-        weights = torch.log1p(torch.relu(head(rows[start : start + chunk_tokens]).float()))
-        if out is None:
-            out = torch.zeros(hidden.shape[0], weights.shape[-1], device=weights.device)
-        # scatter_reduce is the stable spelling of a per-row max over variable segments.
-        index = owners[start : start + chunk_tokens, None].expand_as(weights)
-        out.scatter_reduce_(0, index, weights, "amax")
-    if out is None:
+        stop = min(start + chunk_tokens, rows.shape[0])
+        logits = head(rows[start:stop]).float()
+        if best is None:
+            best = torch.full(
+                (hidden.shape[0], logits.shape[-1]), float("-inf"), device=logits.device
+            )
+        _segment_max(best, logits, start, stop, bounds)
+    if best is None:
         msg = "SPLADE pooling got a batch without real tokens."
         raise ConfigError(msg)
-    return out
+    return torch.log1p(torch.relu(best))
+
+
+def _segment_max(
+    best: torch.Tensor, logits: torch.Tensor, start: int, stop: int, bounds: list[int]
+) -> None:
+    """Fold flattened rows ``start..stop`` into ``best`` in place; sequence ``i`` owns rows
+    ``bounds[i - 1]..bounds[i]``."""
+    row = bisect.bisect_right(bounds, start)
+    position = start
+    while position < stop:
+        end = min(bounds[row], stop)
+        chunk_max = logits[position - start : end - start].amax(dim=0)
+        best[row] = torch.maximum(best[row], chunk_max)
+        position, row = end, row + 1
 
 
 @dataclass
