@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from encoders import classify, colbert
+from encoders import classify, colbert, scoring
 from encoders.architectures import supported_tasks
 from encoders.bge_m3 import lexical_weights
 from encoders.config import (
@@ -326,11 +326,24 @@ class LLM:
         pairs = score_pairs(data_1, data_2)
         params = _one_params(pooling_params, truncate_prompt_tokens)
         if self.model.colbert is not None:
-            return self._maxsim_scores(pairs, use_tqdm)
+            maxsim = scoring.maxsim_scores(
+                pairs,
+                lambda q: self.encode_queries(q, use_tqdm=use_tqdm),
+                lambda d: self.encode_documents(d, use_tqdm=use_tqdm),
+            )
+            return [self._scored(score, []) for score in maxsim]
         if "score" not in self.supported_tasks:
             if "embed" not in self.supported_tasks:
                 self._check_task("score")
-            return self._cosine_scores(pairs, params, use_tqdm, tokenization_kwargs)
+            embed_params = PoolingParams(truncate_prompt_tokens=params.truncate_prompt_tokens)
+            cosine = scoring.cosine_scores(
+                pairs,
+                lambda texts: self.encode(
+                    texts, embed_params, pooling_task="embed", use_tqdm=use_tqdm,
+                    tokenization_kwargs=tokenization_kwargs,
+                ),
+            )  # fmt: skip
+            return [self._scored(score, ids) for score, ids in cosine]
         params.verify("score")
         truncation = resolve_truncation(
             params.truncate_prompt_tokens, self.max_model_len, self._side(tokenization_kwargs)
@@ -341,10 +354,8 @@ class LLM:
         activation = params.effective_activation()
         request = Request("score", activation=True if activation is None else activation)
         data = self.engine.run(ids, request, use_tqdm, types)
-        return [
-            PoolingRequestOutput(self._next_id(), ScoringOutput.from_base(PoolingOutput(d)), i)
-            for d, i in zip(data, ids, strict=True)
-        ]
+        scores = [ScoringOutput.from_base(PoolingOutput(d)).score for d in data]
+        return [self._scored(score, i) for score, i in zip(scores, ids, strict=True)]
 
     def encode(
         self,
@@ -423,50 +434,8 @@ class LLM:
             chunked=request.chunked and truncation.max_tokens is None,
         )
 
-    def _cosine_scores(
-        self,
-        pairs: list[tuple[str, str]],
-        params: PoolingParams,
-        use_tqdm: ProgressArg,
-        tokenization_kwargs: dict[str, Any] | None,
-    ) -> list[ScoringRequestOutput]:
-        # Each distinct text is embedded once (a 1:N query is encoded a single time).
-        texts = list(dict.fromkeys(t for pair in pairs for t in pair))
-        embed_params = PoolingParams(truncate_prompt_tokens=params.truncate_prompt_tokens)
-        outputs = self.encode(
-            texts,
-            embed_params,
-            pooling_task="embed",
-            use_tqdm=use_tqdm,
-            tokenization_kwargs=tokenization_kwargs,
-        )
-        vectors = dict(zip(texts, outputs, strict=True))
-        results = []
-        for first, second in pairs:
-            a, b = vectors[first], vectors[second]
-            cosine = torch.nn.functional.cosine_similarity(a.outputs.data, b.outputs.data, dim=0)
-            tokens = a.prompt_token_ids + b.prompt_token_ids
-            results.append(
-                PoolingRequestOutput(self._next_id(), ScoringOutput(float(cosine)), tokens)
-            )
-        return results
-
-    def _maxsim_scores(
-        self, pairs: list[tuple[str, str]], use_tqdm: ProgressArg
-    ) -> list[ScoringRequestOutput]:
-        # Late interaction: each distinct query / document is encoded once, then MaxSim.
-        queries = list(dict.fromkeys(q for q, _ in pairs))
-        documents = list(dict.fromkeys(d for _, d in pairs))
-        q_vectors = dict(zip(queries, self.encode_queries(queries, use_tqdm=use_tqdm), strict=True))
-        d_vectors = dict(
-            zip(documents, self.encode_documents(documents, use_tqdm=use_tqdm), strict=True)
-        )
-        results = []
-        for query, document in pairs:
-            similarity = q_vectors[query] @ d_vectors[document].T
-            score = float(similarity.max(dim=1).values.sum()) if similarity.shape[1] else 0.0
-            results.append(PoolingRequestOutput(self._next_id(), ScoringOutput(score), []))
-        return results
+    def _scored(self, score: float, token_ids: list[int]) -> ScoringRequestOutput:
+        return PoolingRequestOutput(self._next_id(), ScoringOutput(score), token_ids)
 
     def _side(self, tokenization_kwargs: dict[str, Any] | None) -> str:
         side = (tokenization_kwargs or {}).get("truncation_side", self.truncation_side)
