@@ -238,3 +238,36 @@ def test_classifier_from_token_without_two_way(models: dict[str, Path]) -> None:
     bad = {**overrides, "classifier_from_token": ["no", "zzzqqq"]}
     with pytest.raises(ConfigError, match=r"missing from the vocabulary: \['zzzqqq'\]"):
         LLM(str(folder), device="cpu", hf_overrides=bad)
+
+
+@pytest.mark.parametrize(
+    ("architecture", "convert", "family"),
+    [
+        ("BertModel", "auto", "embed"),
+        ("NomicBertForTextEncoding", "auto", "embed"),
+        ("GteEmbeddingModel", "auto", "embed"),
+        ("InternLM2ForRewardModeling", "auto", "embed"),
+        ("Qwen2RewardModel", "auto", "embed"),
+        ("Qwen3ForCausalLM", "auto", "embed"),
+        ("BertForSequenceClassification", "auto", "classify"),
+        ("JinaVLForRanking", "auto", "embed"),
+        ("GemmaClassificationModel", "auto", "classify"),
+        ("BertForTokenClassification", "auto", "token_classify"),
+        ("BertForMaskedLM", "auto", "sparse"),
+        ("Qwen3ForCausalLM", "classify", "classify"),
+        ("BertForSequenceClassification", "embed", "embed"),
+        ("BgeM3EmbeddingModel", "auto", "bge_m3"),
+    ],
+)
+def test_conversion_table(architecture: str, convert: str, family: str) -> None:
+    from encoders.architectures import model_family, supported_tasks
+
+    assert model_family([architecture], convert) == family
+    expected = {
+        "embed": ("embed", "token_embed"),
+        "classify": ("classify", "score"),
+        "token_classify": ("token_classify",),
+        "sparse": ("embed",),
+        "bge_m3": ("embed", "token_embed", "token_classify"),
+    }[family]
+    assert supported_tasks(model_family([architecture], convert), per_token_head=False) == expected
