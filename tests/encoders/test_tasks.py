@@ -250,7 +250,6 @@ def test_classifier_from_token_without_two_way(models: dict[str, Path]) -> None:
         ("Qwen2RewardModel", "auto", "embed"),
         ("Qwen3ForCausalLM", "auto", "embed"),
         ("BertForSequenceClassification", "auto", "classify"),
-        ("JinaVLForRanking", "auto", "embed"),
         ("GemmaClassificationModel", "auto", "classify"),
         ("BertForTokenClassification", "auto", "token_classify"),
         ("BertForMaskedLM", "auto", "sparse"),
