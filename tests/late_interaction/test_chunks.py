@@ -1,11 +1,18 @@
-"""The MaxSim planners: document chunks cover every document once, within the budget."""
+"""The MaxSim kernel parts: chunk planning within the budget, and both segment-max paths."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-from late_interaction._chunks import QUERY_TOKENS_PER_PASS, document_chunks, query_groups
+from late_interaction._chunks import (
+    QUERY_TOKENS_PER_PASS,
+    DocumentChunks,
+    document_chunks,
+    query_groups,
+)
+from retrieval import MultiVectorEmbeddings
 
 
 @pytest.mark.parametrize("chunk_tokens", [1, 3, 10, 1000])
@@ -34,3 +41,23 @@ def test_query_groups_respect_the_pass_size() -> None:
     assert groups[-2:] == [(20, 21), (21, 22)]
     assert sum(stop - start for start, stop in groups) == len(lengths)
     assert list(query_groups([])) == []
+
+
+def test_cpu_reduceat_and_gpu_scatter_reductions_agree() -> None:
+    g = torch.Generator().manual_seed(0)
+    items = [torch.randn(n, 8, generator=g) for n in (3, 0, 5, 1, 0, 7)]
+    docs = MultiVectorEmbeddings.from_list(items)
+    packed = torch.randn(4, 8, generator=g)
+    for chunk_tokens in (4, 100):
+        reduceat = DocumentChunks(docs, chunk_tokens, use_scatter=False)
+        scatter = DocumentChunks(docs, chunk_tokens, use_scatter=True)
+        for start, stop in reduceat:
+            want = torch.stack(
+                [
+                    (packed @ d.T).amax(dim=1) if len(d) else torch.zeros(4)
+                    for d in items[start:stop]
+                ],
+                dim=1,
+            )
+            torch.testing.assert_close(reduceat.maxima(packed, start, stop), want)
+            torch.testing.assert_close(scatter.maxima(packed, start, stop), want)
