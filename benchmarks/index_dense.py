@@ -3,7 +3,8 @@
 For each kind (flat, ivf, hnsw, ivfpq, sq8) a fresh process builds the index on the same
 synthetic clustered vectors, then alternates timed rounds of the wrapper
 (``FaissIndex.search`` / ``search_batch``) and of a direct ``faiss`` call on the very same
-faiss structure with the same ``SearchParameters``. Reported: build time, p50/p95 latency at
+faiss structure with the same ``SearchParameters``. Batch-1 latency runs on one OpenMP
+thread, batch 64 on ``--threads``. Reported: build time, p50/p95 latency at
 batch 1, QPS at batch 64, wrapper overhead, recall@10 against ``ExactIndex`` ground truth,
 save/open time and the worker's peak RSS before save (it includes the ``(n, dim)`` float32
 data the worker generated, 1.5 GB at 1M x 384).
@@ -75,7 +76,8 @@ def ground_truth(args: argparse.Namespace, out: Path) -> None:
 
 
 def raw_params(faiss: Any, index: Any, nprobe: int, ef: int) -> Any:
-    """The SearchParameters FaissIndex passes for this kind (fresh per call, as it does)."""
+    """The SearchParameters FaissIndex passes for this kind (built once, as FaissIndex reuses
+    its unfiltered parameters too)."""
     if index.config.kind == "hnsw":
         return faiss.SearchParametersHNSW(efSearch=ef)
     if index.config.kind in ("ivf", "ivfpq") and index.is_trained:
@@ -91,12 +93,16 @@ def worker(kind: str, args: argparse.Namespace, truth_path: Path) -> dict[str, A
     faiss.omp_set_num_threads(args.threads)
     docs, queries = make_data(args.n, args.dim, args.queries)
     truth = np.load(truth_path, allow_pickle=False)
-    folder = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-"))
-    params = {"hnsw_m": args.hnsw_m, "ef_construction": args.ef_construction}
-    index = FaissIndex.create(folder / "idx", dim=args.dim, kind=kind, device="cpu", **params)
-    start = time.perf_counter()
-    index.add([str(i) for i in range(args.n)], docs)
-    build_s = time.perf_counter() - start
+    folder = Path(args.store) / kind if args.store else Path(tempfile.mkdtemp(prefix="bench-"))
+    build_s = float("nan")
+    if (folder / "idx" / "manifest.json").exists():  # built by an earlier run: reuse it
+        index = FaissIndex.open(folder / "idx", device="cpu")
+    else:
+        params = {"hnsw_m": args.hnsw_m, "ef_construction": args.ef_construction}
+        index = FaissIndex.create(folder / "idx", dim=args.dim, kind=kind, device="cpu", **params)
+        start = time.perf_counter()
+        index.add([str(i) for i in range(args.n)], docs)
+        build_s = time.perf_counter() - start
     del docs
     raw = index._index  # the faiss structure FaissIndex searches: same object, same params
     normed = queries / np.linalg.norm(queries, axis=1, keepdims=True)
@@ -105,20 +111,21 @@ def worker(kind: str, args: argparse.Namespace, truth_path: Path) -> dict[str, A
     def wrapper_one(i: int) -> Any:
         return index.search(queries[i], k=K, **knobs)
 
+    params = raw_params(faiss, index, args.nprobe, args.ef_search)
+
     def raw_one(i: int) -> Any:
-        params = raw_params(faiss, index, args.nprobe, args.ef_search)
         return raw.search(normed[i : i + 1], K, params=params)
 
     def wrapper_batch(rows: slice) -> Any:
         return index.search_batch(queries[rows], k=K, **knobs)
 
     def raw_batch(rows: slice) -> Any:
-        params = raw_params(faiss, index, args.nprobe, args.ef_search)
         return raw.search(normed[rows], K, params=params)
 
     n_lat = min(args.latency_queries, len(queries))
-    if kind == "flat":
-        n_lat = min(n_lat, 50)  # each exact query scans the whole matrix
+    scans = kind in ("flat", "sq8")
+    if scans:
+        n_lat = min(n_lat, 50)  # each query scans every stored vector
     for i in range(min(20, n_lat)):  # warm caches and code paths
         wrapper_one(i), raw_one(i)
     rounds: dict[str, list[float]] = {
@@ -130,9 +137,12 @@ def worker(kind: str, args: argparse.Namespace, truth_path: Path) -> dict[str, A
         "rq": [],
     }
     batches = [slice(s, min(s + 64, len(queries))) for s in range(0, len(queries), 64)]
-    if kind == "flat":
+    if scans:
         batches = batches[:4]
     for _ in range(args.rounds):
+        # A single query runs on one thread in faiss; a second, idle OpenMP thread only adds
+        # spin / wake-up jitter (p50 jumping between 0.5 and 8 ms on the shared 2-core box).
+        faiss.omp_set_num_threads(1)
         for name, fn in (("r", raw_one), ("w", wrapper_one)):
             samples = []
             for i in range(n_lat):
@@ -142,6 +152,7 @@ def worker(kind: str, args: argparse.Namespace, truth_path: Path) -> dict[str, A
             p50, p95 = percentiles(samples)
             rounds[name + "50"].append(p50 * 1e3)
             rounds[name + "95"].append(p95 * 1e3)
+        faiss.omp_set_num_threads(args.threads)
         for name, fn in (("r", raw_batch), ("w", wrapper_batch)):
             t0 = time.perf_counter()
             for rows in batches:
@@ -209,6 +220,7 @@ def main() -> None:
     parser.add_argument("--ef-search", type=int, default=64)
     parser.add_argument("--hnsw-m", type=int, default=32)
     parser.add_argument("--ef-construction", type=int, default=40)
+    parser.add_argument("--store", help="keep built indexes here and reuse them on later runs")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--truth", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -18,7 +18,7 @@ from retrieval.metadata import LabelSet, MetadataStore
 from retrieval.storage import IndexFolder, Manifest, npy_writer
 from retrieval.stored_index import Components, StoredIndex
 
-_SCORE_BLOCK = 1 << 24  # floats of the (queries x rows) score block held at once (64 MiB)
+_SCORE_BLOCK = 1 << 25  # floats of the (queries x rows) score block held at once (128 MiB)
 
 
 class ExactIndex(StoredIndex):

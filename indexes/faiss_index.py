@@ -73,6 +73,7 @@ class FaissIndex(StoredIndex):
         self._nlist = int(manifest.state.get("nlist", 0))
         self._tombstones = tombstones
         self._tomb_selector: tuple[Any, Any] | None = None
+        self._params: dict[tuple[int, int, bool], Any] = {}
         ordinal = resolve_gpu(self._faiss, device, self.config.kind)
         self._gpu = None if ordinal is None else GpuReplica(self._faiss, ordinal)
 
@@ -142,11 +143,7 @@ class FaissIndex(StoredIndex):
         ef_search: int | None = None,
     ) -> list[Hit]:
         """One query; ``nprobe`` / ``ef_search`` override the config for this call."""
-        batch = self._prepare_queries(query)
-        if len(batch) != 1:
-            msg = f"search takes one query; got {len(batch)}. Use search_batch for several."
-            raise ConfigError(msg)
-        return self._run_search(batch, k, filter, self._knobs(nprobe, ef_search))[0]
+        return self._search_one(query, k, filter, self._knobs(nprobe, ef_search))
 
     def search_batch(
         self,
@@ -209,8 +206,10 @@ class FaissIndex(StoredIndex):
             return self._exact_among(batch, k, allowed.labels)
         labels, scores = self._faiss_search(batch, k, allowed, nprobe, ef_search)
         expected = min(k, len(self) if allowed is None else len(allowed))
-        short = np.flatnonzero((labels >= 0).sum(axis=1) < expected)
-        if len(short):
+        # faiss pads missing results with label -1 at the end of a row
+        short_rows = labels[:, expected - 1] < 0
+        if short_rows.any():
+            short = np.flatnonzero(short_rows)
             redo = batch[short]
             if self.config.kind == "hnsw":
                 pool = self._store.all_labels() if allowed is None else allowed.labels
@@ -240,11 +239,19 @@ class FaissIndex(StoredIndex):
         if selector is None and self._gpu is not None and k <= GPU_MAX_K:
             index = self._gpu.get(self._index, self.config.kind)
         nprobe = min(nprobe, self._nlist) if self._nlist else nprobe
-        params = fs.search_params(self._faiss, self.config, self._trained, selector, nprobe, ef)
+        if selector is None:  # read-only parameters: one object serves every thread
+            key = (nprobe, ef, self._trained)
+            params = self._params.get(key)
+            if params is None:
+                params = self._params[key] = self._new_params(None, nprobe, ef)
+        else:  # IndexIDMap edits parameters that carry a selector: a fresh object per call
+            params = self._new_params(selector, nprobe, ef)
         distances, labels = index.search(batch, k, params=params)
-        scores = -distances if self.config.metric == "l2" else distances
-        scores[labels < 0] = -np.inf
-        return labels, scores
+        # Scores of padding (label -1) are meaningless; hits skip those entries.
+        return labels, (-distances if self.config.metric == "l2" else distances)
+
+    def _new_params(self, selector: Any, nprobe: int, ef: int) -> Any:
+        return fs.search_params(self._faiss, self.config, self._trained, selector, nprobe, ef)
 
     def _selector(self, allowed: LabelSet | None) -> Any:
         """faiss id selector for a filter, or for HNSW tombstones; ``None`` when unrestricted."""
@@ -276,7 +283,7 @@ class FaissIndex(StoredIndex):
             pool = np.concatenate(
                 [best_labels, np.broadcast_to(chunk, (len(batch), len(chunk)))], 1
             )
-            rows, best_scores = top_k(scores, np.ones(scores.shape[1], bool), k)
+            rows, best_scores = top_k(scores, None, k)
             best_labels = np.where(rows >= 0, np.take_along_axis(pool, np.maximum(rows, 0), 1), -1)
         return best_labels, best_scores
 

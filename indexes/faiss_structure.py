@@ -87,13 +87,21 @@ def stored(faiss: Any, index: Any) -> tuple[np.ndarray, np.ndarray]:
 def search_params(
     faiss: Any, config: FaissConfig, trained: bool, sel: Any, nprobe: int, ef_search: int
 ) -> Any:
-    """Per-call ``SearchParameters`` (fresh each call: ``IndexIDMap`` edits them in place)."""
-    extra: dict[str, Any] = {} if sel is None else {"sel": sel}
+    """``SearchParameters`` for one search (``None`` when the defaults do). The selector is
+    not owned by the parameters: the caller keeps it alive during the search."""
     if config.kind == "hnsw":
-        return faiss.SearchParametersHNSW(efSearch=ef_search, **extra)
-    if trained and config.kind in ("ivf", "ivfpq"):
-        return faiss.SearchParametersIVF(nprobe=nprobe, **extra)
-    return faiss.SearchParameters(**extra) if extra else None
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = ef_search
+    elif trained and config.kind in ("ivf", "ivfpq"):
+        params = faiss.SearchParametersIVF()
+        params.nprobe = nprobe
+    elif sel is None:
+        return None
+    else:
+        params = faiss.SearchParameters()
+    if sel is not None:
+        params.sel = sel
+    return params
 
 
 def bitmap_selector(faiss: Any, labels: np.ndarray) -> tuple[np.ndarray, Any]:

@@ -87,10 +87,11 @@ class RowTable:
         rows = rows[inside]
         return rows[self.labels[rows] == labels[inside]]
 
-    def mask(self, allowed: LabelSet | None) -> np.ndarray:
-        """``(n_rows,)`` bool: live rows, restricted to ``allowed`` labels when given."""
+    def mask(self, allowed: LabelSet | None) -> np.ndarray | None:
+        """``(n_rows,)`` bool: live rows, restricted to ``allowed`` labels when given;
+        ``None`` when every row qualifies (nothing deleted, no filter)."""
         if allowed is None:
-            return self.live
+            return None if self.n_live == len(self) else self.live
         return allowed.derive("row_mask", self._mask_of)
 
     def _mask_of(self, labels: np.ndarray) -> np.ndarray:
@@ -114,21 +115,22 @@ class RowTable:
         return keep
 
 
-def top_k(scores: np.ndarray, mask: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Best ``k`` rows per query among ``mask``: ``scores (n_q, n_rows)`` float32 (modified in
-    place) -> ``(rows, scores)``, each ``(n_q, k)``, best first, row -1 / -inf past the end."""
+def top_k(scores: np.ndarray, mask: np.ndarray | None, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Best ``k`` rows per query among ``mask`` (``None``: every row): ``scores (n_q, n_rows)``
+    float32 (modified in place) -> ``(rows, scores)``, each ``(n_q, k)``, best first, row -1
+    and score -inf past the end. Ties keep row (insertion) order."""
     n_q, n_rows = scores.shape
-    scores[:, ~mask] = -np.inf
-    k_eff = min(k, int(mask.sum()))
+    if mask is not None:
+        scores[:, ~mask] = -np.inf
+    k_eff = min(k, n_rows if mask is None else int(np.count_nonzero(mask)))
     rows = np.full((n_q, k), -1, dtype=np.int64)
     best = np.full((n_q, k), -np.inf, dtype=np.float32)
-    if k_eff == 0:
-        return rows, best
-    part = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff] if k_eff < n_rows else None
-    candidates = np.broadcast_to(np.arange(n_rows), (n_q, n_rows)) if part is None else part
-    picked = np.take_along_axis(scores, candidates, axis=1)
-    # Sort by score, then by row (= insertion order) so ties come out deterministically.
-    order = np.lexsort((candidates, -picked), axis=1)
-    rows[:, :k_eff] = np.take_along_axis(candidates, order, axis=1)[:, :k_eff]
-    best[:, :k_eff] = np.take_along_axis(picked, order, axis=1)[:, :k_eff]
+    for q in range(n_q if k_eff else 0):
+        row = scores[q]
+        # argpartition row by row: a whole-block call would allocate (n_q, n_rows) int64.
+        candidates = np.argpartition(row, n_rows - k_eff)[n_rows - k_eff :]
+        values = row[candidates]
+        order = np.lexsort((candidates, -values))
+        rows[q, :k_eff] = candidates[order]
+        best[q, :k_eff] = values[order]
     return rows, best

@@ -8,8 +8,28 @@ stream of searches cannot starve an ``add``. Not re-entrant.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from types import TracebackType
+
+
+class _Side:
+    """One side of the lock as a reusable context manager (no generator per ``with``: a
+    search takes the lock once per call, so the few microseconds matter)."""
+
+    def __init__(self, acquire: Callable[[], None], release: Callable[[], None]) -> None:
+        self._acquire = acquire
+        self._release = release
+
+    def __enter__(self) -> None:
+        self._acquire()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._release()
 
 
 class ReadWriteLock:
@@ -20,34 +40,38 @@ class ReadWriteLock:
         self._readers = 0
         self._writer = False
         self._waiting_writers = 0
+        self._read = _Side(self._acquire_read, self._release_read)
+        self._write = _Side(self._acquire_write, self._release_write)
 
-    @contextmanager
-    def read(self) -> Iterator[None]:
-        """Hold the lock shared for the ``with`` block."""
+    def read(self) -> _Side:
+        """``with lock.read():`` holds the lock shared for the block."""
+        return self._read
+
+    def write(self) -> _Side:
+        """``with lock.write():`` holds the lock exclusively for the block."""
+        return self._write
+
+    def _acquire_read(self) -> None:
         with self._cond:
             while self._writer or self._waiting_writers:
                 self._cond.wait()
             self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
 
-    @contextmanager
-    def write(self) -> Iterator[None]:
-        """Hold the lock exclusively for the ``with`` block."""
+    def _release_read(self) -> None:
+        with self._cond:
+            self._readers -= 1
+            if not self._readers:
+                self._cond.notify_all()
+
+    def _acquire_write(self) -> None:
         with self._cond:
             self._waiting_writers += 1
             while self._writer or self._readers:
                 self._cond.wait()
             self._waiting_writers -= 1
             self._writer = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writer = False
-                self._cond.notify_all()
+
+    def _release_write(self) -> None:
+        with self._cond:
+            self._writer = False
+            self._cond.notify_all()

@@ -203,17 +203,17 @@ class MetadataStore:
         """Turn ``(n_queries, k)`` labels / scores (label -1 = no result) into ``Hit`` lists."""
         label_rows, score_rows = labels.tolist(), scores.tolist()
         with self._mutex:
-            ids = self._ids
-            metadata = self._metadata_of(label_rows) if self._any_metadata else {}
+            ids, n_ids, loads = self._ids, len(self._ids), json.loads
+            metadata = self._metadata_of(label_rows) if self._any_metadata else None
             out: list[list[Hit]] = []
             for row_labels, row_scores in zip(label_rows, score_rows, strict=True):
                 hits = []
                 for label, score in zip(row_labels, row_scores, strict=True):
                     # -1 padding (and, defensively, labels deleted since) are skipped
-                    ext_id = ids[label] if 0 <= label < len(ids) else None
+                    ext_id = ids[label] if 0 <= label < n_ids else None
                     if ext_id is not None:
-                        meta = metadata.get(label)
-                        hits.append(Hit(ext_id, score, json.loads(meta) if meta else {}))
+                        meta = metadata.get(label) if metadata else None
+                        hits.append(Hit(ext_id, score, loads(meta) if meta else {}))
                 out.append(hits)
         return out
 

@@ -29,6 +29,7 @@ from retrieval.storage import IndexFolder, Manifest, Writer, read_npy
 from retrieval.types import Hit
 
 T = TypeVar("T", bound="StoredIndex")
+_INTEGERS = (int, np.integer)
 Components = dict[str, tuple[str, Writer]]
 """Files an index writes on commit: ``name -> (file suffix, writer)``."""
 
@@ -146,11 +147,7 @@ class StoredIndex(ABC):
 
     def search(self, query: Any, k: int = 10, filter: Filter | None = None) -> list[Hit]:
         """The best ``k`` items for one query among those matching ``filter``, best first."""
-        batch = self._prepare_queries(query)
-        if len(batch) != 1:
-            msg = f"search takes one query; got {len(batch)}. Use search_batch for several."
-            raise ConfigError(msg)
-        return self._run_search(batch, k, filter)[0]
+        return self._search_one(query, k, filter, None)
 
     def search_batch(
         self, queries: Any, k: int = 10, filter: Filter | None = None
@@ -179,10 +176,17 @@ class StoredIndex(ABC):
         components.update(self._components())
         self._manifest = folder.commit(current, components)
 
+    def _search_one(self, query: Any, k: int, filter: Filter | None, options: Any) -> list[Hit]:
+        batch = self._prepare_queries(query)
+        if len(batch) != 1:
+            msg = f"search takes one query; got {len(batch)}. Use search_batch for several."
+            raise ConfigError(msg)
+        return self._run_search(batch, k, filter, options)[0]
+
     def _run_search(
         self, batch: Any, k: int, filter: Filter | None, options: Any = None
     ) -> list[list[Hit]]:
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        if isinstance(k, bool) or not isinstance(k, _INTEGERS) or k < 1:
             msg = f"k must be a positive integer; got {k!r}."
             raise ConfigError(msg)
         compiled = compile_filter(filter)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -23,7 +24,7 @@ def _saved(case: Case, path: Path) -> dict[str, object]:
 def test_each_damage_is_reported(case: Case, tmp_path: Path) -> None:
     path = tmp_path / "idx"
     manifest = _saved(case, path)
-    for name, entry in manifest["files"].items():  # type: ignore[attr-defined]
+    for entry in manifest["files"].values():  # type: ignore[attr-defined]
         target = path / entry["path"]
         original = target.read_bytes()
         target.write_bytes(original[: len(original) // 2])
@@ -35,7 +36,6 @@ def test_each_damage_is_reported(case: Case, tmp_path: Path) -> None:
         with pytest.raises(IndexCorruptError, match="does not match its SHA-256"):
             case.open(path)
         target.write_bytes(original)
-        assert name
     assert len(case.open(path)) == 300
     text = (path / "manifest.json").read_text()
     (path / "manifest.json").write_text(text[: len(text) // 2])
@@ -64,8 +64,6 @@ def test_unreadable_payload_behind_a_matching_checksum(tmp_path: Path) -> None:
     entry = manifest["files"]["vectors"]  # type: ignore[index]
     garbage = b"not a faiss index at all"
     (path / entry["path"]).write_bytes(garbage)
-    import hashlib
-
     entry.update(bytes=len(garbage), sha256=hashlib.sha256(garbage).hexdigest())
     (path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexCorruptError, match="faiss cannot read"):
