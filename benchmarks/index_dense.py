@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from index_common import percentiles, python_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 K = 10
@@ -51,11 +52,6 @@ def make_data(n: int, dim: int, n_queries: int, seed: int = 0) -> tuple[np.ndarr
         return out
 
     return draw(n), draw(n_queries)
-
-
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
 
 
 def ground_truth(args: argparse.Namespace, out: Path) -> None:
@@ -205,12 +201,6 @@ def worker(kind: str, args: argparse.Namespace, truth_path: Path) -> dict[str, A
     }
 
 
-def _python_flags() -> list[str]:
-    """Pass ``-S`` on to workers, so a run from a source snapshot (``python -S`` with
-    ``PYTHONPATH=snapshot:site-packages``) keeps using the snapshot."""
-    return ["-S"] if sys.flags.no_site else []
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1_000_000)
@@ -244,7 +234,7 @@ def main() -> None:
     def run(role: str) -> dict[str, Any]:
         cmd = [
             sys.executable,
-            *_python_flags(),
+            *python_flags(),
             __file__,
             *forwarded,
             "--worker",

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from index_common import percentiles, python_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = 30522
@@ -55,11 +56,6 @@ def make_csr(n: int, nnz: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.nd
     indices = np.concatenate(parts_idx)
     values = (rng.random(len(indices), dtype=np.float32) * 2 + 0.1).astype(np.float32)
     return np.concatenate(parts_ptr), indices, values
-
-
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
 
 
 def timed(fn: Any, n: int) -> tuple[list[float], list[np.ndarray]]:
@@ -137,12 +133,6 @@ def run_scipy(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _python_flags() -> list[str]:
-    """Pass ``-S`` on to workers, so a run from a source snapshot (``python -S`` with
-    ``PYTHONPATH=snapshot:site-packages``) keeps using the snapshot."""
-    return ["-S"] if sys.flags.no_site else []
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1_000_000)
@@ -161,7 +151,7 @@ def main() -> None:
         out = Path(tempfile.mkdtemp(prefix="bench-sparse-")) / "result.json"
         cmd = [
             sys.executable,
-            *_python_flags(),
+            *python_flags(),
             __file__,
             *sys.argv[1:],
             "--worker",

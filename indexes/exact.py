@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from indexes.dense import Metric, check_dim, check_metric, dense_scores, prepare_dense
-from indexes.rows import Growable, RowTable, top_k
+from indexes.rows import Growable, RowTable
 from retrieval.metadata import LabelSet, MetadataStore
 from retrieval.storage import IndexFolder, Manifest, npy_writer
 from retrieval.stored_index import Components, StoredIndex
@@ -80,17 +80,13 @@ class ExactIndex(StoredIndex):
         self, batch: np.ndarray, k: int, allowed: LabelSet | None, options: Any
     ) -> tuple[np.ndarray, np.ndarray]:
         vectors = self._vectors.view
-        mask = self._rows.mask(allowed)
         norms = np.einsum("ij,ij->i", vectors, vectors) if self.metric == "l2" else None
         step = max(1, _SCORE_BLOCK // max(1, len(vectors)))
-        out_rows, out_scores = [], []
-        for start in range(0, len(batch), step):
-            scores = dense_scores(batch[start : start + step], vectors, self.metric, norms)
-            rows, best = top_k(scores, mask, k)
-            out_rows.append(rows)
-            out_scores.append(best)
-        rows, scores = np.concatenate(out_rows), np.concatenate(out_scores)
-        return self._rows.labels_at(rows), scores
+        blocks = (
+            dense_scores(batch[start : start + step], vectors, self.metric, norms)
+            for start in range(0, len(batch), step)
+        )
+        return self._rows.rank(blocks, allowed, k)
 
     def _components(self) -> Components:
         return {

@@ -8,6 +8,8 @@ the live ones, so a delete costs O(m log n) instead of moving the arrays.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from retrieval.metadata import LabelSet
@@ -102,6 +104,17 @@ class RowTable:
     def labels_at(self, rows: np.ndarray) -> np.ndarray:
         """Labels of ``rows`` (any shape); row -1 (no result) maps to label -1."""
         return np.where(rows >= 0, self.labels[np.maximum(rows, 0)], -1)
+
+    def rank(
+        self, blocks: Iterable[np.ndarray], allowed: LabelSet | None, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` labels / scores per query from score blocks ``(n_q_block, n_rows)`` (in
+        query order), among live rows restricted to ``allowed``; label -1 past the end."""
+        mask = self.mask(allowed)
+        parts = [top_k(block, mask, k) for block in blocks]
+        rows = np.concatenate([part[0] for part in parts])
+        scores = np.concatenate([part[1] for part in parts])
+        return self.labels_at(rows), scores
 
     def needs_compaction(self) -> bool:
         dead = len(self) - self.n_live

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from indexes.rows import RowTable, top_k
+from indexes.rows import RowTable
 from indexes.sparse_postings import Postings
 from retrieval.errors import ConfigError
 from retrieval.metadata import LabelSet, MetadataStore
@@ -87,15 +87,8 @@ class SparseIndex(StoredIndex):
     def _search(
         self, batch: SparseEmbeddings, k: int, allowed: LabelSet | None, options: Any
     ) -> tuple[np.ndarray, np.ndarray]:
-        mask = self._rows.mask(allowed)
-        all_rows, all_scores = [], []
-        for indices, values in batch:
-            scores = self._postings.scores(indices, values)[None, :]
-            rows, best = top_k(scores, mask, k)
-            all_rows.append(rows)
-            all_scores.append(best)
-        rows, scores = np.concatenate(all_rows), np.concatenate(all_scores)
-        return self._rows.labels_at(rows), scores
+        blocks = (self._postings.scores(indices, values)[None, :] for indices, values in batch)
+        return self._rows.rank(blocks, allowed, k)
 
     def _components(self) -> Components:
         indptr, indices, values = self._postings.forward
