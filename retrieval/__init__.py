@@ -1,5 +1,5 @@
-"""Core of the retrieval toolkit: types, errors, device resolution, index storage primitives
-and (later) fusion, the multi-stage Retriever and evaluation. Imports no sibling package."""
+"""Core of the retrieval toolkit: types, errors, device resolution, index storage primitives,
+fusion and the multi-stage Retriever. Imports no sibling package."""
 
 from __future__ import annotations
 
@@ -18,32 +18,53 @@ from retrieval.errors import (
     UnsafeModelError,
 )
 from retrieval.filters import CompiledFilter, Filter, compile_filter
+from retrieval.fusion import (
+    FUSION_METHODS,
+    Fusion,
+    FusionMethod,
+    reciprocal_rank_fusion,
+    weighted_fusion,
+)
 from retrieval.multivector import MultiVectorEmbeddings, as_multivector
-from retrieval.protocols import Index
+from retrieval.protocols import Index, QueryEncoder, Reranker
+from retrieval.retriever import RankedHit, Retriever
+from retrieval.stages import REPRESENTATIONS, IndexStage, RerankStage
 from retrieval.types import Hit, SparseEmbeddings, as_dense, as_sparse
 
 __all__ = [
+    "FUSION_METHODS",
+    "REPRESENTATIONS",
     "CompiledFilter",
     "ConfigError",
     "DeviceUnavailableError",
     "Filter",
     "FilterError",
+    "Fusion",
+    "FusionMethod",
     "Hit",
     "Index",
     "IndexCorruptError",
     "IndexFormatError",
     "IndexNotFoundError",
+    "IndexStage",
     "InputTooLongError",
     "MissingDependencyError",
     "ModelNotFoundError",
     "MultiVectorEmbeddings",
+    "QueryEncoder",
+    "RankedHit",
+    "RerankStage",
+    "Reranker",
     "RetrievalError",
+    "Retriever",
     "SparseEmbeddings",
     "UnsafeModelError",
     "as_dense",
     "as_multivector",
     "as_sparse",
     "compile_filter",
+    "reciprocal_rank_fusion",
     "resolve_device",
     "resolve_dtype",
+    "weighted_fusion",
 ]

@@ -1,4 +1,4 @@
-"""The protocols the Retriever composes parts through (indexes for now)."""
+"""The protocols the Retriever composes parts through: indexes, query encoders, rerankers."""
 
 from __future__ import annotations
 
@@ -42,3 +42,34 @@ class Index(Protocol):
 
     def __len__(self) -> int:
         """Number of live items."""
+
+
+@runtime_checkable
+class QueryEncoder(Protocol):
+    """Turns a batch of query texts into the representations first stages search with.
+
+    One call may produce several representations from a single forward pass (BGE-M3's dense,
+    lexical and ColBERT outputs; a bi-encoder's pooled vector and its token states), keyed by
+    kind: ``"dense"`` ``(n, dim)`` array or tensor, ``"sparse"`` a ``SparseEmbeddings`` (or
+    anything ``as_sparse`` reads), ``"multivector"`` a list of ``(q_tokens_i, dim)`` tensors.
+    The Retriever calls each distinct encoder once per query batch, however many stages use it.
+    """
+
+    def encode_queries(self, queries: Sequence[str]) -> Mapping[str, Any]:
+        """Representations of ``queries`` by kind, each a batch of ``len(queries)`` items."""
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    """Scores candidate hits against their query (cross-encoder, MaxSim, SPLADE, ...).
+
+    A reranker only scores; the Retriever sorts, truncates and records the scores. It sees
+    exactly the candidates it is given (already filtered), and reads anything it needs about a
+    candidate (its text, stored embeddings) by ``hit.id`` or ``hit.metadata``.
+    """
+
+    def score(
+        self, queries: Sequence[str], candidates: Sequence[Sequence[Hit]]
+    ) -> Sequence[Sequence[float]]:
+        """One score per candidate, higher is better: ``result[i][j]`` scores
+        ``candidates[i][j]`` for ``queries[i]``."""
