@@ -1,0 +1,133 @@
+"""Request bodies with vLLM's field names (pydantic; unknown fields are accepted, as in vLLM).
+
+Inputs are typed ``Any`` here and checked by ``adapters.server.inputs`` so a wrong input gets
+one clear message instead of one error per member of a union.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+
+from adapters.server.encoding import EmbedDtype, EncodingFormat, Endianness
+
+PoolingTask = Literal[
+    "embed", "classify", "token_embed", "token_classify", "plugin", "sparse", "hybrid"
+]
+POOLING_ROUTE_TASKS: tuple[str, ...] = (
+    "embed",
+    "classify",
+    "token_embed",
+    "token_classify",
+    "plugin",
+    "sparse",
+    "hybrid",
+)
+"""vLLM's tasks plus the toolkit's ``sparse`` ({token_id, weight, token} lists, SPLADE or
+BGE-M3) and ``hybrid`` (BGE-M3 dense + sparse + ColBERT from one pass)."""
+
+
+class RequestBase(BaseModel):
+    """Fields every pooling endpoint takes (vLLM's ``PoolingBasicRequestMixin``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    user: str | None = None
+    truncate_prompt_tokens: StrictInt | None = Field(default=None, ge=-1)
+    truncation_side: Literal["left", "right"] | None = None
+    request_id: str | None = None
+    priority: StrictInt = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "normalize" in data:
+            msg = "Parameter `normalize` was removed; use `use_activation` instead."
+            raise ValueError(msg)
+        return data
+
+
+class EncodingFields(BaseModel):
+    encoding_format: EncodingFormat = "float"
+    embed_dtype: EmbedDtype = "float32"
+    endianness: Endianness = "native"
+
+
+class EmbeddingRequest(RequestBase, EncodingFields):
+    """``POST /v1/embeddings``: OpenAI's body plus vLLM's extras."""
+
+    input: Any = None
+    messages: Any = None
+    dimensions: StrictInt | None = None
+    use_activation: StrictBool | None = None
+    add_special_tokens: StrictBool = True
+
+
+class PoolingRequest(EmbeddingRequest):
+    """``POST /pooling``: any task; ``data`` is the plugin form's input."""
+
+    task: PoolingTask | None = None
+    data: Any = None
+
+
+class ClassifyRequest(RequestBase):
+    input: Any = None
+    messages: Any = None
+    use_activation: StrictBool | None = None
+    add_special_tokens: StrictBool = True
+
+
+class ScoreRequest(RequestBase):
+    """``POST /score``: one of four equivalent pairs of fields."""
+
+    text_1: Any = None
+    text_2: Any = None
+    data_1: Any = None
+    data_2: Any = None
+    queries: Any = None
+    documents: Any = None
+    items: Any = None
+    use_activation: StrictBool | None = None
+
+
+class RerankRequest(RequestBase):
+    """``POST /rerank``, ``/v1/rerank`` (Jina), ``/v2/rerank`` (Cohere)."""
+
+    query: Any = None
+    documents: Any = None
+    top_n: StrictInt = Field(default=0, ge=0)
+    return_documents: StrictBool = True
+    use_activation: StrictBool | None = None
+    max_tokens_per_doc: StrictInt | None = Field(default=None, ge=1)
+
+
+class TokenizeRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    prompt: Any = None
+    messages: Any = None
+    add_special_tokens: StrictBool = True
+    return_token_strs: StrictBool = False
+
+
+class DetokenizeRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    tokens: list[StrictInt]
+
+
+class SearchRequest(BaseModel):
+    """``POST /v1/search``: query text in, hits out (toolkit extension)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str | None = None
+    query: Any = None
+    k: StrictInt = Field(default=10, ge=1, le=1000)
+    filter: dict[str, Any] | None = None
+    rerank_model: str | None = None
+    rerank_top_n: StrictInt | None = Field(default=None, ge=1)
