@@ -1,0 +1,437 @@
+"""``QdrantStore``: dense, sparse and multi-vector embeddings as named vectors of ONE Qdrant
+collection, payload = the toolkit's metadata, hybrid search by prefetch + fusion.
+
+One document is one Qdrant point: its id is ``uuid5(ID_NAMESPACE, toolkit_id)`` (stable, so
+re-adding replaces), the toolkit id is kept in the payload (``ID_KEY``) and comes back in
+``Hit.id``. The same code runs against a Qdrant server (``url=...``), a local folder
+(``path=...``) or memory (the default) - qdrant-client's local mode has the server's API.
+
+Scores are "higher is better" as everywhere in the toolkit: cosine / dot as Qdrant reports
+them, ``l2`` as minus the squared Euclidean distance (like ``FaissIndex``), sparse as the
+dot product, multi-vector as MaxSim (sum over query tokens of the best dot product). A
+sparse search returns only documents sharing a term with the query (``SparseIndex`` pads
+with zero-score documents up to ``k``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+from adapters.qdrant.filters import ID_KEY, metadata_from, payload_for, to_qdrant_filter
+from adapters.qdrant.vectors import dense_rows, multivector_items, sparse_items
+from retrieval.errors import ConfigError, MissingDependencyError
+from retrieval.filters import Filter
+from retrieval.types import Hit
+
+ID_NAMESPACE = uuid.UUID("6f1c1b1e-6a55-5b8e-9d3e-2f1a4c0d7e21")
+"""Namespace of the uuid5 point ids (fixed forever: changing it orphans stored points)."""
+VectorKind = Literal["dense", "sparse", "multivector"]
+VECTOR_KINDS: tuple[str, ...] = get_args(VectorKind)
+_DISTANCES = {"cosine": "COSINE", "ip": "DOT", "dot": "DOT", "l2": "EUCLID"}
+_UPSERT_CHUNK = 256
+
+
+def point_id(doc_id: str) -> str:
+    """The Qdrant point id (a UUID string) of the toolkit id ``doc_id``."""
+    return str(uuid.uuid5(ID_NAMESPACE, doc_id))
+
+
+def _client_module() -> Any:
+    try:
+        import qdrant_client
+    except ImportError as err:
+        package = "qdrant-client"
+        raise MissingDependencyError(package, "qdrant") from err
+    return qdrant_client
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which named vectors a collection has, and how each is compared."""
+
+    dense_dim: int | None = None
+    """Width of the ``dense`` vector, or ``None`` for no dense vector."""
+    dense_metric: str = "cosine"
+    """``cosine`` | ``ip`` | ``l2`` (``FaissIndex``'s metrics)."""
+    sparse: bool = False
+    """Whether points carry a ``sparse`` vector (SPLADE / BGE-M3 lexical weights)."""
+    multivector_dim: int | None = None
+    """Width of each token vector of ``multivector`` (ColBERT 128), or ``None``."""
+    multivector_metric: str = "ip"
+    """Token similarity inside MaxSim: ``ip`` (ColBERT vectors are normalised) or ``cosine``."""
+
+    def kinds(self) -> tuple[str, ...]:
+        present = (self.dense_dim is not None, self.sparse, self.multivector_dim is not None)
+        return tuple(kind for kind, on in zip(VECTOR_KINDS, present, strict=True) if on)
+
+
+class QdrantStore:
+    """A Qdrant collection holding the toolkit's representations of each document."""
+
+    def __init__(self, client: Any, collection: str, layout: Layout) -> None:
+        """Internal: use ``QdrantStore.create`` or ``QdrantStore.open``."""
+        self.client = client
+        self.collection = collection
+        self.layout = layout
+        self._models = _client_module().models
+
+    # -- construction ----------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        collection: str = "retrieval",
+        *,
+        url: str | None = None,
+        path: str | None = None,
+        api_key: str | None = None,
+        client: Any = None,
+        dense_dim: int | None = None,
+        dense_metric: str = "cosine",
+        sparse: bool = False,
+        multivector_dim: int | None = None,
+        multivector_metric: str = "ip",
+    ) -> QdrantStore:
+        """Create ``collection`` with the named vectors asked for (at least one).
+
+        Connects to ``url`` (a server or cluster), ``path`` (local folder) or memory, unless a
+        ready ``QdrantClient`` is given. An existing collection of that name is an error.
+        """
+        layout = Layout(dense_dim, dense_metric, sparse, multivector_dim, multivector_metric)
+        _check_layout(layout)
+        client = client or connect(url=url, path=path, api_key=api_key)
+        if client.collection_exists(collection):
+            msg = (
+                f"Qdrant collection {collection!r} already exists; open it with "
+                f"QdrantStore.open({collection!r}, ...) or delete it first."
+            )
+            raise ConfigError(msg)
+        store = cls(client, collection, layout)
+        store._create_collection()
+        return store
+
+    @classmethod
+    def open(
+        cls,
+        collection: str = "retrieval",
+        *,
+        url: str | None = None,
+        path: str | None = None,
+        api_key: str | None = None,
+        client: Any = None,
+    ) -> QdrantStore:
+        """Open an existing collection; its layout is read from the collection's config."""
+        client = client or connect(url=url, path=path, api_key=api_key)
+        if not client.collection_exists(collection):
+            msg = f"No Qdrant collection {collection!r}; create it with QdrantStore.create."
+            raise ConfigError(msg)
+        return cls(client, collection, _read_layout(client.get_collection(collection)))
+
+    def _create_collection(self) -> None:
+        models, layout = self._models, self.layout
+        vectors: dict[str, Any] = {}
+        if layout.dense_dim is not None:
+            vectors["dense"] = models.VectorParams(
+                size=layout.dense_dim, distance=_distance(models, layout.dense_metric)
+            )
+        if layout.multivector_dim is not None:
+            vectors["multivector"] = models.VectorParams(
+                size=layout.multivector_dim,
+                distance=_distance(models, layout.multivector_metric),
+                multivector_config=models.MultiVectorConfig(
+                    comparator=models.MultiVectorComparator.MAX_SIM
+                ),
+            )
+        sparse = {"sparse": models.SparseVectorParams()} if layout.sparse else None
+        self.client.create_collection(
+            self.collection, vectors_config=vectors, sparse_vectors_config=sparse
+        )
+
+    # -- writes ------------------------------------------------------------------------------
+    def add(
+        self,
+        ids: Sequence[str],
+        *,
+        dense: Any = None,
+        sparse: Any = None,
+        multivector: Any = None,
+        metadata: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> None:
+        """Upsert documents with the representations given (others are left unset).
+
+        ``dense`` ``(n, dim)``; ``sparse`` a ``SparseEmbeddings`` or ``(indices, values)``
+        pairs; ``multivector`` a list of ``(tokens_i, dim)`` arrays or a
+        ``MultiVectorEmbeddings``; ``metadata`` one dict (or ``None``) per id. A document
+        added again is replaced as a whole.
+        """
+        ids = _check_ids(ids)
+        columns = self._vector_columns(len(ids), dense, sparse, multivector)
+        if not columns:
+            msg = "add needs at least one of dense=, sparse=, multivector=."
+            raise ConfigError(msg)
+        metas = _check_metadata(ids, metadata)
+        points = [
+            self._models.PointStruct(
+                id=point_id(doc_id),
+                vector={name: column[i] for name, column in columns.items()},
+                payload=payload_for(doc_id, metas[i]),
+            )
+            for i, doc_id in enumerate(ids)
+        ]
+        self._upsert(points)
+
+    def update(
+        self,
+        kind: str,
+        ids: Sequence[str],
+        embeddings: Any,
+        metadata: Sequence[Mapping[str, Any] | None] | None = None,
+    ) -> None:
+        """Set one representation of documents, keeping their other vectors; new ids become
+        new points. ``metadata`` replaces the stored metadata when given (``None`` keeps it)."""
+        ids = _check_ids(ids)
+        column = self._vector_columns(len(ids), **{self.check_kind(kind): embeddings})[kind]
+        metas = None if metadata is None else _check_metadata(ids, metadata)
+        found = self.client.retrieve(
+            self.collection, [point_id(i) for i in ids], with_payload=True, with_vectors=True
+        )
+        existing = {str(p.id): p for p in found}
+        points = []
+        for i, doc_id in enumerate(ids):
+            old = existing.get(point_id(doc_id))
+            vectors = dict(old.vector or {}) if old is not None else {}
+            vectors[kind] = column[i]
+            meta = metas[i] if metas is not None else metadata_from(old and old.payload)
+            payload = payload_for(doc_id, meta)
+            points.append(
+                self._models.PointStruct(id=point_id(doc_id), vector=vectors, payload=payload)
+            )
+        self._upsert(points)
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove documents (every representation); unknown ids are ignored."""
+        ids = _check_ids(ids, unique=False)
+        if ids:
+            selector = self._models.PointIdsList(points=[point_id(i) for i in ids])
+            self.client.delete(self.collection, points_selector=selector, wait=True)
+
+    def _upsert(self, points: list[Any]) -> None:
+        for start in range(0, len(points), _UPSERT_CHUNK):
+            chunk = points[start : start + _UPSERT_CHUNK]
+            self.client.upsert(self.collection, points=chunk, wait=True)
+
+    # -- reads -------------------------------------------------------------------------------
+    def count(self, kind: str | None = None) -> int:
+        """Number of documents (with a ``kind`` vector, when given)."""
+        condition = None
+        if kind is not None:
+            has = self._models.HasVectorCondition(has_vector=self.check_kind(kind))
+            condition = self._models.Filter(must=[has])
+        result = self.client.count(self.collection, count_filter=condition, exact=True)
+        return int(result.count)
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def search(self, kind: str, query: Any, k: int = 10, filter: Filter | None = None) -> list[Hit]:
+        """The best ``k`` documents for one ``kind`` query (``(dim,)`` dense, a sparse item,
+        ``(q_tokens, dim)`` multi-vector)."""
+        hits = self.search_batch(kind, query, k, filter)
+        if len(hits) != 1:
+            msg = f"search takes one query; got {len(hits)}. Use search_batch for several."
+            raise ConfigError(msg)
+        return hits[0]
+
+    def search_batch(
+        self, kind: str, queries: Any, k: int = 10, filter: Filter | None = None
+    ) -> list[list[Hit]]:
+        """``search`` for each query of a batch (one request), sharing ``filter``."""
+        _check_k(k)
+        column = self._vector_columns(None, **{self.check_kind(kind): queries})[kind]
+        qfilter = to_qdrant_filter(filter)
+        requests = [
+            self._models.QueryRequest(
+                query=vector, using=kind, limit=k, filter=qfilter, with_payload=True
+            )
+            for vector in column
+        ]
+        if not requests:
+            return []
+        responses = self.client.query_batch_points(self.collection, requests=requests)
+        return [self._hits(response.points, kind) for response in responses]
+
+    def hybrid_search(
+        self,
+        *,
+        dense: Any = None,
+        sparse: Any = None,
+        multivector: Any = None,
+        k: int = 10,
+        prefetch_k: int = 100,
+        filter: Filter | None = None,
+        rrf_k: int = 60,
+    ) -> list[Hit]:
+        """Fuse the top ``prefetch_k`` of each given representation with Reciprocal Rank
+        Fusion (``sum 1 / (rrf_k + rank)``, rank from 1), all inside Qdrant: one
+        ``query_points`` call with a ``prefetch`` per representation. Scores are RRF scores."""
+        _check_k(k)
+        _check_k(prefetch_k)
+        queries = {"dense": dense, "sparse": sparse, "multivector": multivector}
+        given = {kind: q for kind, q in queries.items() if q is not None}
+        if not given:
+            msg = "hybrid_search needs at least one of dense=, sparse=, multivector=."
+            raise ConfigError(msg)
+        qfilter = to_qdrant_filter(filter)
+        models = self._models
+        prefetch = [
+            models.Prefetch(query=self._one(kind, q), using=kind, limit=prefetch_k, filter=qfilter)
+            for kind, q in given.items()
+        ]
+        response = self.client.query_points(
+            self.collection,
+            prefetch=prefetch,
+            query=models.RrfQuery(rrf=models.Rrf(k=rrf_k)),
+            query_filter=qfilter,
+            limit=k,
+            with_payload=True,
+        )
+        return self._hits(response.points, None)
+
+    def _one(self, kind: str, query: Any) -> Any:
+        """One ``kind`` query as the value qdrant-client sends."""
+        column = self._vector_columns(None, **{kind: query})[kind]
+        if len(column) != 1:
+            msg = f"The {kind} query must be one item; got a batch of {len(column)}."
+            raise ConfigError(msg)
+        return column[0]
+
+    # -- internals ---------------------------------------------------------------------------
+    def check_kind(self, kind: str) -> str:
+        """``kind`` when the collection has that vector, else a ``ConfigError``."""
+        if kind not in self.layout.kinds():
+            msg = (
+                f"Collection {self.collection!r} has no {kind!r} vector; it holds "
+                f"{', '.join(self.layout.kinds())}."
+            )
+            raise ConfigError(msg)
+        return kind
+
+    def _vector_columns(
+        self, n: int | None, dense: Any = None, sparse: Any = None, multivector: Any = None
+    ) -> dict[str, list[Any]]:
+        """Per kind, one Qdrant vector per item (lists / ``SparseVector``); checks counts."""
+        layout, columns = self.layout, dict[str, list[Any]]()
+        if dense is not None:
+            self.check_kind("dense")
+            columns["dense"] = dense_rows(dense, layout.dense_dim)
+        if sparse is not None:
+            self.check_kind("sparse")
+            columns["sparse"] = sparse_items(sparse, self._models)
+        if multivector is not None:
+            self.check_kind("multivector")
+            columns["multivector"] = multivector_items(multivector, layout.multivector_dim)
+        for kind, column in columns.items():
+            if n is not None and len(column) != n:
+                msg = f"add got {n} ids but {len(column)} {kind} embeddings; give one per id."
+                raise ConfigError(msg)
+        return columns
+
+    def _hits(self, points: Sequence[Any], kind: str | None) -> list[Hit]:
+        squared = kind == "dense" and self.layout.dense_metric == "l2"
+        return [
+            Hit(
+                id=str((p.payload or {}).get(ID_KEY, p.id)),
+                score=-(float(p.score) ** 2) if squared else float(p.score),
+                metadata=metadata_from(p.payload),
+            )
+            for p in points
+        ]
+
+
+def connect(url: str | None = None, path: str | None = None, api_key: str | None = None) -> Any:
+    """A ``QdrantClient`` for a server ``url``, a local ``path`` or (neither) memory."""
+    if url is not None and path is not None:
+        msg = "Give url= (a Qdrant server) or path= (local mode), not both."
+        raise ConfigError(msg)
+    module = _client_module()
+    if url is not None:
+        return module.QdrantClient(url=url, api_key=api_key)
+    return module.QdrantClient(path=path) if path is not None else module.QdrantClient(":memory:")
+
+
+def _distance(models: Any, metric: str) -> Any:
+    if metric not in _DISTANCES:
+        msg = f"Unknown metric {metric!r}. Valid: cosine, ip, l2."
+        raise ConfigError(msg)
+    return getattr(models.Distance, _DISTANCES[metric])
+
+
+def _check_layout(layout: Layout) -> None:
+    if not layout.kinds():
+        msg = "A QdrantStore needs dense_dim=, sparse=True or multivector_dim= (at least one)."
+        raise ConfigError(msg)
+    for name, dim in (("dense_dim", layout.dense_dim), ("multivector_dim", layout.multivector_dim)):
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
+            msg = f"{name} must be a positive integer; got {dim!r}."
+            raise ConfigError(msg)
+    for metric in (layout.dense_metric, layout.multivector_metric):
+        if metric not in _DISTANCES:
+            msg = f"Unknown metric {metric!r}. Valid: cosine, ip, l2."
+            raise ConfigError(msg)
+
+
+def _read_layout(info: Any) -> Layout:
+    reverse = {"Cosine": "cosine", "Dot": "ip", "Euclid": "l2"}
+    params = info.config.params
+    vectors = params.vectors if isinstance(params.vectors, dict) else {}
+    dense, multi = vectors.get("dense"), vectors.get("multivector")
+
+    def metric(vector: Any) -> str:
+        name = getattr(vector.distance, "value", str(vector.distance))
+        return reverse.get(name, "cosine")
+
+    return Layout(
+        dense_dim=None if dense is None else int(dense.size),
+        dense_metric="cosine" if dense is None else metric(dense),
+        sparse="sparse" in (params.sparse_vectors or {}),
+        multivector_dim=None if multi is None else int(multi.size),
+        multivector_metric="ip" if multi is None else metric(multi),
+    )
+
+
+def _check_ids(ids: Sequence[str], *, unique: bool = True) -> list[str]:
+    if isinstance(ids, str | bytes):
+        msg = f"ids must be a list of strings; got the single string {ids!r}. Wrap it: [{ids!r}]."
+        raise ConfigError(msg)
+    out = list(ids)
+    for value in out:
+        if not isinstance(value, str) or not value:
+            msg = f"Every id must be a non-empty string; got {value!r}. Convert ids with str()."
+            raise ConfigError(msg)
+    if unique and len(set(out)) != len(out):
+        msg = "An id appears twice in one add call; give each document once."
+        raise ConfigError(msg)
+    return out
+
+
+def _check_metadata(
+    ids: list[str], metadata: Sequence[Mapping[str, Any] | None] | None
+) -> list[Mapping[str, Any] | None]:
+    if metadata is None:
+        return [None] * len(ids)
+    if len(metadata) != len(ids):
+        msg = f"add got {len(ids)} ids but {len(metadata)} metadata entries."
+        raise ConfigError(msg)
+    for doc_id, meta in zip(ids, metadata, strict=True):
+        if meta is not None and not isinstance(meta, Mapping):
+            msg = f"Metadata of {doc_id!r} must be a dict or None; got {type(meta).__name__}."
+            raise ConfigError(msg)
+    return list(metadata)
+
+
+def _check_k(k: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        msg = f"k must be a positive integer; got {k!r}."
+        raise ConfigError(msg)
