@@ -1,7 +1,7 @@
 """Multi-vector retrieval: MaxSim kernels, packing and the PLAID token index.
 
 Imports ``retrieval`` only. ``maxsim`` scores one query against packed documents,
-``maxsim_matrix`` many queries at once; ``PlaidIndex`` arrives with the PLAID issue.
+``maxsim_matrix`` many queries at once; ``PlaidIndex`` is the compressed PLAID token index.
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ from late_interaction.maxsim import (
     maxsim_matrix,
     maxsim_reference,
 )
+from late_interaction.plaid import PlaidConfig, PlaidIndex
 
 __all__ = [
     "DEFAULT_CHUNK_TOKENS",
     "REDUCTIONS",
+    "PlaidConfig",
+    "PlaidIndex",
     "Reduce",
     "maxsim",
     "maxsim_matrix",

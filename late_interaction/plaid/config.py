@@ -1,0 +1,100 @@
+"""Creation config of ``PlaidIndex`` (stored in the manifest) and its validation."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from late_interaction.plaid.codec import check_layout
+from late_interaction.plaid.search import SearchParams
+from retrieval.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class PlaidConfig:
+    """How a ``PlaidIndex`` compresses tokens and searches by default."""
+
+    dim: int = 128
+    """Token embedding width."""
+    nbits: int = 2
+    """Bits per residual dimension: 1, 2 or 4 (``dim * nbits / 8`` bytes per token)."""
+    n_centroids: int | None = None
+    """Codebook size; ``None`` picks ``centroids_per_sqrt_token * sqrt(training tokens)``
+    rounded to a power of two (at least 1, at most the training tokens)."""
+    centroids_per_sqrt_token: float = 4.0
+    """The auto codebook factor (ColBERTv2 uses 16; see BENCHMARKS.md for the CPU choice)."""
+    kmeans_niter: int = 10
+    """k-means iterations (faiss)."""
+    kmeans_points_per_centroid: int = 64
+    """Training sample size per centroid: k-means runs on at most this many tokens each."""
+    train_tokens: int = 262_144
+    """A streamed ``add`` (an iterator of batches) buffers this many tokens to train the
+    codebook on before encoding; it bounds the raw float32 tokens held in memory."""
+    grow_after: int = 4096
+    """Far tokens (squared residual above the codec's 99th training percentile) buffered
+    before the codebook grows by one centroid per ``grow_tokens_per_centroid`` of them."""
+    grow_tokens_per_centroid: int = 32
+    """Far tokens per new centroid when the codebook grows."""
+    ncells: int = 4
+    """Default centroids probed per query token."""
+    centroid_score_threshold: float | None = 0.4
+    """Default pruning threshold on centroid scores (``None``: no pruning)."""
+    ndocs: int = 256
+    """Default candidates scored from centroids; a quarter of them are decompressed."""
+    seed: int = 0
+    """k-means seed (builds are reproducible)."""
+
+    def __post_init__(self) -> None:
+        check_layout(self.dim, self.nbits)
+        positive = (
+            "kmeans_niter",
+            "kmeans_points_per_centroid",
+            "train_tokens",
+            "grow_after",
+            "grow_tokens_per_centroid",
+        )
+        for name in positive:
+            _check_positive(name, getattr(self, name))
+        if self.n_centroids is not None:
+            _check_positive("n_centroids", self.n_centroids)
+        if not self.centroids_per_sqrt_token > 0:
+            msg = f"centroids_per_sqrt_token must be > 0; got {self.centroids_per_sqrt_token!r}."
+            raise ConfigError(msg)
+        self.search_params(None, None, "config")
+
+    def auto_centroids(self, n_tokens: int) -> int:
+        """Codebook size for ``n_tokens`` training tokens."""
+        if self.n_centroids is not None:
+            return min(self.n_centroids, max(1, n_tokens))
+        target = self.centroids_per_sqrt_token * math.sqrt(max(1, n_tokens))
+        return max(1, min(n_tokens, 1 << round(math.log2(max(1.0, target)))))
+
+    def search_params(
+        self, ncells: int | None, ndocs: int | None, threshold: float | str | None
+    ) -> SearchParams:
+        """Validated search knobs: ``None`` for ``ncells`` / ``ndocs`` and ``"config"`` for
+        ``threshold`` keep the defaults; ``threshold=None`` turns pruning off."""
+        ncells = self.ncells if ncells is None else ncells
+        ndocs = self.ndocs if ndocs is None else ndocs
+        _check_positive("ncells", ncells)
+        _check_positive("ndocs", ndocs)
+        value = self.centroid_score_threshold if threshold == "config" else threshold
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            msg = f"centroid_score_threshold must be a number or None; got {value!r}."
+            raise ConfigError(msg)
+        return SearchParams(ncells, None if value is None else float(value), ndocs)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> PlaidConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in raw.items() if key in names})
+
+
+def _check_positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = f"{name} must be a positive integer; got {value!r}."
+        raise ConfigError(msg)

@@ -1,0 +1,393 @@
+"""``PlaidIndex``: compressed ColBERT-style token index with PLAID search and the shared
+index protocol (upsert, delete, filters, crash-safe folders).
+
+Documents are lists of token vectors (a list of ``(tokens_i, dim)`` arrays or tensors, or a
+``MultiVectorEmbeddings``); a query is one ``(q_tokens, dim)`` array. Scores are MaxSim on
+the decompressed tokens. The codebook is trained on the first ``add`` (for a streamed add,
+on its first ``train_tokens`` tokens); tokens added later that land far from every centroid
+are buffered and the codebook grows with centroids fitted to them (``codec.grow``), and
+those tokens are re-encoded, so many small updates keep the quality of a fresh build.
+
+Folder files (``.npy`` unless noted): ``centroids``, ``cutoffs``, ``weights`` (the codec),
+``codes`` (int32 per token), ``residuals`` (uint8 ``(tokens, dim * nbits / 8)``),
+``doc_ptr``, ``labels``, ``live`` (per document), ``ivf_ptr`` / ``ivf_docs`` (inverted
+lists), ``metadata.sqlite``. ``open`` memory-maps ``codes`` and ``residuals``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from late_interaction.plaid.codec import ResidualCodec
+from late_interaction.plaid.config import PlaidConfig
+from late_interaction.plaid.search import search_one
+from late_interaction.plaid.store import TokenArray, TokenStore
+from retrieval.errors import ConfigError, IndexCorruptError
+from retrieval.filters import Filter
+from retrieval.metadata import LabelSet, MetadataStore
+from retrieval.multivector import MultiVectorEmbeddings, as_multivector
+from retrieval.storage import IndexFolder, Manifest, Writer, npy_writer
+from retrieval.stored_index import Components, StoredIndex
+from retrieval.types import Hit
+
+_CODEC_FILES = ("centroids", "cutoffs", "weights")
+_STORE_FILES = ("codes", "residuals", "doc_ptr", "labels", "live", "ivf_ptr", "ivf_docs")
+_MMAP_FILES = ("codes", "residuals")
+_MIN_COMPACT_TOKENS = 65_536
+
+
+@dataclass(frozen=True)
+class _Docs:
+    """Documents ready to store: ``vectors`` ``(tokens, dim)`` float32, ``lengths`` ``(n,)``."""
+
+    vectors: np.ndarray
+    lengths: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+
+class PlaidIndex(StoredIndex):
+    """PLAID token index (ColBERTv2 residual compression) with the shared index protocol."""
+
+    KIND = "plaid"
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        store: MetadataStore,
+        folder: IndexFolder | None,
+        codec: ResidualCodec | None,
+        tokens: TokenStore,
+    ) -> None:
+        """Internal: use ``PlaidIndex.create`` or ``PlaidIndex.open``."""
+        super().__init__(manifest, store, folder)
+        self.config = PlaidConfig.from_json(manifest.config)
+        self._codec = codec
+        self._tokens = tokens
+        self._far_positions: list[np.ndarray] = []
+        self._far_vectors: list[np.ndarray] = []
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        dim: int = 128,
+        nbits: int = 2,
+        **config: Any,
+    ) -> PlaidIndex:
+        """A new empty index (``path=None``: in memory). ``config``: the other ``PlaidConfig``
+        fields, e.g. ``n_centroids``, ``ncells``, ``ndocs``, ``centroid_score_threshold``."""
+        try:
+            settings = PlaidConfig(dim=dim, nbits=nbits, **config)
+        except TypeError as err:
+            msg = f"Unknown PlaidIndex option ({err}). Valid: see PlaidConfig's fields."
+            raise ConfigError(msg) from err
+        manifest = Manifest(
+            kind=cls.KIND, dim=dim, metric="maxsim", count=0, config=settings.to_json()
+        )
+        manifest, store, folder = cls._new_parts(path, manifest)
+        tokens = TokenStore.empty(dim * nbits // 8)
+        return cls(manifest, store, folder, None, tokens)._first_commit()
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, verify: bool = True) -> PlaidIndex:
+        """Open a saved index; ``codes`` / ``residuals`` are memory-mapped, not read.
+        ``verify=False`` skips the SHA-256 check (which reads every file once)."""
+        manifest, store, folder = cls._open_parts(path, verify=verify)
+        state = manifest.state
+        arrays = {
+            name: _load(folder.file(manifest, name), name in _MMAP_FILES) for name in _STORE_FILES
+        }
+        codec = None
+        if state.get("trained"):
+            parts = cls._read_arrays(folder, manifest, _CODEC_FILES)
+            codec = ResidualCodec(
+                parts["centroids"], parts["cutoffs"], parts["weights"], float(state["far_cutoff"])
+            )
+        n_centroids = 0 if codec is None else len(codec.centroids)
+        tokens = TokenStore(arrays, n_centroids, int(state.get("n_indexed", 0)))
+        return cls(manifest, store, folder, codec, tokens)
+
+    # -- public extras -------------------------------------------------------------------
+    def add(
+        self,
+        ids: Iterable[str],
+        embeddings: Any,
+        metadata: Iterable[Mapping[str, Any] | None] | None = None,
+    ) -> None:
+        """Insert documents, replacing any with the same id (upsert).
+
+        ``embeddings`` is a list of ``(tokens_i, dim)`` arrays / tensors or a
+        ``MultiVectorEmbeddings`` (nothing changes when any input is invalid), or an
+        *iterator of such batches* for a bounded-memory build: ``ids`` (and ``metadata``)
+        then list every document in order and batches are stored one at a time (an invalid
+        batch stops the stream; the batches before it stay added)."""
+        if not _is_stream(embeddings):
+            meta = None if metadata is None else list(metadata)
+            super().add(ids, embeddings, meta)  # type: ignore[arg-type]  # a str is refused there
+            return
+        id_iter = iter(ids)
+        meta_iter = None if metadata is None else iter(metadata)
+        pending: list[tuple[list[str], _Docs, list[Mapping[str, Any] | None] | None]] = []
+        for batch in embeddings:
+            docs = self._prepare_add(batch)
+            batch_ids = [next(id_iter, None) for _ in range(len(docs))]
+            if None in batch_ids:
+                msg = "The stream holds more documents than ids; give one id per document."
+                raise ConfigError(msg)
+            meta = None if meta_iter is None else [next(meta_iter, None) for _ in batch_ids]
+            pending.append((batch_ids, docs, meta))  # type: ignore[arg-type]
+            if (
+                self._codec is not None
+                or sum(len(p[1].vectors) for p in pending) >= self.config.train_tokens
+            ):
+                self._add_pending(pending)
+        self._add_pending(pending)
+        if next(id_iter, None) is not None:
+            msg = "The stream ended before the ids did; give one id per document."
+            raise ConfigError(msg)
+
+    def search(
+        self,
+        query: Any,
+        k: int = 10,
+        filter: Filter | None = None,
+        *,
+        ncells: int | None = None,
+        ndocs: int | None = None,
+        centroid_score_threshold: float | str | None = "config",
+    ) -> list[Hit]:
+        """The best ``k`` documents for one ``(q_tokens, dim)`` query; knobs override the
+        config for this call (``centroid_score_threshold=None`` disables pruning)."""
+        params = self.config.search_params(ncells, ndocs, centroid_score_threshold)
+        return self._search_one(query, k, filter, params)
+
+    def search_batch(
+        self,
+        queries: Any,
+        k: int = 10,
+        filter: Filter | None = None,
+        *,
+        ncells: int | None = None,
+        ndocs: int | None = None,
+        centroid_score_threshold: float | str | None = "config",
+    ) -> list[list[Hit]]:
+        """``search`` for each query of a list (or packed container); knobs as in ``search``."""
+        params = self.config.search_params(ncells, ndocs, centroid_score_threshold)
+        return self._run_search(self._prepare_queries(queries), k, filter, params)
+
+    def compact(self) -> None:
+        """Drop the tokens of deleted and replaced documents now (also automatic once they
+        outnumber the live ones); takes effect on disk at the next ``save``."""
+        with self._lock.write():
+            self._flush_far(force=True)
+            self._tokens.compact()
+
+    @property
+    def n_tokens(self) -> int:
+        """Stored tokens, deleted documents' included until compaction."""
+        return self._tokens.n_tokens
+
+    @property
+    def n_centroids(self) -> int:
+        return 0 if self._codec is None else len(self._codec.centroids)
+
+    @property
+    def bytes_per_token(self) -> float:
+        """Index bytes per stored token: codes, residuals, inverted lists and per-document
+        arrays (the codebook and the metadata store excluded)."""
+        return self._tokens.nbytes / max(1, self._tokens.n_tokens)
+
+    # -- StoredIndex hooks -----------------------------------------------------------------
+    def _prepare_add(self, embeddings: Any) -> _Docs:
+        if isinstance(embeddings, _Prepared):
+            return embeddings.docs
+        docs = as_multivector(embeddings)
+        if len(docs) and docs.dim != self.config.dim:
+            msg = (
+                f"Documents have dim {docs.dim} but this index has dim {self.config.dim}; "
+                "encode with the model the index was created for."
+            )
+            raise ConfigError(msg)
+        vectors = docs.vectors.detach().cpu().to(torch.float32).numpy()
+        return _Docs(vectors.reshape(-1, self.config.dim), docs.lengths.cpu().numpy())
+
+    def _prepare_queries(self, queries: Any) -> list[np.ndarray]:
+        if isinstance(queries, torch.Tensor | np.ndarray) and queries.ndim == 2:
+            items: list[Any] = [queries]
+        elif isinstance(queries, torch.Tensor | np.ndarray) and queries.ndim == 3:
+            items = list(queries)
+        else:
+            items = list(as_multivector(queries)) if not isinstance(queries, str | bytes) else []
+        out = []
+        for i, item in enumerate(items):
+            array = np.asarray(torch.as_tensor(item).detach().cpu().float())
+            if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] != self.config.dim:
+                msg = (
+                    f"Query {i} has shape {array.shape}; a query is (q_tokens, dim) with "
+                    f"q_tokens >= 1 and dim {self.config.dim}."
+                )
+                raise ConfigError(msg)
+            if not np.isfinite(array).all():
+                msg = f"Query {i} contains NaN or infinite values; check the encoder output."
+                raise ConfigError(msg)
+            out.append(np.ascontiguousarray(array))
+        return out
+
+    def _insert(self, labels: np.ndarray, batch: _Docs) -> None:
+        if self._codec is None:
+            self._train(batch.vectors)
+        assert self._codec is not None
+        start = self._tokens.n_tokens
+        codes, packed, norms = self._codec.encode(batch.vectors)
+        self._tokens.append(labels, batch.lengths, codes, packed)
+        far = np.flatnonzero(norms > self._codec.far_cutoff)
+        if len(far):
+            self._far_positions.append(far + start)
+            self._far_vectors.append(batch.vectors[far].copy())
+            self._flush_far(force=False)
+        self._tokens.maybe_rebuild_lists()
+
+    def _remove(self, labels: np.ndarray) -> None:
+        self._tokens.kill(labels)
+        dead = self._tokens.dead_tokens()
+        if dead > max(_MIN_COMPACT_TOKENS, self._tokens.n_tokens - dead):
+            self._flush_far(force=True)
+            self._tokens.compact()
+
+    def _search(
+        self, batch: list[np.ndarray], k: int, allowed: LabelSet | None, options: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        assert self._codec is not None  # a non-empty index is trained
+        params = options or self.config.search_params(None, None, "config")
+        tokens = self._tokens
+        if allowed is None:
+            valid = tokens.live
+        else:
+            valid = allowed.derive("plaid_rows", lambda labels: self._valid_rows(labels))
+        n_valid = tokens.n_live if allowed is None else int(valid.sum())
+        results = [search_one(q, tokens, self._codec, valid, n_valid, k, params) for q in batch]
+        rows = np.stack([r[0] for r in results])
+        scores = np.stack([r[1] for r in results])
+        labels = np.where(rows >= 0, tokens.labels[np.maximum(rows, 0)], -1)
+        return labels, scores
+
+    def _components(self) -> Components:
+        out: Components = {}
+        if self._codec is not None:
+            codec = self._codec
+            for name, array in zip(
+                _CODEC_FILES, (codec.centroids, codec.cutoffs, codec.weights), strict=True
+            ):
+                out[name] = ("npy", npy_writer(array))
+        for name, value in self._tokens.arrays().items():
+            writer: Writer = value.writer() if isinstance(value, TokenArray) else npy_writer(value)
+            out[name] = ("npy", writer)
+        return out
+
+    def _state(self) -> dict[str, Any]:
+        codec = self._codec
+        return {
+            "trained": codec is not None,
+            "far_cutoff": 0.0 if codec is None else codec.far_cutoff,
+            "n_indexed": self._tokens.n_indexed,
+            "n_tokens": self._tokens.n_tokens,
+        }
+
+    def _commit(self, folder: IndexFolder) -> None:
+        self._flush_far(force=True)
+        super()._commit(folder)
+
+    # -- internals -------------------------------------------------------------------------
+    def _add_pending(self, pending: list[tuple[list[str], _Docs, Any]]) -> None:
+        """Store buffered stream batches as one ``add`` (so the codebook trains on all)."""
+        if not pending:
+            return
+        ids = [i for p in pending for i in p[0]]
+        docs = _Docs(
+            np.concatenate([p[1].vectors for p in pending]),
+            np.concatenate([p[1].lengths for p in pending]),
+        )
+        meta = None
+        if any(p[2] is not None for p in pending):
+            meta = [m for p in pending for m in (p[2] or [None] * len(p[0]))]
+        pending.clear()
+        super().add(ids, _Prepared(docs), meta)
+
+    def _train(self, vectors: np.ndarray) -> None:
+        config = self.config
+        n_centroids = config.auto_centroids(len(vectors))
+        limit = n_centroids * config.kmeans_points_per_centroid
+        sample = vectors
+        if len(vectors) > limit:
+            rng = np.random.default_rng(config.seed)
+            sample = vectors[np.sort(rng.choice(len(vectors), limit, replace=False))]
+        self._codec = ResidualCodec.train(
+            sample, n_centroids, config.nbits, niter=config.kmeans_niter, seed=config.seed
+        )
+        self._tokens.n_centroids = len(self._codec.centroids)
+        self._tokens.rebuild_lists()
+
+    def _flush_far(self, *, force: bool) -> None:
+        """Grow the codebook from buffered far tokens and re-encode them (``force``: now,
+        whatever their number; otherwise once ``grow_after`` are buffered)."""
+        buffered = sum(len(p) for p in self._far_positions)
+        if self._codec is None or not buffered:
+            return
+        if not force and buffered < self.config.grow_after:
+            return
+        positions = np.concatenate(self._far_positions)
+        vectors = np.concatenate(self._far_vectors)
+        self._far_positions, self._far_vectors = [], []
+        if buffered < self.config.grow_tokens_per_centroid:
+            return  # too few to fit a centroid: they stay encoded as they are
+        added = self._codec.grow(vectors, self.config.grow_tokens_per_centroid, self.config.seed)
+        codes, packed, _ = self._codec.encode(vectors)
+        tokens = self._tokens
+        n_base = len(tokens.codes.base)
+        tokens.codes.tail[positions - n_base] = codes
+        tokens.residuals.tail[positions - n_base] = packed
+        tokens.n_centroids += added
+        if positions.min() < tokens.n_indexed:
+            tokens.rebuild_lists()
+        else:
+            tail = np.full(added, tokens.ivf_ptr[-1])
+            tokens.ivf_ptr = np.concatenate([tokens.ivf_ptr, tail])
+
+    def _valid_rows(self, labels: np.ndarray) -> np.ndarray:
+        mask = np.zeros(self._tokens.n_rows, bool)
+        mask[self._tokens.rows_of(labels)] = True
+        return mask & self._tokens.live
+
+
+class _Prepared:
+    """Already-validated documents passed through ``StoredIndex.add`` unchanged."""
+
+    def __init__(self, docs: _Docs) -> None:
+        self.docs = docs
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+
+def _is_stream(embeddings: Any) -> bool:
+    """An iterator / generator of batches (not a list, array, tensor or container)."""
+    if isinstance(embeddings, MultiVectorEmbeddings | np.ndarray | torch.Tensor | Sequence):
+        return False
+    return isinstance(embeddings, Iterator)
+
+
+def _load(path: os.PathLike[str], mmap: bool) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        msg = f"Index file {path} is unreadable ({err}). Restore the folder or rebuild the index."
+        raise IndexCorruptError(msg) from err

@@ -1,0 +1,117 @@
+"""PLAID's search stages for one query over a ``TokenStore``.
+
+1. Centroid interaction: ``S = q @ centroids.T`` ``(q_tokens, n_centroids)``; each query
+   token probes its ``ncells`` best centroids.
+2. Candidates: the documents with a token in a probed centroid (inverted lists), restricted
+   to live rows matching the filter. When a filter leaves at most ``ndocs`` rows, those rows
+   are the candidates (no probing: the filter pre-restricts, so nothing it allows is missed);
+   when probing yields fewer than ``k`` rows, every allowed row is a candidate.
+3. Approximate scores from centroids only: ``sum_i max_j S[i, code_j]``, first with centroids
+   whose best query-token score is below ``centroid_score_threshold`` zeroed (pruning), keeping
+   ``ndocs`` rows; then unpruned on those, keeping ``ndocs // 4`` (at least ``k``).
+4. Decompress the survivors and score them by exact MaxSim on the decoded tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from late_interaction.maxsim import maxsim
+from late_interaction.plaid.codec import ResidualCodec
+from late_interaction.plaid.store import TokenStore
+from retrieval.multivector import MultiVectorEmbeddings
+
+_GATHER_TOKENS = 262_144  # candidate tokens per centroid-score pass: bounds scratch memory
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """Per-search knobs of the PLAID stages (defaults: ``PlaidConfig``)."""
+
+    ncells: int
+    """Centroids probed per query token (stage 1)."""
+    centroid_score_threshold: float | None
+    """Centroids scoring below this with every query token are ignored in the first
+    approximate pass (stage 3); ``None`` disables pruning."""
+    ndocs: int
+    """Candidates kept after the pruned approximate pass; ``ndocs // 4`` are decompressed."""
+
+
+def search_one(
+    query: np.ndarray,
+    store: TokenStore,
+    codec: ResidualCodec,
+    valid: np.ndarray,
+    n_valid: int,
+    k: int,
+    params: SearchParams,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Best ``k`` rows for ``query`` ``(q_tokens, dim)`` among rows where ``valid`` (bool,
+    ``n_valid`` of them): ``(rows, scores)`` each ``(k,)``, row -1 / score -inf past the end."""
+    if n_valid <= max(params.ndocs, k):
+        return _exact(query, store, codec, np.flatnonzero(valid), k)
+    centroid_scores = query @ codec.centroids.T  # (q_tokens, n_centroids)
+    n_probe = min(params.ncells, centroid_scores.shape[1])
+    probed = np.argpartition(-centroid_scores, n_probe - 1, axis=1)[:, :n_probe]
+    rows = store.rows_in_cells(np.unique(probed))
+    rows = rows[valid[rows]]
+    if len(rows) < k:
+        rows = np.flatnonzero(valid)
+    table = centroid_scores.T  # (n_centroids, q_tokens): a token's scores are one row
+    if params.centroid_score_threshold is not None:
+        keep = centroid_scores.max(0) >= params.centroid_score_threshold
+        pruned = np.where(keep[:, None], table, np.float32(0.0))
+        rows = _best(rows, _approximate(pruned, store, rows), params.ndocs)
+    else:
+        rows = _best(rows, _approximate(table, store, rows), params.ndocs)
+    rows = _best(rows, _approximate(table, store, rows), max(k, params.ndocs // 4))
+    return _exact(query, store, codec, rows, k)
+
+
+def _approximate(table: np.ndarray, store: TokenStore, rows: np.ndarray) -> np.ndarray:
+    """``(len(rows),)`` centroid-only MaxSim: ``table`` ``(n_centroids, q_tokens)``."""
+    out = np.zeros(len(rows), np.float32)
+    lengths = np.diff(store.ptr)[rows]
+    start = 0
+    while start < len(rows):  # groups of rows holding about _GATHER_TOKENS tokens
+        cumulative = np.cumsum(lengths[start:])
+        stop = start + max(1, int(np.searchsorted(cumulative, _GATHER_TOKENS, side="right")))
+        group = slice(start, stop)
+        nonempty = np.flatnonzero(lengths[group] > 0)
+        if len(nonempty):
+            index, group_lengths = store.token_index(rows[group][nonempty])
+            scores = table[store.codes.take(index)]  # (tokens, q_tokens)
+            offsets = np.concatenate([[0], np.cumsum(group_lengths)[:-1]])
+            maxima = np.maximum.reduceat(scores, offsets, axis=0)  # (rows, q_tokens)
+            out[start + nonempty] = maxima.sum(1)
+        start = stop
+    return out
+
+
+def _best(rows: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
+    """The ``n`` best-scoring ``rows`` (all when fewer), in row order."""
+    if len(rows) <= n:
+        return rows
+    return np.sort(rows[np.argpartition(-scores, n - 1)[:n]])
+
+
+def _exact(
+    query: np.ndarray, store: TokenStore, codec: ResidualCodec, rows: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decompress ``rows`` (sorted) and rank them by MaxSim with the decoded tokens."""
+    out_rows = np.full(k, -1, np.int64)
+    out_scores = np.full(k, -np.inf, np.float32)
+    if not len(rows):
+        return out_rows, out_scores
+    index, lengths = store.token_index(rows)
+    vectors = codec.decode(store.codes.take(index), store.residuals.take(index))
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    docs = MultiVectorEmbeddings(torch.from_numpy(vectors), torch.from_numpy(offsets))
+    scores = maxsim(torch.from_numpy(query), docs).numpy()
+    n = min(k, len(rows))
+    order = np.lexsort((rows, -scores))[:n]  # ties keep row (insertion) order
+    out_rows[:n], out_scores[:n] = rows[order], scores[order]
+    return out_rows, out_scores

@@ -1,0 +1,232 @@
+"""Compressed tokens of every document, their owners, and the centroid -> documents lists.
+
+Rows are documents in insertion order; each keeps the int64 label the metadata store gave its
+item (labels only grow, so they are sorted and a row is found by binary search). A row's
+tokens are ``codes[ptr[row]:ptr[row + 1]]`` and the matching ``residuals`` rows.
+
+Token arrays are a read-only *base* (memory-mapped when the index was opened from disk, so
+opening never reads every residual) plus an in-memory *tail* of tokens added since. Deleting
+marks a row dead; ``compact`` drops dead rows (it reads the live base into memory).
+
+The inverted lists (``ivf_ptr``, ``ivf_docs``: for each centroid, the rows holding one of its
+tokens, once each) cover tokens ``[0, n_indexed)``; later tokens are scanned directly and the
+lists are rebuilt when that tail outgrows a quarter of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.storage import Writer
+
+_MIN_CAPACITY = 1024
+_MIN_UNINDEXED = 65_536
+_WRITE_ROWS = 1 << 20
+
+
+class TokenArray:
+    """A ``(n, ...)`` array as read-only base rows followed by appendable in-memory rows."""
+
+    def __init__(self, base: np.ndarray) -> None:
+        self.base = base
+        self._tail = np.empty((0, *base.shape[1:]), base.dtype)
+        self._size = 0
+
+    def __len__(self) -> int:
+        return len(self.base) + self._size
+
+    @property
+    def tail(self) -> np.ndarray:
+        """The in-memory rows (a view, writable)."""
+        return self._tail[: self._size]
+
+    def append(self, rows: np.ndarray) -> None:
+        needed = self._size + len(rows)
+        if needed > len(self._tail):
+            capacity = max(needed, 2 * len(self._tail), _MIN_CAPACITY)
+            grown = np.empty((capacity, *self.base.shape[1:]), self.base.dtype)
+            grown[: self._size] = self.tail
+            self._tail = grown
+        self._tail[self._size : needed] = rows
+        self._size = needed
+
+    def take(self, index: np.ndarray) -> np.ndarray:
+        """Rows at sorted-or-not global ``index`` ``(m,)`` as one in-memory array."""
+        n_base = len(self.base)
+        if self._size == 0:
+            return self.base[index]
+        out = np.empty((len(index), *self.base.shape[1:]), self.base.dtype)
+        in_base = index < n_base
+        out[in_base] = self.base[index[in_base]]
+        out[~in_base] = self.tail[index[~in_base] - n_base]
+        return out
+
+    def replace(self, array: np.ndarray) -> None:
+        """Make ``array`` the whole content (in memory, appendable)."""
+        self.base = np.empty((0, *array.shape[1:]), array.dtype)
+        self._tail, self._size = array, len(array)
+
+    def parts(self) -> Iterator[np.ndarray]:
+        """The content in blocks of at most ``_WRITE_ROWS`` rows (for streaming writes)."""
+        for part in (self.base, self.tail):
+            for start in range(0, len(part), _WRITE_ROWS):
+                yield np.ascontiguousarray(part[start : start + _WRITE_ROWS])
+
+    def writer(self) -> Writer:
+        """A ``Writer`` saving the content as one ``.npy`` without concatenating it."""
+
+        def write(path: Path) -> None:
+            header = {
+                "descr": np.lib.format.dtype_to_descr(self.base.dtype),
+                "fortran_order": False,
+                "shape": (len(self), *self.base.shape[1:]),
+            }
+            with path.open("wb") as handle:
+                np.lib.format.write_array_header_1_0(handle, header)
+                for part in self.parts():
+                    handle.write(part.tobytes())
+
+        return write
+
+
+class TokenStore:
+    """Documents as ranges of compressed tokens, with labels, liveness and inverted lists."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], n_centroids: int, n_indexed: int) -> None:
+        self.codes = TokenArray(arrays["codes"])
+        self.residuals = TokenArray(arrays["residuals"])
+        self.ptr = np.array(arrays["doc_ptr"], np.int64)
+        self.labels = np.array(arrays["labels"], np.int64)
+        self.live = np.array(arrays["live"], bool)
+        self.n_live = int(self.live.sum())
+        self.n_centroids = n_centroids
+        self.ivf_ptr = np.array(arrays["ivf_ptr"], np.int64)
+        self.ivf_docs = np.asarray(arrays["ivf_docs"])
+        self.n_indexed = n_indexed
+
+    @classmethod
+    def empty(cls, bytes_per_token: int) -> TokenStore:
+        arrays: dict[str, np.ndarray] = {
+            "codes": np.zeros(0, np.int32),
+            "residuals": np.zeros((0, bytes_per_token), np.uint8),
+            "doc_ptr": np.zeros(1, np.int64),
+            "labels": np.zeros(0, np.int64),
+            "live": np.zeros(0, bool),
+            "ivf_ptr": np.zeros(1, np.int64),
+            "ivf_docs": np.zeros(0, np.int32),
+        }
+        return cls(arrays, 0, 0)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.labels)
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.ptr[-1])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of everything stored per token and per document (codes, residuals, lists)."""
+        per_token = len(self.codes) * 4 + len(self.residuals) * self.residuals.base.shape[1]
+        per_doc = self.ptr.nbytes + self.labels.nbytes + self.live.nbytes
+        return per_token + per_doc + self.ivf_ptr.nbytes + self.ivf_docs.nbytes
+
+    def append(
+        self, labels: np.ndarray, lengths: np.ndarray, codes: np.ndarray, packed: np.ndarray
+    ) -> None:
+        """Add documents of ``lengths`` tokens (codes / residuals packed in order)."""
+        self.codes.append(codes)
+        self.residuals.append(packed)
+        self.ptr = np.concatenate([self.ptr, self.ptr[-1] + np.cumsum(lengths)])
+        self.labels = np.concatenate([self.labels, labels])
+        self.live = np.concatenate([self.live, np.ones(len(labels), bool)])
+        self.n_live += len(labels)
+
+    def rows_of(self, labels: np.ndarray) -> np.ndarray:
+        """Rows holding these labels; labels without a row are dropped."""
+        rows = np.searchsorted(self.labels, labels)
+        inside = rows < self.n_rows
+        rows = rows[inside]
+        return rows[self.labels[rows] == labels[inside]]
+
+    def kill(self, labels: np.ndarray) -> None:
+        rows = self.rows_of(labels)
+        rows = rows[self.live[rows]]
+        self.live[rows] = False
+        self.n_live -= len(rows)
+
+    def dead_tokens(self) -> int:
+        lengths = np.diff(self.ptr)
+        return int(lengths[~self.live].sum())
+
+    def token_index(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Global token indexes of ``rows`` (concatenated) and ``(len(rows),)`` lengths."""
+        starts, lengths = self.ptr[rows], np.diff(self.ptr)[rows]
+        return ranges(starts, lengths), lengths
+
+    def compact(self) -> None:
+        """Drop dead rows and their tokens (renumbers rows; rebuilds the inverted lists)."""
+        keep = np.flatnonzero(self.live)
+        index, lengths = self.token_index(keep)
+        self.codes.replace(self.codes.take(index))
+        self.residuals.replace(self.residuals.take(index))
+        self.ptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        self.labels = self.labels[keep]
+        self.live = np.ones(len(keep), bool)
+        self.rebuild_lists()
+
+    # -- inverted lists ------------------------------------------------------------------
+    def rebuild_lists(self) -> None:
+        """Centroid -> rows lists over every token (each row once per centroid)."""
+        owners = np.repeat(np.arange(self.n_rows, dtype=np.int64), np.diff(self.ptr))
+        codes = self.codes.take(np.arange(len(self.codes))) if len(self.codes) else np.zeros(0)
+        pairs = np.unique(codes.astype(np.int64) * max(self.n_rows, 1) + owners)
+        cells = pairs // max(self.n_rows, 1)
+        self.ivf_docs = (pairs % max(self.n_rows, 1)).astype(np.int32)
+        self.ivf_ptr = np.zeros(self.n_centroids + 1, np.int64)
+        np.cumsum(np.bincount(cells, minlength=self.n_centroids), out=self.ivf_ptr[1:])
+        self.n_indexed = self.n_tokens
+
+    def maybe_rebuild_lists(self) -> None:
+        unindexed = self.n_tokens - self.n_indexed
+        if len(self.ivf_ptr) != self.n_centroids + 1 or unindexed > max(
+            _MIN_UNINDEXED, self.n_indexed // 4
+        ):
+            self.rebuild_lists()
+
+    def rows_in_cells(self, cells: np.ndarray) -> np.ndarray:
+        """Sorted unique rows with at least one token in centroids ``cells``."""
+        starts, stops = self.ivf_ptr[cells], self.ivf_ptr[cells + 1]
+        found = [self.ivf_docs[ranges(starts, stops - starts)].astype(np.int64)]
+        if self.n_tokens > self.n_indexed:
+            wanted = np.zeros(self.n_centroids, bool)
+            wanted[cells] = True
+            tail_codes = self.codes.take(np.arange(self.n_indexed, self.n_tokens))
+            hit = np.flatnonzero(wanted[tail_codes]) + self.n_indexed
+            found.append(np.searchsorted(self.ptr, hit, side="right") - 1)
+        return np.unique(np.concatenate(found))
+
+    def arrays(self) -> dict[str, np.ndarray | TokenArray]:
+        return {
+            "codes": self.codes,
+            "residuals": self.residuals,
+            "doc_ptr": self.ptr,
+            "labels": self.labels,
+            "live": self.live,
+            "ivf_ptr": self.ivf_ptr,
+            "ivf_docs": self.ivf_docs,
+        }
+
+
+def ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(s, s + n)`` for each start / length (vectorised)."""
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    ends = np.cumsum(lengths)
+    offsets = np.repeat(starts - (ends - lengths), lengths)
+    return np.arange(total, dtype=np.int64) + offsets

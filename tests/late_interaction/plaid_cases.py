@@ -1,0 +1,71 @@
+"""Synthetic token data and a conformance ``Case`` for ``PlaidIndex``.
+
+Documents are short lists of unit token vectors drawn around shared topic centres; queries
+are made the same way. ``maxsim_truth`` is brute-force MaxSim in float64 numpy, independent
+of the index code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from late_interaction import PlaidIndex
+from tests.indexes.cases import Case
+
+DIM = 32
+
+
+class TokenDocs(list):  # type: ignore[type-arg]
+    """A list of ``(tokens_i, dim)`` arrays that also takes an index array (like numpy)."""
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, np.ndarray | range):
+            return TokenDocs(list.__getitem__(self, int(i)) for i in np.asarray(key))
+        return list.__getitem__(self, key)
+
+
+def token_docs(
+    n: int, seed: int, dim: int = DIM, lengths: tuple[int, int] = (3, 10), n_topics: int = 40
+) -> TokenDocs:
+    """``n`` documents of ``lengths`` tokens, each token a unit vector near one of a few
+    centres of the document's topic (centres shared by every seed)."""
+    shared = np.random.default_rng(777)
+    centres = shared.normal(size=(n_topics * 4, dim))
+    rng = np.random.default_rng(seed)
+    out = TokenDocs()
+    for _ in range(n):
+        topic = rng.integers(n_topics)
+        size = int(rng.integers(lengths[0], lengths[1] + 1))
+        picks = centres[topic * 4 + rng.integers(0, 4, size)]
+        tokens = picks + 0.35 * rng.normal(size=(size, dim))
+        out.append((tokens / np.linalg.norm(tokens, axis=1, keepdims=True)).astype(np.float32))
+    return out
+
+
+def maxsim_truth(queries: Any, docs: Any) -> np.ndarray:
+    """``(n_q, n_docs)`` exact MaxSim in float64."""
+    out = np.zeros((len(queries), len(docs)))
+    for j, doc in enumerate(docs):
+        d = np.asarray(doc, np.float64)
+        for i, q in enumerate(queries):
+            out[i, j] = (np.asarray(q, np.float64) @ d.T).max(1).sum() if len(d) else 0.0
+    return out
+
+
+def plaid_create(path: Path | None) -> PlaidIndex:
+    # 4 bits: the conformance suite compares re-scored scores with brute force within 0.1
+    return PlaidIndex.create(path, dim=DIM, nbits=4, ncells=4, ndocs=64)
+
+
+PLAID_CASE = Case(
+    name="plaid",
+    create=plaid_create,
+    open=PlaidIndex.open,
+    docs=lambda n, seed: token_docs(n, seed),
+    truth=maxsim_truth,
+    exact=False,
+    min_recall=0.9,
+)
