@@ -10,6 +10,8 @@
 - ``BgeM3EmbeddingModel`` (an override) -> dense ``embed``, ColBERT ``token_embed`` and
   lexical ``token_classify``.
 - ColBERT (``HF_ColBERT``, PyLate / MaxSim folders) -> ``token_embed`` (scored by MaxSim).
+- ColQwen3-style Qwen3-VL models (``ColQwen3``, ``OpsColQwen3Model``,
+  ``Qwen3VLNemotronEmbedModel``) -> ``token_embed`` for text and images (scored by MaxSim).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-Family = Literal["embed", "classify", "token_classify", "sparse", "bge_m3", "colbert"]
+Family = Literal["embed", "classify", "token_classify", "sparse", "bge_m3", "colbert", "colqwen"]
 
 _CLASSIFY = re.compile(r"(For\w*Classification|ClassificationModel)$")
 
@@ -52,7 +54,7 @@ def supported_tasks(family: Family, per_token_head: bool) -> tuple[str, ...]:
         return ("embed",)
     if family == "bge_m3":
         return ("embed", "token_embed", "token_classify")
-    if family == "colbert":
+    if family in ("colbert", "colqwen"):
         return ("token_embed",)
     if family == "token_classify":
         return ("token_classify",)

@@ -14,9 +14,8 @@ from typing import Any
 
 import torch
 
-from encoders import classify, colbert, scoring
+from encoders import classify, scoring
 from encoders.architectures import supported_tasks
-from encoders.bge_m3 import lexical_weights
 from encoders.config import (
     CONVERTS,
     POOLING_TASKS,
@@ -27,13 +26,13 @@ from encoders.config import (
 )
 from encoders.engine import Engine, ProgressArg, Request
 from encoders.inputs import (
-    Truncation,
     normalize_prompts,
     resolve_truncation,
     score_pairs,
     tokenize,
     tokenize_pairs,
 )
+from encoders.llm_multivector import MultiVectorMethods
 from encoders.loading import HfOverrides
 from encoders.matryoshka import check_dimensions
 from encoders.model import PoolingModel
@@ -42,7 +41,6 @@ from encoders.outputs import (
     ClassificationRequestOutput,
     EmbeddingOutput,
     EmbeddingRequestOutput,
-    HybridEmbeddingOutput,
     PoolingOutput,
     PoolingRequestOutput,
     ScoringOutput,
@@ -51,7 +49,9 @@ from encoders.outputs import (
 from encoders.params import PoolingParams
 from encoders.plugins import load_plugin
 from encoders.resolve import DEFAULT_MODEL, resolve_model
-from encoders.sparse import SparseEmbeddingOutput, from_weights, to_sparse
+from encoders.vision.colqwen import ColQwenModel, detect_format
+from encoders.vision.images import ImagePolicy
+from encoders.vision.items import has_images
 from retrieval.device import resolve_device, resolve_dtype
 from retrieval.errors import ConfigError
 
@@ -68,11 +68,14 @@ _IGNORED_ENGINE_ARGS = frozenset(
 Params = PoolingParams | Sequence[PoolingParams] | None
 
 
-class LLM:
+class LLM(MultiVectorMethods):
     """A pooling model for offline inference, with vLLM's constructor and methods.
 
     ``model`` is a local folder, a Hugging Face repo id (resolved offline first) or a model
     shipped in an installed package. ``device`` is ``auto | cpu | cuda | cuda:N``.
+    Image inputs (ColQwen3-style models): ``http(s)`` URLs are refused unless
+    ``allow_remote_images=True``; ``image_limits`` overrides ``ImagePolicy`` caps
+    (``max_bytes``, ``max_pixels``, ``timeout_s``).
     """
 
     def __init__(
@@ -93,6 +96,8 @@ class LLM:
         truncation_side: str | None = None,
         io_processor_plugin: str | None = None,
         allow_pickle_weights: bool = False,
+        allow_remote_images: bool = False,
+        image_limits: dict[str, Any] | None = None,
         **engine_args: Any,
     ) -> None:
         unknown = sorted(set(engine_args) - _IGNORED_ENGINE_ARGS)
@@ -108,8 +113,10 @@ class LLM:
         check_choice("convert", convert, CONVERTS, 'Use "auto", "embed" or "classify".')
         self.device = resolve_device(device)
         self.pooler_config = PoolerConfig.from_value(pooler_config)
-        self.model = PoolingModel(
-            resolve_model(model, revision),
+        resolved = resolve_model(model, revision)
+        model_class = ColQwenModel if detect_format(resolved.path, hf_overrides) else PoolingModel
+        self.model = model_class(
+            resolved,
             pooler_config=self.pooler_config,
             hf_overrides=hf_overrides,
             trust_remote_code=trust_remote_code,
@@ -119,6 +126,9 @@ class LLM:
             allow_pickle_weights=allow_pickle_weights,
             convert=convert,
         )
+        if isinstance(self.model, ColQwenModel):
+            limits = {**(image_limits or {}), "allow_remote": allow_remote_images}
+            self.model.processor.policy = ImagePolicy(**limits)
         side = str(truncation_side or getattr(self.model.tokenizer, "truncation_side", "right"))
         self.truncation_side = check_choice(
             "truncation side", side, TRUNCATION_SIDES, 'Use "left" or "right".'
@@ -173,99 +183,6 @@ class LLM:
             tokenization_kwargs=tokenization_kwargs,
         )
         return [_convert(o, EmbeddingOutput.from_base(o.outputs)) for o in outputs]
-
-    def embed_sparse(
-        self,
-        prompts: Any,
-        *,
-        top_k: int | None = None,
-        truncate_prompt_tokens: int | None = None,
-        use_tqdm: ProgressArg = True,
-        tokenization_kwargs: dict[str, Any] | None = None,
-    ) -> list[PoolingRequestOutput[SparseEmbeddingOutput]]:
-        """SPLADE sparse vectors: ``out.outputs.indices / .values / .tokens`` (largest weight
-        first, at most ``top_k``); ``out.outputs.to_dict()`` pairs each weight with its token."""
-        if self.model.family not in ("sparse", "bge_m3"):
-            msg = (
-                f"Model {self.model.name!r} is not a sparse model (SPLADE *ForMaskedLM, or "
-                f"BGE-M3); its tasks are {list(self.supported_tasks)}."
-            )
-            raise ConfigError(msg)
-        if top_k is not None and top_k < 1:
-            msg = f"top_k must be a positive number of terms, got {top_k}."
-            raise ConfigError(msg)
-        task = "embed" if self.model.family == "sparse" else "token_classify"
-        outputs = self.encode(
-            prompts,
-            pooling_task=task,
-            truncate_prompt_tokens=truncate_prompt_tokens,
-            use_tqdm=use_tqdm,
-            tokenization_kwargs=tokenization_kwargs,
-        )
-        tokenizer = self.model.tokenizer
-        if task == "embed":
-            return [_convert(o, to_sparse(o.outputs.data, tokenizer, top_k)) for o in outputs]
-        special = set(tokenizer.all_special_ids)
-        return [
-            _convert(
-                o,
-                from_weights(
-                    lexical_weights(o.prompt_token_ids, o.outputs.data, special), tokenizer, top_k
-                ),
-            )
-            for o in outputs
-        ]
-
-    def embed_hybrid(
-        self,
-        prompts: Any,
-        *,
-        truncate_prompt_tokens: int | None = None,
-        use_tqdm: ProgressArg = True,
-        tokenization_kwargs: dict[str, Any] | None = None,
-    ) -> list[PoolingRequestOutput[HybridEmbeddingOutput]]:
-        """BGE-M3's dense vector, lexical weights and ColBERT vectors from ONE forward pass:
-        ``out.outputs.dense / .sparse / .multi_vector``."""
-        params = PoolingParams(truncate_prompt_tokens=truncate_prompt_tokens)
-        token_ids = self._tokenize(prompts, params, Request("embed"), tokenization_kwargs)
-        results = self.engine.map_batches(
-            token_ids, lambda ids, _: self.model.hybrid_batch(ids), use_tqdm
-        )
-        tokenizer = self.model.tokenizer
-        special = set(tokenizer.all_special_ids)
-        outputs = []
-        for ids, (dense, weights, vectors) in zip(token_ids, results, strict=True):
-            sparse = from_weights(lexical_weights(ids, weights, special), tokenizer, None)
-            hybrid = HybridEmbeddingOutput(dense.tolist(), sparse, vectors)
-            outputs.append(PoolingRequestOutput(self._next_id(), hybrid, ids))
-        return outputs
-
-    def encode_queries(self, queries: Any, *, use_tqdm: ProgressArg = True) -> list[torch.Tensor]:
-        """Multi-vector query embeddings, one ``(q_tokens, d)`` tensor per query: ColBERT
-        models add their query marker and [MASK] expansion; other token-embedding models
-        return their normalized token states."""
-        return self._encode_side(queries, True, use_tqdm)
-
-    def encode_documents(
-        self, documents: Any, *, use_tqdm: ProgressArg = True
-    ) -> list[torch.Tensor]:
-        """Multi-vector document embeddings, one ``(d_tokens, d)`` tensor per document
-        (ColBERT: document marker added, punctuation skiplist removed; truncated to the
-        model's document length)."""
-        return self._encode_side(documents, False, use_tqdm)
-
-    def _encode_side(self, texts: Any, is_query: bool, use_tqdm: ProgressArg) -> list[torch.Tensor]:
-        settings = self.model.colbert
-        if settings is None:
-            outputs = self.encode(
-                texts, pooling_task="token_embed", use_tqdm=use_tqdm, truncate_prompt_tokens=-1
-            )
-            return [o.outputs.data for o in outputs]
-        budget = min(colbert.text_budget(settings, is_query), self.max_model_len - 1)
-        items = normalize_prompts(texts)
-        token_ids = tokenize(self.model.tokenizer, items, Truncation(budget, "right"), budget)
-        forward = lambda ids, _: self.model.marked_batch(ids, is_query)  # noqa: E731
-        return self.engine.map_batches(token_ids, forward, use_tqdm)
 
     @property
     def vocab_size(self) -> int:
@@ -323,6 +240,8 @@ class LLM:
     ) -> list[ScoringRequestOutput]:
         """Scores of ``(data_1, data_2)`` pairs (1:1, 1:N or N:N): cross-encoders read each
         pair jointly; embedding models return the cosine of the two embeddings."""
+        if isinstance(self.model, ColQwenModel):
+            return [self._scored(score, []) for score in self._score_items(data_1, data_2)]
         pairs = score_pairs(data_1, data_2)
         params = _one_params(pooling_params, truncate_prompt_tokens)
         if self.model.colbert is not None:
@@ -374,6 +293,8 @@ class LLM:
         params = _one_params(pooling_params, truncate_prompt_tokens)
         params.verify(task)
         request = self._request(task, params)
+        if isinstance(self.model, ColQwenModel) and has_images(prompts):
+            return self._encode_items(prompts, request)
         token_ids = self._tokenize(prompts, params, request, tokenization_kwargs)
         data = self.engine.run(token_ids, request, use_tqdm)
         return [

@@ -5,12 +5,13 @@ Each distinct text is encoded once, so a 1:N request encodes its query a single 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, TypeVar
 
 import torch
 
 Pairs = Sequence[tuple[str, str]]
+Key = TypeVar("Key", bound=Hashable)
 
 
 def cosine_scores(
@@ -31,12 +32,12 @@ def cosine_scores(
 
 
 def maxsim_scores(
-    pairs: Pairs,
-    encode_queries: Callable[[list[str]], list[torch.Tensor]],
-    encode_documents: Callable[[list[str]], list[torch.Tensor]],
+    pairs: Sequence[tuple[Key, Key]],
+    encode_queries: Callable[[list[Key]], list[torch.Tensor]],
+    encode_documents: Callable[[list[Key]], list[torch.Tensor]],
 ) -> list[float]:
     """Late interaction: sum over query vectors of the best document-vector dot product
-    (0 for a document without vectors)."""
+    (0 for a document without vectors). Keys are texts, or item indices for image inputs."""
     queries = list(dict.fromkeys(q for q, _ in pairs))
     documents = list(dict.fromkeys(d for _, d in pairs))
     q_vectors = dict(zip(queries, encode_queries(queries), strict=True))

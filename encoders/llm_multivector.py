@@ -1,0 +1,208 @@
+"""``LLM`` methods beyond vLLM's five tasks: sparse and hybrid outputs, query / document
+multi-vectors, and the image / mixed-input path of ColQwen3-style models.
+
+A mixin, so ``llm.py`` stays a thin façade; every method here uses only the ``LLM``
+attributes declared below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from encoders import colbert, scoring
+from encoders.bge_m3 import lexical_weights
+from encoders.engine import Engine, ProgressArg, Request
+from encoders.inputs import Truncation, normalize_prompts, tokenize
+from encoders.model import PoolingModel
+from encoders.outputs import HybridEmbeddingOutput, PoolingOutput, PoolingRequestOutput
+from encoders.params import PoolingParams
+from encoders.sparse import SparseEmbeddingOutput, from_weights, to_sparse
+from encoders.vision.colqwen import ColQwenModel
+from encoders.vision.items import VisionItem, parse_items
+from retrieval.errors import ConfigError
+
+
+class MultiVectorMethods:
+    """Sparse / hybrid / multi-vector / image methods of ``LLM``."""
+
+    model: PoolingModel
+    engine: Engine
+
+    if TYPE_CHECKING:
+
+        @property
+        def supported_tasks(self) -> tuple[str, ...]: ...
+        @property
+        def max_model_len(self) -> int: ...
+        def encode(self, prompts: Any, *args: Any, **kwargs: Any) -> list[Any]: ...
+        def _tokenize(
+            self, prompts: Any, params: PoolingParams, request: Request, kwargs: Any
+        ) -> list[list[int]]: ...
+        def _next_id(self) -> str: ...
+
+    def embed_sparse(
+        self,
+        prompts: Any,
+        *,
+        top_k: int | None = None,
+        truncate_prompt_tokens: int | None = None,
+        use_tqdm: ProgressArg = True,
+        tokenization_kwargs: dict[str, Any] | None = None,
+    ) -> list[PoolingRequestOutput[SparseEmbeddingOutput]]:
+        """SPLADE sparse vectors: ``out.outputs.indices / .values / .tokens`` (largest weight
+        first, at most ``top_k``); ``out.outputs.to_dict()`` pairs each weight with its token."""
+        if self.model.family not in ("sparse", "bge_m3"):
+            msg = (
+                f"Model {self.model.name!r} is not a sparse model (SPLADE *ForMaskedLM, or "
+                f"BGE-M3); its tasks are {list(self.supported_tasks)}."
+            )
+            raise ConfigError(msg)
+        if top_k is not None and top_k < 1:
+            msg = f"top_k must be a positive number of terms, got {top_k}."
+            raise ConfigError(msg)
+        task = "embed" if self.model.family == "sparse" else "token_classify"
+        outputs = self.encode(
+            prompts,
+            pooling_task=task,
+            truncate_prompt_tokens=truncate_prompt_tokens,
+            use_tqdm=use_tqdm,
+            tokenization_kwargs=tokenization_kwargs,
+        )
+        tokenizer = self.model.tokenizer
+        if task == "embed":
+            return [_convert(o, to_sparse(o.outputs.data, tokenizer, top_k)) for o in outputs]
+        special = set(tokenizer.all_special_ids)
+        return [
+            _convert(
+                o,
+                from_weights(
+                    lexical_weights(o.prompt_token_ids, o.outputs.data, special), tokenizer, top_k
+                ),
+            )
+            for o in outputs
+        ]
+
+    def embed_hybrid(
+        self,
+        prompts: Any,
+        *,
+        truncate_prompt_tokens: int | None = None,
+        use_tqdm: ProgressArg = True,
+        tokenization_kwargs: dict[str, Any] | None = None,
+    ) -> list[PoolingRequestOutput[HybridEmbeddingOutput]]:
+        """BGE-M3's dense vector, lexical weights and ColBERT vectors from ONE forward pass:
+        ``out.outputs.dense / .sparse / .multi_vector``."""
+        params = PoolingParams(truncate_prompt_tokens=truncate_prompt_tokens)
+        token_ids = self._tokenize(prompts, params, Request("embed"), tokenization_kwargs)
+        results = self.engine.map_batches(
+            token_ids, lambda ids, _: self.model.hybrid_batch(ids), use_tqdm
+        )
+        tokenizer = self.model.tokenizer
+        special = set(tokenizer.all_special_ids)
+        outputs = []
+        for ids, (dense, weights, vectors) in zip(token_ids, results, strict=True):
+            sparse = from_weights(lexical_weights(ids, weights, special), tokenizer, None)
+            hybrid = HybridEmbeddingOutput(dense.tolist(), sparse, vectors)
+            outputs.append(PoolingRequestOutput(self._next_id(), hybrid, ids))
+        return outputs
+
+    def encode_queries(self, queries: Any, *, use_tqdm: ProgressArg = True) -> list[torch.Tensor]:
+        """Multi-vector query embeddings, one ``(q_tokens, d)`` tensor per query: ColBERT
+        models add their query marker and [MASK] expansion, ColQwen3 models their query
+        prompt; other token-embedding models return their normalized token states."""
+        return self._encode_side(queries, True, use_tqdm)
+
+    def encode_documents(
+        self, documents: Any, *, use_tqdm: ProgressArg = True
+    ) -> list[torch.Tensor]:
+        """Multi-vector document embeddings, one ``(d_tokens, d)`` tensor per document
+        (ColBERT: document marker added, punctuation skiplist removed; truncated to the
+        model's document length). ColQwen3 models also take images and content parts."""
+        return self._encode_side(documents, False, use_tqdm)
+
+    def _encode_side(self, texts: Any, is_query: bool, use_tqdm: ProgressArg) -> list[torch.Tensor]:
+        if isinstance(self.model, ColQwenModel):
+            return [v for v, _ in self.embed_items(self.side_items(texts, is_query))]
+        settings = self.model.colbert
+        if settings is None:
+            outputs = self.encode(
+                texts, pooling_task="token_embed", use_tqdm=use_tqdm, truncate_prompt_tokens=-1
+            )
+            return [o.outputs.data for o in outputs]
+        budget = min(colbert.text_budget(settings, is_query), self.max_model_len - 1)
+        prompts = normalize_prompts(texts)
+        token_ids = tokenize(self.model.tokenizer, prompts, Truncation(budget, "right"), budget)
+        forward = lambda ids, _: self.model.marked_batch(ids, is_query)  # noqa: E731
+        return self.engine.map_batches(token_ids, forward, use_tqdm)
+
+    # -- images and content parts (ColQwen3-style models) ------------------------------------
+    def side_items(self, values: Any, is_query: bool) -> list[VisionItem]:
+        """Items with the model's query or document prompt around plain texts."""
+        model = self.model
+        items = parse_items(values, "queries" if is_query else "documents")
+        if not isinstance(model, ColQwenModel):
+            return items
+        fmt = model.format
+        return [
+            VisionItem(
+                text=fmt.query_prefix + i.text + fmt.query_suffix
+                if is_query
+                else fmt.document_prefix + i.text
+            )
+            if i.text is not None
+            else i
+            for i in items
+        ]
+
+    def embed_items(
+        self, items: list[VisionItem], request: Request | None = None
+    ) -> list[tuple[torch.Tensor, list[int]]]:
+        """``(n_tokens, d)`` vectors and prompt token ids (image patches expanded) per item."""
+        model = self.model
+        if not isinstance(model, ColQwenModel):
+            msg = (
+                f"Model {model.name!r} takes text only; images and content parts need a "
+                "ColQwen3-style model (ColQwen3, OpsColQwen3Model, Qwen3VLNemotronEmbedModel)."
+            )
+            raise ConfigError(msg)
+        prepared = [
+            model.processor.prepare(item, f"input {i}", self.max_model_len)
+            for i, item in enumerate(items)
+        ]
+        dims = request.dimensions if request is not None else None
+        normalize = request.activation if request is not None else True
+        vectors = model.embed_prepared(
+            prepared, self.engine.max_tokens, self.engine.max_seqs, dims, normalize
+        )
+        return [(v, p.token_ids) for v, p in zip(vectors, prepared, strict=True)]
+
+    def _encode_items(
+        self, prompts: Any, request: Request
+    ) -> list[PoolingRequestOutput[PoolingOutput]]:
+        results = self.embed_items(parse_items(prompts), request)
+        return [PoolingRequestOutput(self._next_id(), PoolingOutput(v), i) for v, i in results]
+
+    def _score_items(self, data_1: Any, data_2: Any) -> list[float]:
+        """MaxSim of ``(data_1, data_2)`` pairs (1:1, 1:N or N:N) of text / image items."""
+        firsts = parse_items(data_1, "data_1")
+        seconds = parse_items(data_2, "data_2")
+        if len(firsts) == 1:
+            pairs = [(0, j) for j in range(len(seconds))]
+        elif len(firsts) == len(seconds):
+            pairs = [(i, i) for i in range(len(firsts))]
+        else:
+            msg = (
+                f"Input lengths must be either 1:1, 1:N or N:N (got {len(firsts)}:{len(seconds)})."
+            )
+            raise ConfigError(msg)
+        return scoring.maxsim_scores(pairs, self._vectors_of(firsts), self._vectors_of(seconds))
+
+    def _vectors_of(self, items: list[VisionItem]) -> Callable[[list[int]], list[torch.Tensor]]:
+        return lambda indices: [v for v, _ in self.embed_items([items[i] for i in indices])]
+
+
+def _convert(output: PoolingRequestOutput[PoolingOutput], outputs: Any) -> Any:
+    return PoolingRequestOutput(output.request_id, outputs, output.prompt_token_ids)

@@ -1,0 +1,130 @@
+"""Turn ``VisionItem``s into Qwen3-VL model inputs (what ``Qwen3VLProcessor`` produces).
+
+Pixels go through transformers' own Qwen2-VL image processor (the PIL backend, so torchvision
+is not needed); the prompt comes from the tokenizer's chat template; each ``<|image_pad|>`` is
+then expanded to the image's merged patch count, ``t * h * w / merge_size**2``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from encoders.vision.formats import VisionFormat
+from encoders.vision.images import ImagePolicy, load_image
+from encoders.vision.items import ImagePart, VisionItem
+from retrieval.errors import ConfigError, InputTooLongError
+
+IMAGE_PLACEHOLDER = "<|vision_start|><|image_pad|><|vision_end|>"
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """One item ready for the model."""
+
+    token_ids: list[int]
+    """Prompt ids with every image placeholder expanded to its patch tokens."""
+    pixel_values: torch.Tensor | None
+    """``(n_patches, channels * temporal_patch * patch * patch)`` for this item's images."""
+    grids: torch.Tensor | None
+    """``(n_images, 3)`` ``(t, h, w)`` patch grid per image, before merging."""
+
+
+def load_image_processor(folder: Path) -> Any:
+    """The Qwen2-VL image processor (PIL backend) from ``preprocessor_config.json``."""
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
+        Qwen2VLImageProcessorPil,
+    )
+
+    path = folder / "preprocessor_config.json"
+    if not path.is_file():
+        msg = f"Model {str(folder)!r} has no preprocessor_config.json (its image processor)."
+        raise ConfigError(msg)
+    settings = json.loads(path.read_text(encoding="utf-8"))
+    for key in ("image_processor_type", "processor_class", "auto_map"):
+        settings.pop(key, None)
+    return Qwen2VLImageProcessorPil(**settings)
+
+
+class VisionProcessor:
+    """Prompt rendering, image loading and token expansion for one model."""
+
+    def __init__(self, folder: Path, tokenizer: Any, config: Any, fmt: VisionFormat) -> None:
+        self.tokenizer = tokenizer
+        self.image_processor = load_image_processor(folder)
+        self.image_token_id = int(config.image_token_id)
+        self.merge = int(self.image_processor.merge_size)
+        self.format = fmt
+        self.policy = ImagePolicy()
+
+    def render(self, item: VisionItem) -> str:
+        """The chat-template prompt of a message item (images as placeholders)."""
+        messages: list[dict[str, Any]] = []
+        for role, content in item.messages or ():
+            parts: list[dict[str, Any]] = [
+                {"type": "image"} if isinstance(p, ImagePart) else {"type": "text", "text": p}
+                for p in content
+            ]
+            if item.bare_image and self.format.image_text:
+                parts.append({"type": "text", "text": self.format.image_text})
+            messages.append({"role": role, "content": parts})
+        if getattr(self.tokenizer, "chat_template", None):
+            return str(self.tokenizer.apply_chat_template(messages, tokenize=False))
+        # Qwen's chat layout, for tokenizers saved without a template.
+        turns = []
+        for message in messages:
+            body = "".join(
+                IMAGE_PLACEHOLDER if p["type"] == "image" else p["text"] for p in message["content"]
+            )
+            turns.append(f"<|im_start|>{message['role']}\n{body}<|im_end|>\n")
+        return "".join(turns)
+
+    def prepare(self, item: VisionItem, where: str, max_len: int) -> Prepared:
+        """Token ids (+ pixels) of one item; over-long inputs are a clear error."""
+        if item.token_ids is not None:
+            return self._checked(Prepared(list(item.token_ids), None, None), where, max_len)
+        if item.text is not None:
+            ids = self.tokenizer(item.text, add_special_tokens=True)["input_ids"]
+            return self._checked(Prepared(list(ids), None, None), where, max_len)
+        ids = list(self.tokenizer(self.render(item), add_special_tokens=False)["input_ids"])
+        images = [
+            load_image(p.source, self.policy, f"{where} image {i}")
+            for i, p in enumerate(item.images)
+        ]
+        slots = [i for i, t in enumerate(ids) if t == self.image_token_id]
+        if len(slots) != len(images):
+            msg = (
+                f"{where}: the prompt has {len(slots)} image placeholders for {len(images)} "
+                "images; check the model's chat template."
+            )
+            raise ConfigError(msg)
+        if not images:
+            return self._checked(Prepared(ids, None, None), where, max_len)
+        pixels = self.image_processor(images=images, return_tensors="pt")
+        grids = pixels["image_grid_thw"]
+        counts = [int(g.prod()) // self.merge**2 for g in grids]
+        expanded: list[int] = []
+        start = 0
+        for slot, count in zip(slots, counts, strict=True):
+            expanded += ids[start:slot] + [self.image_token_id] * count
+            start = slot + 1
+        expanded += ids[start:]
+        return self._checked(Prepared(expanded, pixels["pixel_values"], grids), where, max_len)
+
+    @staticmethod
+    def _checked(prepared: Prepared, where: str, max_len: int) -> Prepared:
+        if len(prepared.token_ids) > max_len:
+            msg = (
+                f"{where} has {len(prepared.token_ids)} tokens (image patches included), more "
+                f"than this model's maximum context length of {max_len}. Shorten the text, "
+                "downscale the image (image processor longest_edge), or raise max_model_len."
+            )
+            raise InputTooLongError(msg)
+        if not prepared.token_ids:
+            msg = f"{where} is empty after tokenization."
+            raise ConfigError(msg)
+        return prepared
