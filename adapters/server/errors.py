@@ -127,7 +127,7 @@ def validation_message(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
     if first.get("type") == "json_invalid":
         detail = (first.get("ctx") or {}).get("error", "invalid JSON")
         return f"Malformed JSON body: {detail}. Send a JSON object.", None
-    if tuple(first.get("loc", ())) == ("body",):
+    if tuple(first.get("loc", ())) == ("body",) and not isinstance(first.get("input"), dict):
         got = type(first.get("input")).__name__
         msg = (
             f"The request body must be a JSON object (got {got}); send it with "
