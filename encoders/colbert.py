@@ -1,11 +1,13 @@
-"""ColBERT-style multi-vector encoders: Stanford ``HF_ColBERT`` and PyLate / sentence-
-transformers multi-vector folders (also ModernBERT and Jina-XLM-R backbones selected with
-``hf_overrides={"architectures": ["ColBERTModernBertModel"]}`` and friends).
+"""ColBERT-style multi-vector encoders: Stanford ``HF_ColBERT``, PyLate folders and
+sentence-transformers 6 ``MultiVectorEncoder`` folders (also ModernBERT and Jina-XLM-R
+backbones selected with ``hf_overrides={"architectures": ["ColBERTModernBertModel"]}`` and
+friends).
 
-Queries and documents are two methods. Both insert a marker token right after ``[CLS]``;
-queries are padded to a fixed length with ``[MASK]`` (query augmentation: those positions
-produce vectors but are not attended to unless configured); documents drop punctuation
-(the skiplist). Every vector is projected and L2-normalized.
+Queries and documents are two methods. Stanford and PyLate insert a marker token right after
+``[CLS]``; sentence-transformers 6 prepends its ``prompts`` as text instead. Queries are padded
+with ``[MASK]`` up to the expansion length (query augmentation: those positions produce vectors
+but are not attended to unless configured); documents drop skiplist tokens (punctuation).
+Every vector is projected and L2-normalized.
 """
 
 from __future__ import annotations
@@ -41,6 +43,16 @@ class ColbertSettings:
     expansion_token: int
     skiplist: frozenset[int]
     """Document token ids dropped from the output (punctuation by default)."""
+    query_prompt: str = ""
+    """Text prepended to every query before tokenizing (sentence-transformers 6 prompts)."""
+    document_prompt: str = ""
+    expansion_length: int | None = None
+    """Expansion floor: short queries are padded with the expansion token up to this many
+    tokens. None means ``query_length`` (classic ColBERT: floor and ceiling are one number)."""
+    skip_queries: bool = False
+    """Apply the skiplist to queries too (``skiplist_tasks`` containing ``"query"``)."""
+    keep_only: frozenset[int] | None = None
+    """When set, documents keep only these token ids (``keep_only_token_ids``)."""
 
 
 def is_colbert(architectures: tuple[str, ...], folder: Path) -> bool:
@@ -72,6 +84,8 @@ def read_settings(folder: Path, tokenizer: Any) -> ColbertSettings:
             skip=list(string.punctuation) if meta.get("mask_punctuation", True) else [],
         )
     st = _st_model_config(folder)
+    if st.get("model_type") == "MultiVectorEncoder":
+        return _st6_settings(folder, st, tokenizer)
     if "query_prefix" in st or "query_length" in st:
         return _settings(
             tokenizer,
@@ -112,6 +126,73 @@ def _settings(
         expansion_token=int(expansion),
         skiplist=frozenset(skiplist),
     )
+
+
+def _st6_settings(folder: Path, st: dict[str, Any], tokenizer: Any) -> ColbertSettings:
+    """sentence-transformers 6: lengths and expansion on the Transformer module
+    (``sentence_bert_config.json``), the skiplist on the ``MultiVectorMask`` module, and the
+    query/document prefixes as ordinary ``prompts``."""
+    transformer, mask = _st6_module_configs(folder)
+    default_length = int(getattr(tokenizer, "model_max_length", 512) or 512)
+    default_length = min(default_length, 1_000_000)
+    expansion = transformer.get("query_expansion") or None
+    query_length = transformer.get("query_length")
+    if expansion is not None and expansion.get("strategy", "fixed") == "fixed":
+        query_length = int(expansion["length"])  # "fixed" is floor and ceiling
+    token = expansion.get("token") if expansion else None
+    expansion_id = tokenizer.convert_tokens_to_ids(token) if token else tokenizer.mask_token_id
+    if expansion_id is None:
+        expansion_id = tokenizer.eos_token_id  # decoder backbones have no [MASK]
+    prompts = {str(k): str(v) for k, v in (st.get("prompts") or {}).items()}
+    document_prompt = next(
+        (prompts[n] for n in ("document", "passage", "corpus") if n in prompts), ""
+    )
+    tasks = mask.get("skiplist_tasks") or ["document"]
+    keep_only = mask.get("keep_only_token_ids")
+    return ColbertSettings(
+        query_marker=None,
+        document_marker=None,
+        query_length=int(query_length or default_length),
+        document_length=int(transformer.get("document_length") or default_length),
+        query_expansion=expansion is not None,
+        attend_to_expansion=bool(expansion.get("attend", False)) if expansion else False,
+        expansion_token=int(expansion_id if expansion_id is not None else 0),
+        skiplist=_vocabulary_ids(tokenizer, mask.get("skiplist_words") or []),
+        query_prompt=prompts.get("query", ""),
+        document_prompt=document_prompt,
+        expansion_length=int(expansion["length"]) if expansion else None,
+        skip_queries="query" in ([tasks] if isinstance(tasks, str) else tasks),
+        keep_only=frozenset(int(i) for i in keep_only) if keep_only else None,
+    )
+
+
+def _st6_module_configs(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The Transformer's ``sentence_bert_config.json`` and the ``MultiVectorMask`` config."""
+    transformer: dict[str, Any] = {}
+    mask: dict[str, Any] = {}
+    modules_file = folder / "modules.json"
+    modules = json.loads(modules_file.read_text(encoding="utf-8")) if modules_file.is_file() else []
+    for module in modules:
+        kind = str(module.get("type", "")).rsplit(".", 1)[-1]
+        sub = folder / str(module.get("path", ""))
+        if kind == "Transformer" and (sub / "sentence_bert_config.json").is_file():
+            transformer = json.loads((sub / "sentence_bert_config.json").read_text("utf-8"))
+        elif kind == "MultiVectorMask" and (sub / "config.json").is_file():
+            mask = json.loads((sub / "config.json").read_text(encoding="utf-8"))
+    return transformer, mask
+
+
+def _vocabulary_ids(tokenizer: Any, words: list[str]) -> frozenset[int]:
+    """Ids of skiplist words that are single vocabulary tokens. Words the vocabulary lacks are
+    dropped rather than mapped to ``[UNK]``, which would silently remove every real unknown
+    token from documents (sentence-transformers 6 behaves the same)."""
+    unk_id, unk = tokenizer.unk_token_id, tokenizer.unk_token
+    ids = set()
+    for word in words:
+        token_id = tokenizer.convert_tokens_to_ids(word) if word else None
+        if token_id is not None and (token_id != unk_id or word == unk):
+            ids.add(int(token_id))
+    return frozenset(ids)
 
 
 def _token_id(tokenizer: Any, token: str | None) -> int | None:
@@ -166,33 +247,48 @@ class MarkedInputs:
 def mark(
     token_ids: list[list[int]], settings: ColbertSettings, is_query: bool, pad_id: int
 ) -> MarkedInputs:
-    """Insert the marker after [CLS]; pad queries with the expansion token (not attended
-    unless configured); mark skiplist tokens of documents as dropped."""
+    """Insert the marker after [CLS]; pad queries with the expansion token up to the expansion
+    length (not attended unless configured); mark skiplist tokens as dropped."""
     marker = settings.query_marker if is_query else settings.document_marker
     rows = [[*ids[:1], marker, *ids[1:]] if marker is not None else list(ids) for ids in token_ids]
     expand = is_query and settings.query_expansion
-    width = settings.query_length if expand else max(len(r) for r in rows)
-    width = max(width, max(len(r) for r in rows))
+    floor = (settings.expansion_length or settings.query_length) if expand else 0
+    width = max(floor, max(len(r) for r in rows))
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     attention = torch.zeros((len(rows), width), dtype=torch.long)
     keep = torch.zeros((len(rows), width), dtype=torch.bool)
+    skip = torch.tensor(sorted(settings.skiplist), dtype=torch.long)
+    skipping = bool(settings.skiplist) and (not is_query or settings.skip_queries)
+    keep_only = None
+    if not is_query and settings.keep_only:
+        keep_only = torch.tensor(sorted(settings.keep_only), dtype=torch.long)
     for i, row in enumerate(rows):
         n = len(row)
         input_ids[i, :n] = torch.tensor(row)
         attention[i, :n] = 1
         keep[i, :n] = True
-        if expand and n < width:
-            input_ids[i, n:] = settings.expansion_token
-            attention[i, n:] = int(settings.attend_to_expansion)
-            keep[i, n:] = True
-        if not is_query and settings.skiplist:
-            skip = torch.tensor(sorted(settings.skiplist))
+        if n < floor:
+            input_ids[i, n:floor] = settings.expansion_token
+            attention[i, n:floor] = int(settings.attend_to_expansion)
+            keep[i, n:floor] = True
+        if skipping:
             keep[i, :n] &= ~torch.isin(input_ids[i, :n], skip)
+        if keep_only is not None:
+            keep[i, :n] &= torch.isin(input_ids[i, :n], keep_only)
     return MarkedInputs(input_ids, attention, keep)
 
 
-def text_budget(settings: ColbertSettings, is_query: bool) -> int:
-    """Tokens left for the text (with [CLS]/[SEP]) once the marker is inserted."""
-    length = settings.query_length if is_query else settings.document_length
+def text_budget(settings: ColbertSettings, is_query: bool, max_model_len: int) -> int:
+    """Tokens left for the text (with [CLS]/[SEP] and any prompt) once the marker is inserted."""
+    length = min(settings.query_length if is_query else settings.document_length, max_model_len)
     marker = settings.query_marker if is_query else settings.document_marker
     return length - (1 if marker is not None else 0)
+
+
+def with_prompt(items: list[Any], settings: ColbertSettings, is_query: bool) -> list[Any]:
+    """Prepend the query or document prompt to text inputs (token-id inputs are taken as
+    already prompted)."""
+    prompt = settings.query_prompt if is_query else settings.document_prompt
+    if not prompt:
+        return items
+    return [prompt + item if isinstance(item, str) else item for item in items]

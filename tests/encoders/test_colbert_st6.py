@@ -1,0 +1,99 @@
+"""sentence-transformers 6 ``MultiVectorEncoder`` folders, written by sentence-transformers
+itself and compared with its own ``encode_query`` / ``encode_document``."""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from encoders import LLM
+from tests.tiny_models import make_bert
+
+st = pytest.importorskip("sentence_transformers")
+
+QUERIES = ["what is a cat", "the man is eating food and the girl is riding a horse again"]
+DOCS = ["the cat, sat. on it!", "a man is eating a piece of bread (again)", "hello"]
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    # Classic ColBERT: fixed 12-token queries, [MASK] expansion not attended, punctuation
+    # dropped from documents, "[Q] " / "[D] " prompts.
+    "fixed": {
+        "transformer": {
+            "query_length": 12,
+            "document_length": 16,
+            "query_expansion": {"strategy": "fixed", "attend": False, "length": 12},
+        },
+        "mask": {"skiplist_words": list(string.punctuation)},
+        "prompts": {"query": "[Q] ", "document": "[D] "},
+    },
+    # "min": 8 tokens is only the floor; expansion attended; skiplist on both sides.
+    "min": {
+        "transformer": {
+            "query_length": 20,
+            "document_length": 24,
+            "query_expansion": {"strategy": "min", "attend": True, "length": 8},
+        },
+        "mask": {"skiplist_words": [",", ".", "!"], "skiplist_tasks": ["query", "document"]},
+        "prompts": {"query": "query: ", "passage": "passage: "},
+    },
+}
+
+
+def _build(tmp: Path, variant: dict[str, Any]) -> tuple[Path, Any]:
+    from sentence_transformers import MultiVectorEncoder
+    from sentence_transformers.base.modules import Transformer
+    from sentence_transformers.multi_vector_encoder.modules import MultiVectorMask
+    from sentence_transformers.sentence_transformer.modules import Dense, Normalize
+
+    base = make_bert(tmp / "base", seed=3)
+    torch.manual_seed(7)
+    tokens = "token_embeddings"
+    modules = [
+        Transformer(str(base), **variant["transformer"]),
+        Dense(32, 8, bias=False, activation_function=torch.nn.Identity(),
+              module_input_name=tokens, module_output_name=tokens),
+        Normalize(module_input_name=tokens),
+        MultiVectorMask(**variant["mask"]),
+    ]  # fmt: skip
+    model = MultiVectorEncoder(modules=modules, prompts=variant["prompts"], device="cpu")
+    folder = tmp / "mve"
+    model.save(str(folder))
+    return folder, MultiVectorEncoder(str(folder), device="cpu")
+
+
+@pytest.fixture(scope="module", params=sorted(VARIANTS))
+def st6(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    folder, reference = _build(tmp_path_factory.mktemp(request.param), VARIANTS[request.param])
+    return folder, reference, LLM(str(folder), device="cpu")
+
+
+def test_queries_match_sentence_transformers(st6: Any) -> None:
+    _, reference, llm = st6
+    assert llm.model.family == "colbert"
+    expected = reference.encode_query(QUERIES)
+    ours = llm.encode_queries(QUERIES, use_tqdm=False)
+    for got, want in zip(ours, expected, strict=True):
+        assert got.shape == tuple(want.shape)
+        torch.testing.assert_close(got, torch.as_tensor(want).float(), atol=1e-5, rtol=1e-4)
+
+
+def test_documents_match_sentence_transformers(st6: Any) -> None:
+    _, reference, llm = st6
+    expected = reference.encode_document(DOCS)
+    ours = llm.encode_documents(DOCS, use_tqdm=False)
+    for got, want in zip(ours, expected, strict=True):
+        assert got.shape == tuple(want.shape)
+        torch.testing.assert_close(got, torch.as_tensor(want).float(), atol=1e-5, rtol=1e-4)
+
+
+def test_score_is_maxsim_of_query_and_document_sides(st6: Any) -> None:
+    _, reference, llm = st6
+    q = reference.encode_query(QUERIES[:1])
+    d = reference.encode_document(DOCS)
+    expected = reference.similarity(q, d)[0]
+    scores = [o.outputs.score for o in llm.score(QUERIES[0], DOCS, use_tqdm=False)]
+    torch.testing.assert_close(torch.tensor(scores), expected.float(), atol=1e-4, rtol=1e-4)
