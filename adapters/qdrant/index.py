@@ -108,6 +108,8 @@ class QdrantHybridIndex:
     Qdrant (``QdrantStore.hybrid_search``)."""
 
     def __init__(self, store: QdrantStore, *, prefetch_k: int = 100, rrf_k: int = 60) -> None:
+        """``prefetch_k`` candidates per representation (raised to ``k``); ``rrf_k`` as in
+        ``retrieval.Fusion`` (``1 / (rrf_k + rank)``, ranks from 1)."""
         self.store = store
         self.prefetch_k = prefetch_k
         self.rrf_k = rrf_k
@@ -127,8 +129,10 @@ class QdrantHybridIndex:
                 f"Unknown hybrid query part(s) {sorted(unknown)}. Valid: {', '.join(VECTOR_KINDS)}."
             )
             raise ConfigError(msg)
+        # Like a Retriever stage's depth, the prefetch depth is raised to the k asked for.
+        depth = max(self.prefetch_k, k)
         return self.store.hybrid_search(
-            **dict(query), k=k, prefetch_k=self.prefetch_k, filter=filter, rrf_k=self.rrf_k
+            **dict(query), k=k, prefetch_k=depth, filter=filter, rrf_k=self.rrf_k
         )
 
     def search_batch(

@@ -274,10 +274,14 @@ class QdrantStore:
         rrf_k: int = 60,
     ) -> list[Hit]:
         """Fuse the top ``prefetch_k`` of each given representation with Reciprocal Rank
-        Fusion (``sum 1 / (rrf_k + rank)``, rank from 1), all inside Qdrant: one
-        ``query_points`` call with a ``prefetch`` per representation. Scores are RRF scores."""
+        Fusion, ``sum 1 / (rrf_k + rank)`` with ranks from 1 (as ``retrieval.Fusion``), all
+        inside Qdrant: one ``query_points`` call with a ``prefetch`` per representation and
+        the filter applied in each. Scores are RRF scores."""
         _check_k(k)
         _check_k(prefetch_k)
+        if isinstance(rrf_k, bool) or not isinstance(rrf_k, int) or rrf_k < 0:
+            msg = f"rrf_k must be an integer >= 0 (60 is usual); got {rrf_k!r}."
+            raise ConfigError(msg)
         queries = {"dense": dense, "sparse": sparse, "multivector": multivector}
         given = {kind: q for kind, q in queries.items() if q is not None}
         if not given:
@@ -292,7 +296,8 @@ class QdrantStore:
         response = self.client.query_points(
             self.collection,
             prefetch=prefetch,
-            query=models.RrfQuery(rrf=models.Rrf(k=rrf_k)),
+            # Qdrant scores position p (from 0) as 1 / (k + p); ranks here count from 1.
+            query=models.RrfQuery(rrf=models.Rrf(k=rrf_k + 1)),
             query_filter=qfilter,
             limit=k,
             with_payload=True,
