@@ -1,0 +1,69 @@
+"""``retrieval index``: index a folder or JSONL, incrementally and resumably."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+
+
+def run(args: argparse.Namespace) -> int:
+    from adapters.indexing import index_sources
+
+    report = index_sources(
+        args.sources,
+        args.index,
+        model=args.model,
+        kind=args.kind,
+        chunk_tokens=args.chunk_tokens,
+        chunk_overlap=args.chunk_overlap,
+        batch_size=args.batch_size,
+        device=args.device,
+        progress=not (args.quiet or args.json),
+    )
+    for reason in report.skipped:
+        print(f"warning: skipped {reason}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(asdict(report)))
+        return 0
+    if not args.quiet:
+        print(
+            f"{args.index}: {report.added} new, {report.updated} changed, {report.removed} "
+            f"removed, {report.unchanged} unchanged; {report.chunks} chunks "
+            f"({report.tokens:,} tokens) embedded in {report.seconds:.1f} s; "
+            f"{report.total_chunks} chunks in the index"
+            + (f"; {len(report.skipped)} skipped" if report.skipped else "")
+        )
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from adapters.indexing.encode import KINDS
+
+    index = sub.add_parser(
+        "index",
+        help="index folders / JSONL files (incremental: only new or changed files)",
+        description=(
+            "Index SOURCEs into the folder --index: folders of .txt/.md/.html/.pdf files, "
+            'BEIR corpus.jsonl files or JSONL files of {"id", "text", "metadata"}. Re-running '
+            "indexes only new or changed files and removes deleted ones; a killed run resumes."
+        ),
+    )
+    index.add_argument("sources", nargs="+", metavar="SOURCE", help="folder, file or .jsonl")
+    index.add_argument("--index", required=True, metavar="DIR", help="the index folder")
+    index.add_argument(
+        "--model", default=None, help="model (default: the index's, or all-MiniLM-L6-v2)"
+    )
+    index.add_argument(
+        "--kind", choices=KINDS, default=None, help="index kind of a new index (default hybrid)"
+    )
+    index.add_argument("--chunk-tokens", type=int, default=None, help="tokens per chunk (200)")
+    index.add_argument("--chunk-overlap", type=int, default=None, help="overlap tokens (size/5)")
+    index.add_argument(
+        "--batch-size", type=int, default=256, help="chunks embedded and committed together"
+    )
+    index.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    index.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    index.add_argument("--json", action="store_true", help="machine-readable report")
+    index.set_defaults(func=run)

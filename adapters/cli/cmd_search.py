@@ -1,0 +1,87 @@
+"""``retrieval search``: query an index built by ``retrieval index``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def run(args: argparse.Namespace) -> int:
+    from adapters.indexing import Searcher
+    from retrieval.errors import ConfigError
+
+    try:
+        filter_ = json.loads(args.filter) if args.filter else None
+    except ValueError as err:
+        msg = f"--filter is not valid JSON ({err}); e.g. --filter '{{\"page\": 2}}'."
+        raise ConfigError(msg) from err
+    searcher = Searcher.open(args.index, device=args.device)
+    try:
+        for number, query in enumerate(args.queries):
+            hits = searcher.search(
+                query, args.k, filter_, rerank=args.rerank, rerank_depth=args.rerank_depth
+            )
+            if args.json:
+                rows = [{"id": h.id, "score": h.score, "metadata": h.metadata} for h in hits]
+                print(json.dumps({"query": query, "hits": rows}))
+            else:
+                _print_hits(query, hits, blank_line=number > 0)
+    finally:
+        searcher.close()
+    return 0
+
+
+def _print_hits(query: str, hits: list[Any], *, blank_line: bool) -> None:
+    from adapters.indexing.snippets import snippet
+
+    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    mark = (lambda w: f"\033[1;33m{w}\033[0m") if color else None
+    if blank_line:
+        print()
+    print(f"? {query}")
+    if not hits:
+        print("  (no results: nothing matches the filter)")
+    for rank, hit in enumerate(hits, 1):
+        meta = hit.metadata
+        where = _display_path(meta.get("source")) or meta.get("doc_id", "")
+        if "page" in meta:
+            where += f" p.{meta['page']}"
+        if "start" in meta:
+            where += f" [{meta['start']}:{meta['end']}]"
+        print(f"{rank:>3}. {hit.score:8.4f}  {hit.id}  {where}")
+        text = str(meta.get("text", ""))
+        if text:
+            print(f"     {snippet(text, query, mark=mark)}")
+
+
+def _display_path(source: Any) -> str:
+    if not source:
+        return ""
+    path = Path(str(source))
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    search = sub.add_parser("search", help="search an index built by `retrieval index`")
+    search.add_argument("queries", nargs="+", metavar="QUERY", help="one or more queries")
+    search.add_argument("--index", required=True, metavar="DIR", help="the index folder")
+    search.add_argument("-k", type=int, default=5, help="results per query (default 5)")
+    search.add_argument(
+        "--filter", default=None, help='metadata filter as JSON, e.g. \'{"page": {"$gte": 2}}\''
+    )
+    search.add_argument("--rerank", default=None, metavar="MODEL", help="cross-encoder model")
+    search.add_argument(
+        "--rerank-depth", type=int, default=30, help="candidates the reranker scores (30)"
+    )
+    search.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    search.add_argument(
+        "--json", action="store_true", help='one {"query", "hits": [...]} line per query'
+    )
+    search.set_defaults(func=run)

@@ -1,0 +1,247 @@
+"""``index_sources``: incremental, resumable indexing of folders and JSONL files.
+
+A run scans the sources, compares each unit's content digest with the state of the index,
+removes units that disappeared, and (re)indexes new and changed ones in batches. Each batch is
+committed (vector indexes saved, then the state) before the next starts, so a run killed at
+any moment loses at most the batch in flight, and the next run redoes exactly that.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adapters.indexing.chunking import check_chunking, chunk_text
+from adapters.indexing.encode import Embedder, check_kind
+from adapters.indexing.models import load_model
+from adapters.indexing.readers import UnreadableFileError
+from adapters.indexing.sources import Document, Unit, scan_sources
+from adapters.indexing.store import DocumentIndex, IndexSettings
+from retrieval.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+PAUSE_ENV = "RETRIEVAL_INDEX_PAUSE_AFTER_BATCH"
+"""Seconds to sleep after each committed batch: lets tests kill a run between batches."""
+
+
+@dataclass
+class IndexReport:
+    """What one run did."""
+
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    chunks: int = 0
+    """Chunks embedded and written by this run."""
+    tokens: int = 0
+    """Model tokens embedded by this run."""
+    total_chunks: int = 0
+    """Chunks in the index after the run."""
+    skipped: list[str] = field(default_factory=list)
+    """Why each unreadable file or malformed record was skipped."""
+    ignored: int = 0
+    """Files of types that are not indexed."""
+    seconds: float = 0.0
+
+
+@dataclass
+class _Prepared:
+    unit: Unit
+    ids: list[str]
+    texts: list[str]
+    metadata: list[dict[str, Any]]
+
+
+def index_sources(
+    sources: Sequence[str | Path],
+    index_dir: str | Path,
+    *,
+    model: str | None = None,
+    kind: str | None = None,
+    chunk_tokens: int | None = None,
+    chunk_overlap: int | None = None,
+    batch_size: int = 256,
+    device: str = "auto",
+    progress: bool = True,
+) -> IndexReport:
+    """Bring the index at ``index_dir`` in line with ``sources`` (see the module docstring).
+
+    ``model`` / ``kind`` / chunking default to the index's own settings, or for a new index
+    to the embedded all-MiniLM-L6-v2, ``hybrid`` and 200-token chunks overlapping by 40.
+    ``batch_size`` is the number of chunks embedded and committed together.
+    """
+    started = time.perf_counter()
+    if batch_size < 1:
+        msg = f"batch size must be a positive number of chunks; got {batch_size}."
+        raise ConfigError(msg)
+    scan = scan_sources(list(sources))
+    report = IndexReport(ignored=scan.ignored, skipped=list(scan.skipped))
+    index = _open_or_create(Path(index_dir), model, kind, chunk_tokens, chunk_overlap, device)
+    try:
+        embedder = Embedder(load_model(index.settings.model, device), index.settings.kind)
+        known = index.state.units()
+        keys = {unit.key for unit in scan.units}
+        gone = [key for key in known if key not in keys]
+        todo = [u for u in scan.units if not _current(known.get(u.key), u.digest)]
+        report.unchanged = len(scan.units) - len(todo)
+        if gone:
+            index.delete([i for key in gone for i in known[key].all_ids()])
+            index.save()
+            index.state.forget(gone)
+            report.removed = len(gone)
+        _index_units(index, embedder, todo, known, batch_size, progress, report)
+        report.total_chunks = len(index)
+    finally:
+        index.close()
+    for reason in report.skipped:
+        logger.warning("skipped %s", reason)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _current(state: Any, digest: str) -> bool:
+    return state is not None and state.done and state.digest == digest
+
+
+def _open_or_create(
+    path: Path,
+    model: str | None,
+    kind: str | None,
+    chunk_tokens: int | None,
+    chunk_overlap: int | None,
+    device: str,
+) -> DocumentIndex:
+    if DocumentIndex.exists(path):
+        index = DocumentIndex.open(path)
+        _check_same(index, "model", model, "--model")
+        _check_same(index, "kind", kind, "--kind")
+        _check_same(index, "chunk_tokens", chunk_tokens, "--chunk-tokens")
+        _check_same(index, "chunk_overlap", chunk_overlap, "--chunk-overlap")
+        return index
+    from encoders.resolve import DEFAULT_MODEL
+
+    kind = check_kind(kind or "hybrid")
+    model = model or DEFAULT_MODEL
+    llm = load_model(model, device)
+    size = chunk_tokens or min(200, llm.max_model_len - 2)
+    overlap = size // 5 if chunk_overlap is None else chunk_overlap
+    check_chunking(size, overlap, llm.max_model_len)
+    embedder = Embedder(llm, kind)
+    vocab = int(llm.vocab_size) if kind == "sparse" else 0
+    settings = IndexSettings(model, kind, size, overlap, embedder.dim, vocab, embedder.one_pass)
+    return DocumentIndex.create(path, settings)
+
+
+def _check_same(index: DocumentIndex, name: str, wanted: Any, flag: str) -> None:
+    have = getattr(index.settings, name)
+    if wanted is not None and wanted != have:
+        msg = (
+            f"The index at {index.path} was built with {name} {have!r}, not {wanted!r}. Drop "
+            f"{flag} to keep using {have!r}, or build a new index in another folder "
+            "(vectors of different settings cannot be mixed)."
+        )
+        raise ConfigError(msg)
+
+
+def _index_units(
+    index: DocumentIndex,
+    embedder: Embedder,
+    todo: list[Unit],
+    known: dict[str, Any],
+    batch_size: int,
+    progress: bool,
+    report: IndexReport,
+) -> None:
+    from tqdm import tqdm
+
+    tokenizer = embedder.llm.get_tokenizer()
+    pause = float(os.environ.get(PAUSE_ENV, "0") or 0)
+    bar = tqdm(total=len(todo), unit="doc", file=sys.stderr, disable=not progress, leave=True)
+    batch: list[_Prepared] = []
+    started = time.perf_counter()
+    with bar:
+        for unit in todo:
+            prepared = _prepare(unit, tokenizer, index.settings, report)
+            if prepared is not None:
+                batch.append(prepared)
+            if sum(len(p.ids) for p in batch) >= batch_size:
+                _commit(index, embedder, batch, known, report)
+                bar.update(len(batch))
+                _show_rate(bar, report, started)
+                batch = []
+                if pause:
+                    time.sleep(pause)
+            elif prepared is None:
+                bar.update(1)
+        if batch:
+            _commit(index, embedder, batch, known, report)
+            bar.update(len(batch))
+            _show_rate(bar, report, started)
+
+
+def _show_rate(bar: Any, report: IndexReport, started: float) -> None:
+    elapsed = max(time.perf_counter() - started, 1e-9)
+    bar.set_postfix_str(f"{report.tokens / elapsed:,.0f} tok/s, {report.chunks} chunks")
+
+
+def _prepare(
+    unit: Unit, tokenizer: Any, settings: IndexSettings, report: IndexReport
+) -> _Prepared | None:
+    try:
+        documents = unit.load()
+    except UnreadableFileError as err:
+        report.skipped.append(str(err))
+        return None
+    out = _Prepared(unit, [], [], [])
+    for doc in documents:
+        for chunk in chunk_text(doc.text, tokenizer, settings.chunk_tokens, settings.chunk_overlap):
+            out.texts.append(chunk.text)
+            out.metadata.append(_chunk_metadata(doc, chunk.start, chunk.end, chunk.text))
+    n = len(out.texts)
+    out.ids = [unit.doc_id] if n == 1 else [f"{unit.doc_id}#{i}" for i in range(n)]
+    for i, meta in enumerate(out.metadata):
+        meta["chunk"] = i
+    return out
+
+
+def _chunk_metadata(doc: Document, start: int, end: int, text: str) -> dict[str, Any]:
+    meta = dict(doc.metadata)
+    meta.update(doc_id=doc.id, start=start, end=end, text=text)
+    if doc.page is not None:
+        meta["page"] = doc.page
+    return meta
+
+
+def _commit(
+    index: DocumentIndex,
+    embedder: Embedder,
+    batch: list[_Prepared],
+    known: dict[str, Any],
+    report: IndexReport,
+) -> None:
+    """Write one batch: pending ids -> drop old chunks -> add new -> save -> finish."""
+    index.state.begin({p.unit.key: p.ids for p in batch})
+    stale = [i for p in batch if p.unit.key in known for i in known[p.unit.key].all_ids()]
+    if stale:
+        index.delete(stale)
+    ids = [i for p in batch for i in p.ids]
+    if ids:
+        encoded = embedder.documents([t for p in batch for t in p.texts])
+        index.add(ids, encoded, [m for p in batch for m in p.metadata])
+        report.tokens += encoded.n_tokens
+    index.save()
+    index.state.finish({p.unit.key: (p.unit.digest, p.ids) for p in batch})
+    report.chunks += len(ids)
+    for p in batch:
+        if p.unit.key in known and known[p.unit.key].digest is not None:
+            report.updated += 1
+        else:
+            report.added += 1

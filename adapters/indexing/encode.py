@@ -1,0 +1,151 @@
+"""Model outputs an index kind needs, for documents and for queries.
+
+* ``dense``: one vector per text (``LLM.embed``).
+* ``sparse``: SPLADE / BGE-M3 lexical weights (``LLM.embed_sparse``).
+* ``multivector``: token vectors (``LLM.encode_documents`` / ``encode_queries``).
+* ``hybrid``: dense + token vectors. For a MEAN-pooled model without a projection head
+  (all-MiniLM-L6-v2 and most sentence-transformers models) both come from ONE forward pass:
+  the raw token states, whose normalized mean is exactly the model's ``embed`` output and
+  whose normalized rows are its ``token_embed`` output (``tests/adapters/test_indexing_encode``
+  checks both numerically). Other models take two passes (``Embedder.one_pass`` says which).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import numpy as np
+import torch
+
+from retrieval.errors import ConfigError
+
+Kind = Literal["dense", "sparse", "multivector", "hybrid"]
+KINDS: tuple[str, ...] = get_args(Kind)
+COMPONENTS: dict[str, tuple[str, ...]] = {
+    "dense": ("dense",),
+    "sparse": ("sparse",),
+    "multivector": ("tokens",),
+    "hybrid": ("dense", "tokens"),
+}
+"""Vector indexes each kind keeps: ``dense`` (faiss), ``tokens`` (MaxSim), ``sparse``."""
+
+
+def check_kind(kind: str) -> Kind:
+    if kind not in KINDS:
+        msg = f"Unknown index kind {kind!r}. Valid: {', '.join(KINDS)}."
+        raise ConfigError(msg)
+    return kind  # type: ignore[return-value]
+
+
+@dataclass
+class Encoded:
+    """Embeddings of a batch of ``n`` texts; fields the kind does not use are None."""
+
+    dense: np.ndarray | None = None
+    """``(n, dim)`` float32, L2-normalized."""
+    tokens: list[np.ndarray] | None = None
+    """``n`` arrays ``(n_tokens_i, dim)`` float32, rows L2-normalized."""
+    sparse: list[tuple[np.ndarray, np.ndarray]] | None = None
+    """``n`` pairs ``(token ids, weights)``."""
+    n_tokens: int = 0
+    """Model tokens processed (for throughput reporting)."""
+
+
+class Embedder:
+    """Encodes documents and queries for one index kind with one loaded ``encoders.LLM``."""
+
+    def __init__(self, llm: Any, kind: str) -> None:
+        self.llm = llm
+        self.kind = check_kind(kind)
+        model = llm.model
+        if kind == "sparse" and model.family not in ("sparse", "bge_m3"):
+            msg = (
+                f"--kind sparse needs a sparse model (SPLADE *ForMaskedLM or BGE-M3); "
+                f"{model.name!r} is a {model.family!r} model. Use --kind dense or hybrid."
+            )
+            raise ConfigError(msg)
+        self.one_pass = kind == "hybrid" and _mean_pooled_plain(model)
+
+    @property
+    def dim(self) -> int:
+        """Width of the dense / token vectors (0 for sparse)."""
+        if self.kind == "sparse":
+            return 0
+        probe = self.documents(["dimension probe"])
+        source = probe.dense if probe.dense is not None else probe.tokens[0]  # type: ignore[index]
+        return int(source.shape[-1])
+
+    def documents(self, texts: list[str]) -> Encoded:
+        return self._encode(texts, query=False)
+
+    def queries(self, texts: list[str]) -> Encoded:
+        return self._encode(texts, query=True)
+
+    def encode_queries(self, queries: Sequence[str]) -> dict[str, Any]:
+        """``retrieval.QueryEncoder``: ``{"dense" | "sparse" | "multivector": batch}``, the
+        representations this kind searches with, from one call."""
+        encoded = self.queries(list(queries))
+        out: dict[str, Any] = {}
+        if encoded.dense is not None:
+            out["dense"] = encoded.dense
+        if encoded.tokens is not None:
+            out["multivector"] = encoded.tokens
+        if encoded.sparse is not None:
+            out["sparse"] = encoded.sparse
+        return out
+
+    def _encode(self, texts: list[str], *, query: bool) -> Encoded:
+        llm, out = self.llm, Encoded()
+        if self.kind == "sparse":
+            results = llm.embed_sparse(texts, truncate_prompt_tokens=-1, use_tqdm=False)
+            out.sparse = [
+                (np.asarray(r.outputs.indices, np.int64), np.asarray(r.outputs.values, np.float32))
+                for r in results
+            ]
+            out.n_tokens = sum(len(r.prompt_token_ids) for r in results)
+            return out
+        if self.one_pass:
+            return _one_pass(llm, texts)
+        if self.kind in ("dense", "hybrid"):
+            results = llm.embed(texts, truncate_prompt_tokens=-1, use_tqdm=False)
+            out.dense = np.asarray([r.outputs.embedding for r in results], np.float32)
+            out.n_tokens = sum(len(r.prompt_token_ids) for r in results)
+        if self.kind in ("multivector", "hybrid"):
+            side = llm.encode_queries if query else llm.encode_documents
+            out.tokens = [t.float().numpy() for t in side(texts, use_tqdm=False)]
+            if out.dense is None:
+                out.n_tokens = sum(len(t) for t in out.tokens)
+        return out
+
+
+def _mean_pooled_plain(model: Any) -> bool:
+    """True when ``embed`` = normalize(mean of the raw token states): MEAN pooling, no
+    projection, no Matryoshka truncation, no ColBERT / BGE-M3 heads."""
+    settings = model.settings
+    return bool(
+        settings.pooling_type == "MEAN"
+        and settings.normalize
+        and settings.dimensions is None
+        and not len(model.head.projections)
+        and model.colbert is None
+        and model.m3 is None
+    )
+
+
+def _one_pass(llm: Any, texts: list[str]) -> Encoded:
+    from encoders import PoolingParams
+
+    raw = llm.encode(
+        texts,
+        PoolingParams(use_activation=False),
+        pooling_task="token_embed",
+        truncate_prompt_tokens=-1,
+        use_tqdm=False,
+    )
+    states = [r.outputs.data.float() for r in raw]
+    dense = torch.stack([s.mean(dim=0) for s in states])
+    dense = torch.nn.functional.normalize(dense, dim=-1)
+    tokens = [torch.nn.functional.normalize(s, dim=-1).numpy() for s in states]
+    return Encoded(dense.numpy(), tokens, None, sum(len(r.prompt_token_ids) for r in raw))

@@ -1,0 +1,186 @@
+"""The document index folder: settings, indexing state and one vector index per component.
+
+```
+DIR/
+  index.json      IndexSettings (model, kind, chunking, widths) + format version
+  state.sqlite    source units -> content digest and chunk ids (adapters.indexing.state)
+  dense/          indexes.FaissIndex (flat, cosine)         kinds dense, hybrid
+  tokens/         MaxSimIndex (exact MaxSim; PlaidIndex later) kinds multivector, hybrid
+  sparse/         indexes.SparseIndex                       kind sparse
+```
+
+Every component holds the same chunk ids with the same metadata, so each one answers on its
+own and filters work everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from adapters.indexing.encode import COMPONENTS, Encoded, check_kind
+from adapters.indexing.state import IndexState
+from adapters.indexing.token_index import MaxSimIndex
+from retrieval.errors import ConfigError, IndexCorruptError, IndexNotFoundError
+from retrieval.storage import atomic_write
+
+SETTINGS_FILE = "index.json"
+STATE_FILE = "state.sqlite"
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """How a document index was built; fixed when the index is created."""
+
+    model: str
+    """Model name or folder, as given (``retrieval index --model``)."""
+    kind: str
+    """``dense | sparse | multivector | hybrid``."""
+    chunk_tokens: int = 200
+    """Tokens per chunk (model limit minus its special tokens at most)."""
+    chunk_overlap: int = 40
+    """Tokens shared by consecutive chunks of one document."""
+    dim: int = 0
+    """Dense / token vector width (0 for sparse)."""
+    vocab_size: int = 0
+    """Sparse vocabulary size (0 for dense kinds)."""
+    one_pass: bool = False
+    """Hybrid only: dense and token vectors come from one forward pass."""
+    format: int = FORMAT
+
+    @classmethod
+    def from_json(cls, path: Path) -> IndexSettings:
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            known = {f.name for f in fields(cls)}
+            return cls(**{k: v for k, v in raw.items() if k in known})
+        except (OSError, ValueError, TypeError) as err:
+            msg = f"{path} is unreadable ({err}); rebuild the index into a new folder."
+            raise IndexCorruptError(msg) from err
+
+
+class DocumentIndex:
+    """Chunks with their vectors and metadata in one folder; opened for indexing or search."""
+
+    def __init__(self, path: Path, settings: IndexSettings, parts: dict[str, Any]) -> None:
+        self.path = path
+        self.settings = settings
+        self.parts = parts
+        """Component name -> vector index (``dense``, ``tokens``, ``sparse``)."""
+        self.state = IndexState(path / STATE_FILE)
+
+    @classmethod
+    def exists(cls, path: str | Path) -> bool:
+        return (Path(path) / SETTINGS_FILE).is_file()
+
+    @classmethod
+    def create(cls, path: str | Path, settings: IndexSettings) -> DocumentIndex:
+        folder = Path(path)
+        if folder.exists() and not folder.is_dir():
+            msg = f"--index {folder} exists and is not a folder; choose a folder path."
+            raise ConfigError(msg)
+        if folder.is_dir() and not cls.exists(folder):
+            _clear_unfinished(folder)
+        if folder.is_dir() and any(folder.iterdir()) and not cls.exists(folder):
+            msg = (
+                f"--index {folder} is a non-empty folder without an index; choose an empty or "
+                "new folder (the index must not mix with other files)."
+            )
+            raise ConfigError(msg)
+        check_kind(settings.kind)
+        folder.mkdir(parents=True, exist_ok=True)
+        parts = {name: _create_part(folder / name, name, settings) for name in _parts(settings)}
+        text = json.dumps(asdict(settings), indent=2) + "\n"
+        # index.json last: a folder without it is not an index yet, and is created afresh.
+        atomic_write(folder / SETTINGS_FILE, lambda p: _write_text(p, text))
+        return cls(folder, settings, parts)
+
+    @classmethod
+    def open(cls, path: str | Path) -> DocumentIndex:
+        folder = Path(path)
+        if not cls.exists(folder):
+            msg = (
+                f"No document index at {folder} ({SETTINGS_FILE} is missing). Build one with: "
+                f"retrieval index SOURCE --index {folder}"
+            )
+            raise IndexNotFoundError(msg)
+        settings = IndexSettings.from_json(folder / SETTINGS_FILE)
+        parts = {name: _open_part(folder / name, name) for name in _parts(settings)}
+        return cls(folder, settings, parts)
+
+    def __len__(self) -> int:
+        """Number of indexed chunks."""
+        return len(next(iter(self.parts.values())))
+
+    def add(
+        self, ids: Sequence[str], encoded: Encoded, metadata: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Upsert chunks into every component."""
+        inputs = {"dense": encoded.dense, "tokens": encoded.tokens, "sparse": encoded.sparse}
+        for name, part in self.parts.items():
+            part.add(list(ids), inputs[name], list(metadata))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for part in self.parts.values():
+            part.delete(list(ids))
+
+    def save(self) -> None:
+        for part in self.parts.values():
+            part.save()
+
+    def close(self) -> None:
+        self.state.close()
+
+
+_OWN_NAMES = frozenset({"dense", "tokens", "sparse", STATE_FILE, f"{STATE_FILE}-wal",
+                        f"{STATE_FILE}-shm", f".tmp-{SETTINGS_FILE}"})  # fmt: skip
+
+
+def _clear_unfinished(folder: Path) -> None:
+    """Remove what a creation killed before writing ``index.json`` left behind (and only
+    that: a folder holding anything else is refused by the caller)."""
+    children = list(folder.iterdir())
+    if not children or any(child.name not in _OWN_NAMES for child in children):
+        return
+    for child in children:
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
+def _parts(settings: IndexSettings) -> tuple[str, ...]:
+    return COMPONENTS[check_kind(settings.kind)]
+
+
+def _create_part(path: Path, name: str, settings: IndexSettings) -> Any:
+    if name == "dense":
+        from indexes import FaissIndex
+
+        return FaissIndex.create(path, dim=settings.dim, kind="flat", metric="cosine")
+    if name == "tokens":
+        return MaxSimIndex.create(path, dim=settings.dim)
+    from indexes import SparseIndex
+
+    return SparseIndex.create(path, vocab_size=settings.vocab_size)
+
+
+def _open_part(path: Path, name: str) -> Any:
+    if name == "dense":
+        from indexes import FaissIndex
+
+        return FaissIndex.open(path, device="cpu")
+    if name == "tokens":
+        return MaxSimIndex.open(path)
+    from indexes import SparseIndex
+
+    return SparseIndex.open(path)

@@ -1,0 +1,162 @@
+"""Pieces of adapters.indexing without a model: readers, sources, chunking, state, MaxSim
+index, snippets."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from adapters.indexing.chunking import check_chunking, chunk_text
+from adapters.indexing.readers import UnreadableFileError, html_to_text, read_pages
+from adapters.indexing.snippets import query_terms, snippet
+from adapters.indexing.sources import scan_sources
+from adapters.indexing.state import IndexState
+from adapters.indexing.token_index import MaxSimIndex
+from late_interaction import maxsim_reference
+from retrieval.errors import ConfigError
+from tests.adapters.indexing_helpers import write_corpus, write_pdf
+
+
+def test_pdf_pages_and_corrupt_pdf(tmp_path: Path) -> None:
+    pdf = write_pdf(tmp_path / "two.pdf", ["First page text", "Second page about cats"])
+    assert read_pages(pdf) == [(1, "First page text"), (2, "Second page about cats")]
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(b"%PDF-1.4 not really")
+    with pytest.raises(UnreadableFileError, match=r"bad\.pdf: not a readable PDF"):
+        read_pages(bad)
+
+
+def test_non_utf8_text_is_unreadable(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("caf\xe9".encode("latin-1"))
+    with pytest.raises(UnreadableFileError, match="not UTF-8 text"):
+        read_pages(path)
+
+
+def test_html_text_drops_markup_and_scripts() -> None:
+    html = (
+        "<html><head><title>My page</title><script>var x = 1;</script></head>"
+        "<body><h1>Header</h1><p>Some <b>bold</b> text &amp; more.</p></body></html>"
+    )
+    assert html_to_text(html) == "My page\nHeader\nSome bold text & more."
+
+
+def test_scan_folder_ids_hidden_files_and_ignored_types(tmp_path: Path) -> None:
+    folder = write_corpus(tmp_path / "docs", {"a.txt": "x", "sub/b.md": "y", "c.bin": "z"})
+    (folder / ".hidden.txt").write_text("secret", encoding="utf-8")
+    scan = scan_sources([folder])
+    assert [u.doc_id for u in scan.units] == ["docs/a.txt", "docs/sub/b.md"]
+    assert scan.ignored == 1
+    assert scan.units[0].key == str((folder / "a.txt").resolve())
+    (doc,) = scan.units[1].load()
+    assert (doc.text, doc.metadata["source"]) == ("y", str((folder / "sub/b.md").resolve()))
+
+
+def test_scan_jsonl_and_beir(tmp_path: Path) -> None:
+    plain = tmp_path / "docs.jsonl"
+    rows = [{"id": 1, "text": "one", "metadata": {"lang": "en"}}, {"id": "2", "text": "two"}]
+    plain.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n", encoding="utf-8")
+    beir = tmp_path / "corpus.jsonl"
+    beir.write_text(json.dumps({"_id": "d1", "title": "T", "text": "body"}) + "\n")
+    scan = scan_sources([plain, beir])
+    docs = [u.load()[0] for u in scan.units]
+    assert [(d.id, d.text, d.metadata) for d in docs] == [
+        ("1", "one", {"lang": "en"}),
+        ("2", "two", {}),
+        ("d1", "T\nbody", {"title": "T"}),
+    ]
+    assert len(scan.skipped) == 1
+    assert "docs.jsonl:3" in scan.skipped[0]
+
+
+def test_scan_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"'.*nowhere' does not exist\. Give a folder"):
+        scan_sources([tmp_path / "nowhere"])
+    odd = tmp_path / "x.docx"
+    odd.write_text("x")
+    with pytest.raises(ConfigError, match="unknown file type '.docx'"):
+        scan_sources([odd])
+    write_corpus(tmp_path / "a", {"same.txt": "1"})
+    write_corpus(tmp_path / "b", {"same.txt": "2"})
+    (tmp_path / "a" / "x.txt").write_text("1")
+    (tmp_path / "b" / "x.txt").write_text("2")
+    with pytest.raises(ConfigError, match="Document id 'x.txt' comes from both"):
+        scan_sources([tmp_path / "a" / "x.txt", tmp_path / "b" / "x.txt"])
+
+
+def test_chunks_cover_the_text_with_overlap(bert_plain: Path) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(bert_plain)
+    text = " ".join(f"word{i}" if i % 7 else "the cat" for i in range(60))
+    chunks = chunk_text(text, tokenizer, size=20, overlap=5)
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert len(chunks) > 3
+    assert all(c.n_tokens <= 20 for c in chunks)
+    assert all(text[c.start : c.end] == c.text for c in chunks)
+    assert (chunks[0].start, chunks[-1].end) == (0, len(text))
+    # Consecutive windows start 15 tokens apart, so they overlap by 5 tokens of text.
+    assert sum(c.n_tokens for c in chunks) == len(ids) + 5 * (len(chunks) - 1)
+    assert all(b.start < a.end for a, b in itertools.pairwise(chunks))
+    assert chunk_text("   ", tokenizer, 20, 5) == []
+    with pytest.raises(ConfigError, match="chunk overlap must be in"):
+        check_chunking(20, 20, 64)
+    with pytest.raises(ConfigError, match="does not fit the model: use 8 to 62"):
+        check_chunking(100, 10, 64)
+
+
+def test_state_pending_then_finished(tmp_path: Path) -> None:
+    state = IndexState(tmp_path / "state.sqlite")
+    state.begin({"a": ["a#0", "a#1"]})
+    (unit,) = state.units().values()
+    assert (unit.done, unit.all_ids()) == (False, ["a#0", "a#1"])
+    state.finish({"a": ("h1", ["a#0", "a#1"])})
+    state.begin({"a": ["a"]})  # changed to one chunk, killed before finishing
+    state.close()
+    reopened = IndexState(tmp_path / "state.sqlite")
+    unit = reopened.units()["a"]
+    assert (unit.done, unit.digest, unit.all_ids()) == (False, "h1", ["a#0", "a#1", "a"])
+    reopened.forget(["a"])
+    assert reopened.units() == {}
+    reopened.close()
+
+
+def _unit_rows(n: int, dim: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    rows = [rng.normal(size=(n_i, dim)).astype(np.float32) for n_i in rng.integers(1, 9, n)]
+    return [r / np.linalg.norm(r, axis=1, keepdims=True) for r in rows]
+
+
+def test_maxsim_index_matches_reference_and_persists(tmp_path: Path) -> None:
+    docs = _unit_rows(12, 16, seed=0)
+    query = _unit_rows(1, 16, seed=1)[0]
+    ids = [f"d{i}" for i in range(12)]
+    index = MaxSimIndex.create(tmp_path / "mv", dim=16)
+    index.add(ids, docs, [{"n": i} for i in range(12)])
+    index.delete(["d3"])
+    index.save()
+    reopened = MaxSimIndex.open(tmp_path / "mv")
+    hits = reopened.search(query, k=5, filter={"n": {"$gte": 2}})
+    expected = maxsim_reference(torch.from_numpy(query), [torch.from_numpy(d) for d in docs])
+    order = [i for i in np.argsort(-expected.numpy(), kind="stable") if i >= 2 and i != 3][:5]
+    assert [h.id for h in hits] == [f"d{i}" for i in order]
+    # float16 storage: scores within 1e-2 of the float64 reference.
+    assert np.allclose([h.score for h in hits], expected.numpy()[order], atol=1e-2)
+    assert len(reopened) == 11
+    assert reopened.n_tokens == sum(len(d) for d in docs) - len(docs[3])
+    with pytest.raises(ConfigError, match=r"a query must be \(q_tokens, 16\)"):
+        reopened.search(np.zeros((2, 8), np.float32))
+
+
+def test_snippet_highlights_query_words() -> None:
+    text = "Intro line.\n" + "filler " * 60 + "Run the tests with scripts/test.sh today."
+    out = snippet(text, "How do I run the tests?", width=80)
+    assert "**Run** the **tests** with" in out
+    assert out.startswith("…")
+    assert query_terms("How do I run the tests?") == ["run", "tests"]
+    assert snippet("plain", "", width=10) == "plain"
