@@ -9,8 +9,9 @@ A shard folder holds::
 
 A shard is a safetensors file: ``embeddings (n, dim)`` float32 for dense; ``indptr (n+1,)``,
 ``indices (nnz,)``, ``values (nnz,)`` for sparse; ``vectors (total_tokens, dim)`` and
-``offsets (n+1,)`` for multi-vector. The header's string metadata carries the ids and the
-per-item metadata as JSON. Nothing is pickled.
+``offsets (n+1,)`` for multi-vector. One safetensors header key (``retrieval_toolkit``) holds
+JSON with the ids, the per-item metadata, the representation and the width, so rewriting a
+batch gives a byte-identical file. Nothing is pickled.
 
 **Idempotent names.** A shard's name is derived from its content's identity (the corpus
 position of its first row and a digest of its ids), so a retried task rewrites the same file
@@ -53,6 +54,7 @@ REPRESENTATIONS: tuple[str, ...] = get_args(Representation)
 SHARDS_KIND = "embedding_shards"
 _FORMAT = "retrieval-toolkit-shard/1"
 _PREFIX, _SUFFIX = "shard-", ".safetensors"
+_HEADER_KEY = "retrieval_toolkit"
 _METRIC = {"dense": "cosine", "sparse": "dot", "multivector": "maxsim"}
 
 Encoded = np.ndarray | SparseEmbeddings | MultiVectorEmbeddings
@@ -141,16 +143,23 @@ def write_shard(
     header = {
         "format": _FORMAT,
         "representation": representation,
-        "dim": str(dim),
-        "ids": json.dumps(ids),
-        "metadata": json.dumps([dict(m) if m else None for m in metadata or [None] * len(ids)]),
+        "dim": dim,
+        "ids": ids,
+        "metadata": [dict(m) if m else None for m in metadata or [None] * len(ids)],
     }
+    try:
+        # One key: safetensors writes several metadata keys in arbitrary order, and a rewrite
+        # of the same batch must give a byte-identical file.
+        text = json.dumps(header, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        msg = f"Metadata of the batch starting with id {ids[0]!r} is not plain JSON ({err})."
+        raise ConfigError(msg) from err
     path = Path(folder) / shard_name(ids, first_row)
     # A unique temp name: two attempts of one task (a retry racing a presumed-dead worker)
     # never write the same temp file; whichever rename lands last wins with equal content.
     temp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
     try:
-        save_file(arrays, str(temp), metadata=header)
+        save_file(arrays, str(temp), metadata={_HEADER_KEY: text})
         with temp.open("rb+") as handle:
             os.fsync(handle.fileno())
         entry = FileEntry(path.name, temp.stat().st_size, sha256_file(temp))
@@ -263,28 +272,40 @@ class ShardSet:
         """Every id, shard by shard, reading only the shard headers."""
         out: list[str] = []
         for name in self.shard_names:
-            with safe_open(str(self.path / name), framework="numpy") as handle:
-                out.extend(json.loads(handle.metadata()["ids"]))
+            out.extend(_header(self.path / name)["ids"])
         return out
 
     def read(self, name: str) -> Shard:
         """Load one shard by file name."""
         source = self.path / name
+        header = _header(source)
         try:
             with safe_open(str(source), framework="numpy") as handle:
-                header = handle.metadata()
                 arrays = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
         except (OSError, ValueError, RuntimeError) as err:
             msg = f"Shard {source} is unreadable ({err}); re-run the encode."
             raise IndexCorruptError(msg) from err
-        ids = json.loads(header["ids"])
-        return Shard(ids, _decode(arrays, header, source), json.loads(header["metadata"]))
+        return Shard(list(header["ids"]), _decode(arrays, header, source), header["metadata"])
 
 
-def _decode(arrays: dict[str, np.ndarray], header: dict[str, str], source: Path) -> Encoded:
+def _header(source: Path) -> dict[str, Any]:
+    """The toolkit header of a shard (ids, metadata, representation, dim)."""
+    try:
+        with safe_open(str(source), framework="numpy") as handle:
+            header = json.loads((handle.metadata() or {})[_HEADER_KEY])
+    except (OSError, ValueError, RuntimeError, KeyError) as err:
+        msg = f"Shard {source} is unreadable or not a toolkit shard ({err}); re-run the encode."
+        raise IndexCorruptError(msg) from err
+    if not isinstance(header, dict) or header.get("format") != _FORMAT:
+        msg = f"{source} is not a {_FORMAT} shard."
+        raise IndexCorruptError(msg)
+    return header
+
+
+def _decode(arrays: dict[str, np.ndarray], header: dict[str, Any], source: Path) -> Encoded:
     representation = header.get("representation")
-    if header.get("format") != _FORMAT or representation not in REPRESENTATIONS:
-        msg = f"{source} is not a {_FORMAT} shard (header {header.get('format')!r})."
+    if representation not in REPRESENTATIONS:
+        msg = f"{source} has an unknown representation {representation!r}."
         raise IndexCorruptError(msg)
     if representation == "dense":
         return arrays["embeddings"]
