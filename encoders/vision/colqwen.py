@@ -9,6 +9,8 @@ runs: the three families differ only in names and two switches (see ``formats.py
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +77,9 @@ class ColQwenModel(PoolingModel):
         self.format = fmt
         self.hf_config = qwen3_vl_config(raw, str(folder))
         self.st_config = None
-        self.tokenizer = loading.load_tokenizer(folder, trust_remote_code=False)
+        with _quiet_transformers():
+            # AutoTokenizer reads config.json and warns that it does not know the model type.
+            self.tokenizer = loading.load_tokenizer(folder, trust_remote_code=False)
         self.pooler_config = pooler_config
         self.family: Family = "colqwen"
         self.settings = PoolerSettings("ALL", True, pooler_config.dimensions)
@@ -162,16 +166,12 @@ def _load_backbone(
     folder: Path, config: Any, fmt: VisionFormat, dtype: torch.dtype, device: torch.device
 ) -> nn.Module:
     from transformers import Qwen3VLModel
-    from transformers.utils import logging as hf_logging
 
     if fmt.bidirectional:
         # create_causal_mask falls back to a bidirectional mask when the config says so.
         config.text_config.is_causal = False
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the projection / lm_head keys are "unexpected" to it
-    bar_was_on = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
+    # The projection / lm_head keys are "unexpected" to Qwen3VLModel: expected here.
+    with _quiet_transformers():
         loaded: Any = Qwen3VLModel.from_pretrained(
             str(folder),
             config=config,
@@ -181,10 +181,6 @@ def _load_backbone(
             attn_implementation="sdpa",
             output_loading_info=True,
         )
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bar_was_on:
-            hf_logging.enable_progress_bar()
     model, info = loaded
     missing = sorted(info.get("missing_keys") or [])
     if missing:
@@ -199,6 +195,23 @@ def _load_backbone(
     if fmt.skip_final_norm:
         model.language_model.norm = nn.Identity()
     return model.to(device).eval()
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """transformers' warnings and progress bars off for the duration (library noise)."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bar_was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bar_was_on:
+            hf_logging.enable_progress_bar()
 
 
 def _load_projection(

@@ -50,11 +50,25 @@ def load_image_processor(folder: Path) -> Any:
     return Qwen2VLImageProcessorPil(**settings)
 
 
+def _processor_chat_template(folder: Path) -> str | None:
+    jinja = folder / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    path = folder / "chat_template.json"
+    if path.is_file():
+        template = json.loads(path.read_text(encoding="utf-8")).get("chat_template")
+        return template if isinstance(template, str) else None
+    return None
+
+
 class VisionProcessor:
     """Prompt rendering, image loading and token expansion for one model."""
 
     def __init__(self, folder: Path, tokenizer: Any, config: Any, fmt: VisionFormat) -> None:
         self.tokenizer = tokenizer
+        if not getattr(tokenizer, "chat_template", None):
+            # Multi-modal checkpoints often keep the template beside the processor instead.
+            tokenizer.chat_template = _processor_chat_template(folder)
         self.image_processor = load_image_processor(folder)
         self.image_token_id = int(config.image_token_id)
         self.merge = int(self.image_processor.merge_size)

@@ -26,7 +26,7 @@ class SimilarityMap:
     maps: torch.Tensor
     """``(q_tokens, grid_h, grid_w)`` dot products of query tokens with image patches."""
     tokens: list[str]
-    """The query's tokens (prompt and augmentation tokens included), one per map."""
+    """The query's tokens as text (prompt and augmentation tokens included), one per map."""
     image: Any
     """The page image the maps lie over (RGB ``PIL.Image``)."""
 
@@ -68,8 +68,8 @@ def similarity_map(llm: Any, query: str, image: Any) -> SimilarityMap:
     _, height, width = (int(x) for x in d_prep.grids[0])
     grid = (height // processor.merge, width // processor.merge)
     maps = (q_vec @ patches.T).reshape(q_vec.shape[0], *grid)
-    tokens = model.tokenizer.convert_ids_to_tokens(q_prep.token_ids)
-    return SimilarityMap(maps, [str(t) for t in tokens], picture)
+    tokens = [str(model.tokenizer.decode([i])) for i in q_prep.token_ids]
+    return SimilarityMap(maps, tokens, picture)
 
 
 def render_heatmap(image: Any, grid_map: torch.Tensor, *, alpha: float = 0.5) -> Any:
