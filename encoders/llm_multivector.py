@@ -132,8 +132,8 @@ class MultiVectorMethods:
                 texts, pooling_task="token_embed", use_tqdm=use_tqdm, truncate_prompt_tokens=-1
             )
             return [o.outputs.data for o in outputs]
-        budget = min(colbert.text_budget(settings, is_query), self.max_model_len - 1)
-        prompts = normalize_prompts(texts)
+        budget = colbert.text_budget(settings, is_query, self.max_model_len)
+        prompts = colbert.with_prompt(normalize_prompts(texts), settings, is_query)
         token_ids = tokenize(self.model.tokenizer, prompts, Truncation(budget, "right"), budget)
         forward = lambda ids, _: self.model.marked_batch(ids, is_query)  # noqa: E731
         return self.engine.map_batches(token_ids, forward, use_tqdm)
