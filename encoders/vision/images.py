@@ -30,6 +30,9 @@ class ImagePolicy:
 
     allow_remote: bool = False
     """Fetch ``http(s)://`` image URLs. Off by default (no server-side request forgery)."""
+    allow_local_files: bool = True
+    """Read image file paths and ``file://`` URLs. A server taking images from its callers
+    should turn this off so requests cannot make it read its own disk."""
     max_bytes: int = 32 * 1024 * 1024
     """Largest encoded image (file, data URL payload or download), in bytes."""
     max_pixels: int = 50_000_000
@@ -95,6 +98,12 @@ def load_image(source: Any, policy: ImagePolicy, where: str = "image") -> Any:
 
 
 def _read_file(path: Path, policy: ImagePolicy, where: str) -> bytes:
+    if not policy.allow_local_files:
+        msg = (
+            f"{where}: reading local image files is disabled here ({str(path)[:80]!r}). "
+            "Send the image inline as a data:image/...;base64 URL."
+        )
+        raise ConfigError(msg)
     if not path.is_file():
         msg = f"{where}: image file {str(path)!r} does not exist (or is not a file)."
         raise ConfigError(msg)

@@ -53,6 +53,17 @@ def test_remote_urls_are_fetched_only_when_enabled(monkeypatch: pytest.MonkeyPat
         load_image("https://example.com/x.png", ImagePolicy(allow_remote=True, max_bytes=10))
 
 
+def test_local_files_can_be_turned_off(tmp_path: Path) -> None:
+    path = tmp_path / "page.png"
+    path.write_bytes(tiny_vl.png_bytes())
+    assert load_image(path, ImagePolicy()).size == (50, 40)
+    closed = ImagePolicy(allow_local_files=False)
+    for source in (path, str(path), f"file://{path}"):
+        with pytest.raises(ConfigError, match=r"reading local image files is disabled"):
+            load_image(source, closed, "doc 0")
+    assert load_image(tiny_vl.data_url(tiny_vl.png_bytes()), closed).size == (50, 40)
+
+
 @pytest.mark.parametrize(
     ("source", "message"),
     [
