@@ -89,6 +89,12 @@ class Retriever:
         if duplicate is not None:
             msg = f"Two stages are named {duplicate!r}; stage names label scores, make them unique."
             raise ConfigError(msg)
+        if len(self.stages) > 1 and self.fusion.method in names:
+            msg = (
+                f"Stage name {self.fusion.method!r} labels the fusion score of this Retriever; "
+                "choose another stage name."
+            )
+            raise ConfigError(msg)
 
     def __repr__(self) -> str:
         first = ", ".join(f"{s.name}(depth={s.depth})" for s in self.stages)

@@ -18,10 +18,6 @@ from retrieval.protocols import Index, QueryEncoder, Reranker
 Representation = Literal["dense", "sparse", "multivector"]
 REPRESENTATIONS: tuple[str, ...] = get_args(Representation)
 
-RESERVED_NAMES: tuple[str, ...] = ("rrf", "weighted")
-"""Score labels the Retriever writes itself (the fusion score), unavailable as stage names."""
-
-
 @dataclass(frozen=True, eq=False)
 class IndexStage:
     """A first stage: ``index.search_batch(encoder.encode_queries(q)[representation], depth)``.
@@ -84,12 +80,9 @@ class RerankStage:
 
 
 def check_name(name: str) -> None:
-    """A stage name is a non-empty string that is not a reserved score label."""
+    """A stage name is a non-empty string."""
     if not isinstance(name, str) or not name:
         msg = f"A stage name must be a non-empty string; got {name!r}."
-        raise ConfigError(msg)
-    if name in RESERVED_NAMES:
-        msg = f"Stage name {name!r} is reserved for the fusion score; choose another name."
         raise ConfigError(msg)
 
 

@@ -227,8 +227,8 @@ def test_errors(indexes: Any) -> None:
     stage = IndexStage("dense", encoder, indexes[0], "dense")
     with pytest.raises(ConfigError, match="named 'dense'"):
         Retriever([stage, IndexStage("dense", encoder, indexes[1], "sparse")])
-    with pytest.raises(ConfigError, match="reserved"):
-        IndexStage("rrf", encoder, indexes[0])
+    with pytest.raises(ConfigError, match="labels the fusion score"):
+        Retriever([stage, IndexStage("rrf", encoder, indexes[1], "sparse")])
     with pytest.raises(ConfigError, match="depth"):
         IndexStage("d", encoder, indexes[0], depth=0)
     with pytest.raises(ConfigError, match="encode_queries"):

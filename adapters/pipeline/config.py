@@ -1,0 +1,186 @@
+"""``PipelineConfig``: what to build - models, indexes, fusion, rerank stages - as a frozen
+dataclass, loadable from a TOML file (``tomllib``) or a dict (JSON).
+
+    # pipeline.toml
+    pipeline = "hybrid"                     # dense | sparse | multivector | hybrid
+    model = "sentence-transformers/all-MiniLM-L6-v2"
+    sparse_model = "/path/to/splade"
+    sparse_max_model_len = 256
+    depth = 100
+    fusion = "rrf"
+    rrf_k = 60
+
+    [[rerank]]
+    kind = "maxsim"                         # cross-encoder | maxsim | dense | sparse
+    top_n = 20
+
+Keys may also sit under a ``[pipeline]`` table. Unknown keys are errors that list valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import tomllib
+
+from retrieval.errors import ConfigError
+from retrieval.fusion import FUSION_METHODS, FusionMethod
+
+PipelineKind = Literal["dense", "sparse", "multivector", "hybrid"]
+PIPELINE_KINDS: tuple[str, ...] = get_args(PipelineKind)
+RerankKind = Literal["cross-encoder", "maxsim", "dense", "sparse"]
+RERANK_KINDS: tuple[str, ...] = get_args(RerankKind)
+MultiVectorIndexKind = Literal["exact", "plaid"]
+MULTIVECTOR_INDEXES: tuple[str, ...] = get_args(MultiVectorIndexKind)
+
+
+def _default_model() -> str:
+    from encoders.resolve import DEFAULT_MODEL
+
+    return DEFAULT_MODEL
+
+
+@dataclass(frozen=True)
+class RerankConfig:
+    """One rerank stage."""
+
+    kind: RerankKind
+    """``cross-encoder`` (``LLM.score`` over query/text pairs), ``maxsim`` (token embeddings),
+    ``dense`` (pooled embedding dot product) or ``sparse`` (SPLADE dot product)."""
+    top_n: int | None = None
+    """Candidates kept after this stage (``None``: all)."""
+    model: str | None = None
+    """Model of this stage; ``None`` uses the pipeline's ``model`` (``sparse_model`` for
+    ``sparse``). A cross-encoder always needs its own."""
+    name: str | None = None
+    """Score label on hits; ``None`` uses ``kind``."""
+
+    def __post_init__(self) -> None:
+        _check_choice("rerank kind", self.kind, RERANK_KINDS)
+        _check_optional_positive("top_n", self.top_n)
+        if self.kind == "cross-encoder" and not self.model:
+            msg = 'A cross-encoder rerank stage needs model = "<cross-encoder folder or id>".'
+            raise ConfigError(msg)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.kind
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """A retrieval pipeline: first stage(s) from ``pipeline``, fusion, then ``rerank``."""
+
+    pipeline: PipelineKind = "dense"
+    """``dense`` (pooled embeddings in FAISS), ``sparse`` (SPLADE in the inverted index),
+    ``multivector`` (token embeddings, exact MaxSim or PLAID), ``hybrid`` (all three fused; a
+    BGE-M3 ``model`` gives them from one pass, otherwise ``model`` gives dense + tokens and
+    ``sparse_model`` the sparse part)."""
+    model: str = field(default_factory=_default_model)
+    """Dense / token-embedding model (folder, repo id or packaged name)."""
+    sparse_model: str | None = None
+    """SPLADE model for ``sparse`` and non-BGE-M3 ``hybrid`` pipelines."""
+    max_model_len: int | None = None
+    """Token limit of ``model`` (``None``: the model's own); longer texts are truncated."""
+    sparse_max_model_len: int | None = None
+    """Token limit of ``sparse_model``."""
+    device: str = "auto"
+    """``auto | cpu | cuda | cuda:N`` for the models."""
+    dense_index: str = "flat"
+    """FAISS kind for dense vectors: ``flat | ivf | hnsw | ivfpq | sq8``."""
+    multivector_index: MultiVectorIndexKind = "exact"
+    """``exact`` (MaxSim over every token) or ``plaid`` (``late_interaction.PlaidIndex``)."""
+    plaid: Mapping[str, Any] = field(default_factory=dict)
+    """Extra ``PlaidIndex.create`` options (``nbits``, ``ncells``, ...)."""
+    depth: int = 100
+    """Candidates each first stage returns per query."""
+    fusion: FusionMethod = "rrf"
+    """How ``hybrid`` merges its lists: ``rrf`` or ``weighted``."""
+    rrf_k: float = 60.0
+    """RRF constant."""
+    weights: Mapping[str, float] = field(default_factory=dict)
+    """Fusion weight per stage name (``dense``, ``sparse``, ``maxsim``); default 1."""
+    rerank: tuple[RerankConfig, ...] = ()
+    """Rerank stages, in order."""
+    batch_size: int = 64
+    """Documents per encoding call while indexing."""
+
+    def __post_init__(self) -> None:
+        _check_choice("pipeline", self.pipeline, PIPELINE_KINDS)
+        _check_choice("fusion", self.fusion, FUSION_METHODS)
+        _check_choice("multivector_index", self.multivector_index, MULTIVECTOR_INDEXES)
+        for name in ("depth", "batch_size"):
+            _check_optional_positive(name, getattr(self, name))
+        for name in ("max_model_len", "sparse_max_model_len"):
+            _check_optional_positive(name, getattr(self, name))
+        rerank = tuple(
+            r if isinstance(r, RerankConfig) else RerankConfig(**_known(RerankConfig, r, "rerank"))
+            for r in self.rerank
+        )
+        object.__setattr__(self, "rerank", rerank)
+        object.__setattr__(self, "plaid", dict(self.plaid))
+        object.__setattr__(self, "weights", dict(self.weights))
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any]) -> PipelineConfig:
+        """From a dict (keys as the fields; ``rerank`` a list of dicts), e.g. parsed JSON/TOML."""
+        if "pipeline" in raw and isinstance(raw["pipeline"], Mapping):
+            raw = raw["pipeline"]
+        values = _known(cls, raw, "pipeline config")
+        values["rerank"] = tuple(values.get("rerank", ()))
+        return cls(**values)
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike[str]) -> PipelineConfig:
+        """Read a TOML pipeline file (see the module docstring)."""
+        try:
+            with Path(path).open("rb") as handle:
+                raw = tomllib.load(handle)
+        except FileNotFoundError:
+            msg = f"Pipeline config file {str(path)!r} does not exist."
+            raise ConfigError(msg) from None
+        except tomllib.TOMLDecodeError as err:
+            msg = f"Pipeline config {str(path)!r} is not valid TOML: {err}."
+            raise ConfigError(msg) from None
+        return cls.from_mapping(raw)
+
+    def replace(self, **changes: Any) -> PipelineConfig:
+        """A copy with ``changes`` applied (``None`` values are ignored: flags not given)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict that ``from_mapping`` reads back."""
+        data = dataclasses.asdict(self)
+        data["rerank"] = [dataclasses.asdict(r) for r in self.rerank]
+        return data
+
+
+def _known(cls: type, raw: Any, where: str) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        msg = f"{where} must be a table/dict; got {type(raw).__name__}."
+        raise ConfigError(msg)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        msg = f"Unknown {where} keys {unknown}. Valid: {', '.join(sorted(names))}."
+        raise ConfigError(msg)
+    return dict(raw)
+
+
+def _check_choice(what: str, value: Any, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        msg = f"Unknown {what} {value!r}. Valid: {', '.join(valid)}."
+        raise ConfigError(msg)
+
+
+def _check_optional_positive(what: str, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = f"{what} must be a positive integer; got {value!r}."
+        raise ConfigError(msg)
