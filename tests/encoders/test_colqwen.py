@@ -8,6 +8,8 @@ projection and the L2 norm computed here from the raw safetensors tensors.
 from __future__ import annotations
 
 import io
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -94,12 +96,12 @@ def _tokenizer(folder: Path) -> Any:
     return AutoTokenizer.from_pretrained(str(folder))
 
 
+# The processor is the same for every format: check it once.
+@pytest.mark.parametrize("fmt_llm", ["colqwen3"], indirect=True)
 def test_preprocessing_matches_transformers_processor(
     fmt_llm: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fmt, folder, llm = fmt_llm
-    if fmt != "colqwen3":
-        pytest.skip("the processor is the same for every format")
+    _, folder, llm = fmt_llm
     image = _image((70, 45))
     item = {"content": [{"type": "image_pil", "image_pil": image}, {"type": "text", "text": "hi"}]}
     from encoders.vision import parse_items
@@ -169,6 +171,11 @@ def test_batching_and_input_spellings_agree(fmt_llm: Any, tmp_path: Path) -> Non
     )
     for out in batch[1:]:
         torch.testing.assert_close(out.outputs.data, single, atol=1e-5, rtol=1e-4)
+    # The text item of a mixed call equals the text-only (engine) path.
+    text_ids = batch[0].prompt_token_ids
+    (text_only,) = llm.encode([text_ids], pooling_task="token_embed")
+    assert text_only.prompt_token_ids == text_ids
+    torch.testing.assert_close(batch[0].outputs.data, text_only.outputs.data, atol=1e-5, rtol=1e-4)
     # A lone image (PIL, path or data URL) is the same bare-image document.
     bare = llm.encode([_image(), path, url], pooling_task="token_embed")
     torch.testing.assert_close(bare[1].outputs.data, bare[0].outputs.data, atol=1e-5, rtol=1e-4)
@@ -235,3 +242,38 @@ def test_similarity_map_lies_on_the_patch_grid(fmt_llm: Any) -> None:
     assert heat.size == image.size
     assert heat.mode == "RGB"
     assert heat.tobytes() != image.tobytes()
+
+
+def test_only_token_embed_is_served(fmt_llm: Any) -> None:
+    from retrieval.errors import ConfigError
+
+    _, _, llm = fmt_llm
+    assert llm.supported_tasks == ("token_embed",)
+    with pytest.raises(ConfigError, match=r"does not support pooling task 'embed'"):
+        llm.embed("hello")
+
+
+def test_architecture_override_selects_the_format(tmp_path: Path) -> None:
+    """A checkpoint saved under another architecture name loads by ``hf_overrides``."""
+    folder = tiny_vl.make_colqwen(tmp_path / "nemotron", "qwen3_vl_nemotron_embed")
+    config = json.loads((folder / "config.json").read_text())
+    config["architectures"] = ["Qwen3VLForConditionalGeneration"]
+    (folder / "config.json").write_text(json.dumps(config))
+    llm = LLM(
+        str(folder), device="cpu", hf_overrides={"architectures": ["Qwen3VLNemotronEmbedModel"]}
+    )
+    assert llm.model.format.architecture == "Qwen3VLNemotronEmbedModel"
+    assert llm.model.embedding_size == tiny_vl.HIDDEN
+
+
+@pytest.mark.skipif(
+    "RETRIEVAL_COLQWEN_MODEL" not in os.environ,
+    reason="set RETRIEVAL_COLQWEN_MODEL to a real ColQwen3-style folder to run this",
+)
+def test_real_checkpoint_text_by_image() -> None:
+    llm = LLM(os.environ["RETRIEVAL_COLQWEN_MODEL"])
+    page = {"content": [{"type": "image_pil", "image_pil": _image((224, 224))}]}
+    scores = [o.outputs.score for o in llm.score("a red page with a blue square", [page, "cats"])]
+    assert all(s == s for s in scores)  # finite MaxSim scores from real weights
+    (query,) = llm.encode_queries("red page")
+    torch.testing.assert_close(query.norm(dim=-1), torch.ones(len(query)), atol=1e-3, rtol=0)
