@@ -38,13 +38,16 @@ class RetrievalEmbeddings(Embeddings):
         batch_size: int = 64,
         query_prompt: str | None = None,
         document_prompt: str | None = None,
+        truncate: bool = True,
         device: str = "auto",
         **llm_kwargs: Any,
     ) -> None:
         """``model``: a model name / folder (loaded with ``LLM(model, device=device,
         **llm_kwargs)``) or an ``encoders.LLM`` already loaded, to share one model between
         parts. ``dimensions``: Matryoshka output size (models that declare support only).
-        ``batch_size``: texts per ``LLM.embed`` call (bounds peak memory for long lists)."""
+        ``batch_size``: texts per ``LLM.embed`` call (bounds peak memory for long lists).
+        ``truncate``: cut texts longer than the model accepts to its maximum length, as
+        sentence-transformers does (``False``: such a text is an ``InputTooLongError``)."""
         if isinstance(model, LLM):
             if llm_kwargs or device != "auto":
                 msg = (
@@ -72,6 +75,7 @@ class RetrievalEmbeddings(Embeddings):
             raise ConfigError(msg)
         self.dimensions = dimensions
         self.batch_size = batch_size
+        self.truncate = truncate
         prompts, default = _configured_prompts(self.llm)
         self.query_prompt = (
             query_prompt if query_prompt is not None else prompts.get("query", default)
@@ -112,7 +116,9 @@ class RetrievalEmbeddings(Embeddings):
         if bad is not None:
             msg = f"Every {what} item must be a string; got {type(bad).__name__} ({bad!r})."
             raise ConfigError(msg)
-        params = PoolingParams(dimensions=self.dimensions)
+        params = PoolingParams(
+            dimensions=self.dimensions, truncate_prompt_tokens=-1 if self.truncate else None
+        )
         vectors: list[list[float]] = []
         for start in range(0, len(texts), self.batch_size):
             batch = [prompt + text for text in texts[start : start + self.batch_size]]

@@ -65,13 +65,16 @@ class SparseTextEncoder:
     """Sparse vectors from a SPLADE or BGE-M3 ``encoders.LLM``; new indexes are ``SparseIndex``."""
 
     def __init__(self, llm: LLM, *, top_k: int | None = None):
-        """``top_k``: keep only the ``top_k`` largest weights per text (None keeps all)."""
+        """``top_k``: keep only the ``top_k`` largest weights per text (None keeps all).
+        Texts longer than the model accepts are cut to its maximum length."""
         self.llm = llm
         self.top_k = top_k
         self.vocab_size = llm.vocab_size
 
     def encode_documents(self, texts: Sequence[str]) -> SparseEmbeddings:
-        outputs = self.llm.embed_sparse(list(texts), top_k=self.top_k, use_tqdm=False)
+        outputs = self.llm.embed_sparse(
+            list(texts), top_k=self.top_k, truncate_prompt_tokens=-1, use_tqdm=False
+        )
         items = [(o.outputs.indices, o.outputs.values) for o in outputs]
         return SparseEmbeddings.from_items(items, self.vocab_size)
 

@@ -76,17 +76,17 @@ class RetrievalReranker(BaseDocumentCompressor):
             raise ConfigError(msg)
         texts = list(texts)
         if self.mode == "cross_encoder":
-            outputs = self.model.score(query, texts, use_tqdm=False)
+            # a long document is cut to the model's length (as sentence-transformers does)
+            # instead of failing the whole rerank
+            outputs = self.model.score(query, texts, truncate_prompt_tokens=-1, use_tqdm=False)
             return [float(o.outputs.score) for o in outputs]
         (query_tokens,) = self.model.encode_queries([query], use_tqdm=False)
         doc_tokens = self.model.encode_documents(texts, use_tqdm=False)
         return [float(s) for s in maxsim(query_tokens, doc_tokens).tolist()]
 
 
-def _resolve_mode(llm: LLM, mode: str) -> RerankMode:
-    if mode not in RERANK_MODES:
-        msg = f"Unknown rerank mode {mode!r}. Valid: {', '.join(RERANK_MODES)}."
-        raise ConfigError(msg)
+def _resolve_mode(llm: LLM, mode: RerankMode) -> RerankMode:
+    """The concrete mode for ``llm`` (pydantic has already checked ``mode`` is a RerankMode)."""
     tasks = llm.supported_tasks
     pairs = "score" in tasks and llm.model.colbert is None
     tokens = "token_embed" in tasks or llm.model.colbert is not None
@@ -107,7 +107,7 @@ def _resolve_mode(llm: LLM, mode: str) -> RerankMode:
     if mode == "maxsim" and not tokens:
         msg = f"Model {llm.model.name!r} has no token embeddings for MaxSim (tasks {list(tasks)})."
         raise ConfigError(msg)
-    return mode  # type: ignore[return-value]
+    return mode
 
 
 def _with_score(doc: Document, key: str, score: float) -> Document:

@@ -7,9 +7,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForRetrieverRun,
+    CallbackManagerForRetrieverRun,
+)
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field, model_validator
 
 from retrieval.errors import ConfigError
@@ -75,14 +79,31 @@ class RetrievalRetriever(BaseRetriever):
         filter: Filter | None = None,
         **kwargs: Any,
     ) -> list[Document]:
+        return self._search(query, k, filter, kwargs)
+
+    async def _aget_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: AsyncCallbackManagerForRetrieverRun,
+        k: int | None = None,
+        filter: Filter | None = None,
+        **kwargs: Any,
+    ) -> list[Document]:
+        # BaseRetriever's default async path forwards no keyword arguments: k and filter
+        # would fail there, so the search runs in an executor from here.
+        return await run_in_executor(None, self._search, query, k, filter, kwargs)
+
+    def _search(
+        self, query: str, k: int | None, filter: Filter | None, kwargs: Mapping[str, Any]
+    ) -> list[Document]:
         if kwargs:
             msg = (
                 f"RetrievalRetriever got unknown options {sorted(kwargs)}; it takes k= and filter=."
             )
             raise ConfigError(msg)
-        hits = self.retriever.search(
-            query, k=self.k if k is None else k, filter=self._filter(filter)
-        )
+        limit = self.k if k is None else k
+        hits = self.retriever.search(query, k=limit, filter=self._filter(filter))
         return self._to_documents(hits)
 
     def _filter(self, extra: Filter | None) -> Filter | None:

@@ -116,3 +116,5 @@ async def test_ainvoke_matches_invoke() -> None:
     pipeline = Retriever(IndexStage("dense", FixedQuery(), _tiny_index(True), depth=3))
     retriever = RetrievalRetriever(retriever=pipeline, k=2)
     assert await retriever.ainvoke("q") == retriever.invoke("q")
+    assert len(await retriever.ainvoke("q", k=1)) == 1
+    assert await retriever.ainvoke("q", filter={"n": 2}) == retriever.invoke("q", filter={"n": 2})
