@@ -143,8 +143,11 @@ def image_processor_config() -> dict[str, Any]:
     }
 
 
-def make_colqwen(folder: Path, fmt: str = "colqwen3", *, dim: int = 16, seed: int = 0) -> Path:
-    """A random Qwen3-VL backbone (+ projection) saved in ``fmt``'s on-disk layout."""
+def make_colqwen(
+    folder: Path, fmt: str = "colqwen3", *, dim: int = 16, seed: int = 0, projection: bool = True
+) -> Path:
+    """A random Qwen3-VL backbone (+ projection) saved in ``fmt``'s on-disk layout
+    (``projection=False``: an OpenSearch export without one, ``dims`` = the hidden size)."""
     from transformers import Qwen3VLModel
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -167,8 +170,9 @@ def make_colqwen(folder: Path, fmt: str = "colqwen3", *, dim: int = 16, seed: in
         raw["padding_side"] = "left"
     elif fmt == "ops_colqwen3":
         weights = dict(state)
-        weights |= {"custom_text_proj.weight": proj_w, "custom_text_proj.bias": proj_b}
-        raw["dims"] = dim
+        if projection:
+            weights |= {"custom_text_proj.weight": proj_w, "custom_text_proj.bias": proj_b}
+        raw["dims"] = dim if projection else HIDDEN
     else:
         weights = {f"model.{k}": v for k, v in state.items()} | {"lm_head.weight": lm_head}
         raw["pooling"] = "colbert"

@@ -87,7 +87,8 @@ class ColQwenModel(PoolingModel):
         self.m3 = None
         self.colbert = None
         self.backbone = _load_backbone(folder, self.hf_config, fmt, dtype, device)
-        projection = _load_projection(folder, fmt, projection_size(raw, fmt), dtype, device)
+        size = projection_size(raw, fmt)
+        projection = _load_projection(folder, fmt, size, self.hidden_size, dtype, device)
         self.head = EmbeddingHead([projection] if projection is not None else []).eval()
         self._projected_size = projection.out_features if projection is not None else 0
         self.pad_token_id = self._pad_id()
@@ -215,12 +216,17 @@ def _quiet_transformers() -> Iterator[None]:
 
 
 def _load_projection(
-    folder: Path, fmt: VisionFormat, size: int | None, dtype: torch.dtype, device: torch.device
+    folder: Path,
+    fmt: VisionFormat,
+    size: int | None,
+    hidden: int,
+    dtype: torch.dtype,
+    device: torch.device,
 ) -> nn.Linear | None:
-    """The family's ``hidden -> dim`` linear layer, read by name from the safetensors files."""
-    if not fmt.projection:
-        return None
-    tensors = _read_tensors(folder, fmt.projection)
+    """The family's ``hidden -> dim`` linear layer, read by name from the safetensors files;
+    None when the checkpoint has none and its size (if stated) is the hidden size, as vLLM
+    treats projection-free exports (vectors are then the normalized hidden states)."""
+    tensors = _read_tensors(folder, fmt.projection) if fmt.projection else {}
     for name in fmt.projection:
         weight = tensors.get(f"{name}.weight")
         if weight is None:
@@ -238,9 +244,13 @@ def _load_projection(
             if bias is not None:
                 linear.bias.copy_(bias)
         return linear.to(device=device, dtype=dtype)
+    if size is None or size == hidden:
+        if fmt.projection:
+            logger.info("%s has no projection weights: using its hidden states.", folder)
+        return None
     msg = (
-        f"Model {str(folder)!r} ({fmt.architecture}) has no projection weights; looked for "
-        f"{[f'{n}.weight' for n in fmt.projection]}."
+        f"Model {str(folder)!r} ({fmt.architecture}) declares {size}-dim vectors but has no "
+        f"projection weights; looked for {[f'{n}.weight' for n in fmt.projection]}."
     )
     raise ConfigError(msg)
 

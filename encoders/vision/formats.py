@@ -9,10 +9,14 @@ configuration code); where a detail could not be confirmed the assumption is mar
 - ``OpsColQwen3Model`` (OpenSearch-AI, ``ops_colqwen3``): dimension under ``dims``; weights
   without an outer prefix (``visual.*``, ``language_model.*``; older exports
   ``language_model.model.*``), projection ``custom_text_proj.*``. ASSUMPTION: the projection
-  name (vLLM accepts ``custom_text_proj`` and ``embedding_proj_layer``; both are tried).
+  name (vLLM accepts ``custom_text_proj`` and ``embedding_proj_layer``; both are tried); a
+  checkpoint without projection weights whose ``dims`` is the hidden size (or unset) uses the
+  normalized hidden states, as vLLM does.
 - ``Qwen3VLNemotronEmbedModel`` (NVIDIA, ``qwen3_vl_nemotron_embed``): Qwen3-VL
   ``ForConditionalGeneration`` names (``model.visual.*``, ``model.language_model.*``), no
-  projection; bidirectional attention and the last layer's output *before* the final RMSNorm.
+  projection; bidirectional attention and the last layer's output *before* the final RMSNorm,
+  as NVIDIA's own modeling code does (vLLM's port runs it causally with the norm; we follow the
+  checkpoint's authors).
 
 Prompts for ``encode_queries`` / ``encode_documents`` (``LLM.encode`` / ``score`` take inputs
 as given, like vLLM). ASSUMPTION, from the ColPali family's processors: ColQwen queries are

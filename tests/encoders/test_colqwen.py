@@ -266,6 +266,30 @@ def test_architecture_override_selects_the_format(tmp_path: Path) -> None:
     assert llm.model.embedding_size == tiny_vl.HIDDEN
 
 
+def test_projection_free_export_uses_hidden_states(tmp_path: Path) -> None:
+    folder = tiny_vl.make_colqwen(tmp_path / "ops", "ops_colqwen3", projection=False)
+    llm = LLM(str(folder), device="cpu")
+    assert llm.model.embedding_size == tiny_vl.HIDDEN
+    text = "blue sky"
+    (out,) = llm.encode(text, pooling_task="token_embed")
+    ids = _tokenizer(folder)(text)["input_ids"]
+    from transformers import Qwen3VLModel
+
+    model = Qwen3VLModel(tiny_vl.qwen3_vl_config(_tokenizer(folder))).eval()
+    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    with torch.inference_mode():
+        hidden = model(input_ids=torch.tensor([ids])).last_hidden_state[0]
+    torch.testing.assert_close(out.outputs.data, hidden / hidden.norm(dim=-1, keepdim=True))
+    # A stated size that needs a projection the checkpoint lacks is an error, not a guess.
+    config = json.loads((folder / "config.json").read_text())
+    config["dims"] = 8
+    (folder / "config.json").write_text(json.dumps(config))
+    from retrieval.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"declares 8-dim vectors but has no projection"):
+        LLM(str(folder), device="cpu")
+
+
 @pytest.mark.skipif(
     "RETRIEVAL_COLQWEN_MODEL" not in os.environ,
     reason="set RETRIEVAL_COLQWEN_MODEL to a real ColQwen3-style folder to run this",
