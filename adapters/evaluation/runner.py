@@ -1,0 +1,190 @@
+"""Pipeline-level evaluation: build (or rerank), search every judged query, measure quality
+with pytrec-eval together with encode time, query latency, index size and peak memory."""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adapters.evaluation.beir import BeirDataset
+from adapters.evaluation.metrics import evaluate_run
+from adapters.evaluation.trec import Run
+from adapters.pipeline import Pipeline, PipelineConfig
+from retrieval.errors import ConfigError
+from retrieval.retriever import Retriever
+
+
+@dataclass
+class EvalResult:
+    """Everything ``retrieval eval`` reports for one (data set, pipeline)."""
+
+    dataset: str
+    pipeline: str
+    metrics: dict[str, float]
+    """``ndcg@10``, ``recall@100``, ``mrr@10``, ``map`` (pytrec-eval means)."""
+    latency_ms: dict[str, float]
+    """``p50`` / ``p95`` of one query's end-to-end time (encode + search + rerank)."""
+    index_bytes: int
+    """Bytes of the saved index folder (0 when reranking a run: nothing is indexed)."""
+    peak_rss_bytes: int
+    """Peak resident memory of this process so far (models included)."""
+    encode_s: float
+    """Seconds spent encoding the documents (and building indexes)."""
+    queries: int
+    documents: int
+    run: Run = field(default_factory=dict, repr=False)
+    """The results, ``{query_id: hits}``, for a TREC run file."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "pipeline": self.pipeline,
+            "metrics": self.metrics,
+            "latency_ms": self.latency_ms,
+            "index_bytes": self.index_bytes,
+            "peak_rss_bytes": self.peak_rss_bytes,
+            "encode_s": round(self.encode_s, 3),
+            "queries": self.queries,
+            "documents": self.documents,
+        }
+
+
+def describe(config: PipelineConfig, rerank_run: str | None) -> str:
+    """A one-line pipeline label, e.g. ``hybrid(dense+sparse+maxsim, rrf) model=...``."""
+    name = Path(config.model).name or config.model
+    parts = [f"{config.pipeline} model={name}"]
+    if config.pipeline in ("sparse", "hybrid") and config.sparse_model:
+        parts.append(f"sparse_model={Path(config.sparse_model).name}")
+    if config.pipeline == "hybrid":
+        parts.append(f"fusion={config.fusion}")
+    parts += [f"{r.label}@{r.top_n or 'all'}" for r in config.rerank]
+    if rerank_run:
+        parts.append(f"reranking {Path(rerank_run).name}")
+    return " ".join(parts)
+
+
+def evaluate_pipeline(
+    dataset: BeirDataset,
+    config: PipelineConfig,
+    *,
+    k: int = 100,
+    rerank_run: Run | None = None,
+    rerank_run_name: str | None = None,
+    workdir: str | Path | None = None,
+) -> EvalResult:
+    """Evaluate ``config`` on ``dataset``: full retrieval, or reranking ``rerank_run``."""
+    if k < 1:
+        msg = f"--k must be a positive number of results per query; got {k}."
+        raise ConfigError(msg)
+    with tempfile.TemporaryDirectory(dir=workdir) as scratch:
+        if rerank_run is None:
+            pipeline = Pipeline(config, path=Path(scratch) / "index")
+            start = time.perf_counter()
+            pipeline.add(dataset.doc_ids, dataset.doc_texts)
+            pipeline.save()
+            encode_s = time.perf_counter() - start
+            run, latencies = _search_all(pipeline.retriever, dataset, k)
+            index_bytes, n_docs = pipeline.index_bytes(), len(dataset.doc_ids)
+        else:
+            run, latencies, encode_s, n_docs = _rerank_all(config, dataset, rerank_run, k)
+            index_bytes = 0
+    return EvalResult(
+        dataset=dataset.name,
+        pipeline=describe(config, rerank_run_name),
+        metrics=evaluate_run(dataset.qrels, run),
+        latency_ms=percentiles(latencies),
+        index_bytes=index_bytes,
+        peak_rss_bytes=peak_rss_bytes(),
+        encode_s=encode_s,
+        queries=len(dataset.query_ids),
+        documents=n_docs,
+        run=run,
+    )
+
+
+def _search_all(retriever: Retriever, dataset: BeirDataset, k: int) -> tuple[Run, list[float]]:
+    run: Run = {}
+    latencies = []
+    retriever.search(dataset.query_texts[0], k=k) if dataset.query_texts else None  # warm-up
+    for qid, text in zip(dataset.query_ids, dataset.query_texts, strict=True):
+        start = time.perf_counter()
+        run[qid] = list(retriever.search(text, k=k))
+        latencies.append((time.perf_counter() - start) * 1000)
+    return run, latencies
+
+
+def _rerank_all(
+    config: PipelineConfig, dataset: BeirDataset, rerank_run: Run, k: int
+) -> tuple[Run, list[float], float, int]:
+    texts = dataset.texts_by_id()
+    candidates = {q: rerank_run.get(q, []) for q in dataset.query_ids}
+    needed = list(dict.fromkeys(h.id for hits in candidates.values() for h in hits))
+    missing = [d for d in needed if d not in texts]
+    if missing:
+        msg = (
+            f"The run names {len(missing)} documents absent from the corpus (e.g. "
+            f"{missing[0]!r}); rerank a run made on this corpus."
+        )
+        raise ConfigError(msg)
+    pipeline = Pipeline(config)
+    start = time.perf_counter()
+    pipeline.put_documents(needed, [texts[d] for d in needed])
+    encode_s = time.perf_counter() - start
+    reranker = pipeline.candidate_reranker()
+    run: Run = {}
+    latencies = []
+    for qid, text in zip(dataset.query_ids, dataset.query_texts, strict=True):
+        start = time.perf_counter()
+        run[qid] = list(reranker.rerank(text, candidates[qid], k=k, source="run"))
+        latencies.append((time.perf_counter() - start) * 1000)
+    return run, latencies, encode_s, len(needed)
+
+
+def percentiles(latencies: Sequence[float]) -> dict[str, float]:
+    """``p50`` / ``p95`` in milliseconds (inclusive method; 0 for no queries)."""
+    if not latencies:
+        return {"p50": 0.0, "p95": 0.0}
+    if len(latencies) == 1:
+        return {"p50": round(latencies[0], 3), "p95": round(latencies[0], 3)}
+    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
+    return {"p50": round(cuts[49], 3), "p95": round(cuts[94], 3)}
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident set size of this process (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def format_table(result: EvalResult) -> str:
+    """The one-table human report."""
+    rows = [
+        ("dataset", f"{result.dataset} ({result.queries} queries, {result.documents} docs)"),
+        ("pipeline", result.pipeline),
+        *((name, f"{value:.4f}") for name, value in result.metrics.items()),
+        ("encode + index (s)", f"{result.encode_s:.1f}"),
+        ("latency p50 (ms)", f"{result.latency_ms['p50']:.1f}"),
+        ("latency p95 (ms)", f"{result.latency_ms['p95']:.1f}"),
+        ("index size", _size(result.index_bytes) if result.index_bytes else "- (reranking)"),
+        ("peak RSS", _size(result.peak_rss_bytes)),
+    ]
+    width = max(len(name) for name, _ in rows)
+    line = "-" * (width + 2 + max(len(v) for _, v in rows))
+    body = [f"{name:<{width}}  {value}" for name, value in rows]
+    return "\n".join([line, *body[:2], line, *body[2:], line])
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.1f} {unit}" if unit != "B" else f"{n} B"
+        value /= 1024
+    return f"{n} B"
