@@ -1,0 +1,210 @@
+"""HTTP server throughput and latency vs the in-process ``LLM.embed``, same model, same inputs.
+
+The server runs as ``retrieval serve`` in its own process; clients are asyncio tasks (httpx)
+each sending ``/v1/embeddings`` requests one after another. Per concurrency level, the same
+requests are also run in-process (``LLM.embed`` once per request, in the benchmark process)
+right before the server run, so both see the same machine state. Rounds alternate and the
+median round is reported.
+
+    .venv/bin/python benchmarks/server_throughput.py --requests 64 --texts-per-request 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cranfield"
+
+
+def load_texts(count: int) -> list[str]:
+    """Cranfield passages (first 300 characters) when the shared data exists, else a fixed
+    synthetic set of similar length."""
+    path = CORPUS / "corpus.jsonl"
+    texts: list[str] = []
+    if path.is_file():
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                doc = json.loads(line)
+                texts.append(f"{doc.get('title', '')} {doc.get('text', '')}".strip()[:300])
+                if len(texts) == count:
+                    break
+    words = "wing lift pressure boundary layer flow shock heat transfer plate cone".split()
+    while len(texts) < count:
+        i = len(texts)
+        texts.append(" ".join(words[(i + j) % len(words)] for j in range(30 + i % 20)))
+    return texts
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(port: int, threads: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(threads)}
+    command = [
+        sys.executable,
+        "-m",
+        "adapters.cli",
+        "serve",
+        MODEL,
+        "--port",
+        str(port),
+        "--device",
+        "cpu",
+        "--log-level",
+        "warning",
+    ]
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.Popen(command, cwd=root, env=env)
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit("the server exited during start-up")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise SystemExit("the server did not become healthy")
+
+
+async def run_clients(
+    url: str, requests: list[list[str]], concurrency: int, fmt: str
+) -> dict[str, float]:
+    """Send every request once with ``concurrency`` clients; texts/s and latency quantiles."""
+    import httpx
+
+    queue: asyncio.Queue[list[str]] = asyncio.Queue()
+    for request in requests:
+        queue.put_nowait(request)
+    latencies: list[float] = []
+    errors = 0
+
+    async def client(http: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while not queue.empty():
+            texts = queue.get_nowait()
+            start = time.perf_counter()
+            body = {"model": MODEL, "input": texts, "encoding_format": fmt}
+            response = await http.post("/v1/embeddings", json=body)
+            latencies.append(time.perf_counter() - start)
+            errors += response.status_code != 200
+
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as http:
+        start = time.perf_counter()
+        await asyncio.gather(*(client(http) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    latencies.sort()
+    texts = sum(len(r) for r in requests)
+    return {
+        "texts_per_s": texts / elapsed,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        "errors": errors,
+    }
+
+
+def in_process(llm: Any, requests: list[list[str]]) -> dict[str, float]:
+    """``LLM.embed`` once per request, back to back (what one in-process caller does)."""
+    latencies = []
+    start = time.perf_counter()
+    for texts in requests:
+        t0 = time.perf_counter()
+        llm.embed(texts, use_tqdm=False)
+        latencies.append(time.perf_counter() - t0)
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "texts_per_s": sum(len(r) for r in requests) / elapsed,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+    }
+
+
+def response_sizes(url: str, texts: list[str]) -> dict[str, int]:
+    import httpx
+
+    sizes = {}
+    for fmt in ("float", "base64"):
+        body = {"model": MODEL, "input": texts, "encoding_format": fmt}
+        sizes[fmt] = len(httpx.post(f"{url}/v1/embeddings", json=body, timeout=120).content)
+    return sizes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=64)
+    parser.add_argument("--texts-per-request", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads, both sides")
+    parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    args = parser.parse_args()
+
+    import torch
+
+    from encoders import LLM
+
+    torch.set_num_threads(args.threads)
+    texts = load_texts(args.requests * args.texts_per_request)
+    per = args.texts_per_request
+    requests = [texts[i : i + per] for i in range(0, len(texts), per)]
+    llm = LLM(MODEL, device="cpu")
+    llm.embed(texts[:64], use_tqdm=False)
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = start_server(port, args.threads)
+    try:
+        wait_healthy(url, server)
+        asyncio.run(run_clients(url, requests[:8], 4, "float"))  # warm-up
+        results: dict[str, Any] = {"sizes_bytes": response_sizes(url, requests[0])}
+        start = time.perf_counter()
+        llm.embed(texts, use_tqdm=False)  # reference: every text in ONE in-process call
+        results["in_process_one_call_texts_per_s"] = len(texts) / (time.perf_counter() - start)
+        print(json.dumps({"one_call": results["in_process_one_call_texts_per_s"]}), flush=True)
+        for concurrency in args.concurrency:
+            rows = []
+            for _ in range(args.rounds):
+                base = in_process(llm, requests)
+                served = asyncio.run(run_clients(url, requests, concurrency, "float"))
+                b64 = asyncio.run(run_clients(url, requests, concurrency, "base64"))
+                rows.append((base, served, b64))
+            rows.sort(key=lambda r: r[1]["texts_per_s"] / r[0]["texts_per_s"])
+            base, served, b64 = rows[len(rows) // 2]
+            results[str(concurrency)] = {
+                "in_process": base,
+                "server_float": served,
+                "server_base64": b64,
+                "ratio_float": served["texts_per_s"] / base["texts_per_s"],
+                "ratio_base64": b64["texts_per_s"] / base["texts_per_s"],
+            }
+            print(json.dumps({concurrency: results[str(concurrency)]}), flush=True)
+        print(json.dumps({"sizes_bytes": results["sizes_bytes"]}))
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
+    finally:
+        server.terminate()
+        server.wait(60)
+
+
+if __name__ == "__main__":
+    main()
