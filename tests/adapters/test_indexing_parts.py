@@ -156,7 +156,7 @@ def test_maxsim_index_matches_reference_and_persists(tmp_path: Path) -> None:
 def test_snippet_highlights_query_words() -> None:
     text = "Intro line.\n" + "filler " * 60 + "Run the tests with scripts/test.sh today."
     out = snippet(text, "How do I run the tests?", width=80)
-    assert "**Run** the **tests** with" in out
+    assert "«Run» the «tests» with" in out
     assert out.startswith("…")
     assert query_terms("How do I run the tests?") == ["run", "tests"]
     assert snippet("plain", "", width=10) == "plain"
