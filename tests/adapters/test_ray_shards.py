@@ -195,3 +195,17 @@ def test_bad_inputs_are_clear_errors(tmp_path: Path) -> None:
     assert len(encode_corpus(docs(3), tmp_path / "e", encoder=enc, overwrite=True)) == 3
     with pytest.raises(ConfigError, match="Unknown representation"):
         LLMEncoder("m", "colbert")
+
+
+def test_multivector_shards_feed_a_plaid_index(tmp_path: Path) -> None:
+    from late_interaction import PlaidIndex
+
+    shards = encode_corpus(
+        docs(30), tmp_path / "mv", encoder=HashEncoder("multivector"), batch_size=8
+    )
+    index = build_index(shards, PlaidIndex.create(tmp_path / "plaid", dim=8, nbits=4))
+    assert len(PlaidIndex.open(tmp_path / "plaid")) == 30  # built shard by shard, then saved
+    query = np.stack([vector_of(w, 8) for w in "alpha beta 17 gamma".split()])
+    hits = index.search(query, k=3, filter={"odd": True})
+    assert hits[0].id == "d17"
+    assert hits[0].metadata == {"n": 17, "odd": True}
