@@ -52,7 +52,7 @@ class ModelWorker:
         self.config = config
         self.metrics = metrics
         self._pending: deque[Job] = deque()
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"model-{name}"[:15])
+        self._executor: ThreadPoolExecutor | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -98,14 +98,19 @@ class ModelWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._task = None
-        self._executor.shutdown(wait=True)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+        self._executor = None
 
     # -- the loop ---------------------------------------------------------------------------
     def _ensure_running(self) -> None:
         loop = asyncio.get_running_loop()
         if self._task is not None and self._loop is loop and not self._task.done():
             return
-        # A new event loop (e.g. a test client without lifespan) gets a fresh loop task.
+        # First use, a restart after close(), or a new event loop: start a fresh loop task.
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="model-worker")
+            self._closing = False
         self._loop = loop
         self._wakeup = asyncio.Event()
         self._task = loop.create_task(self._run_forever())
@@ -121,7 +126,11 @@ class ModelWorker:
             self.metrics.queue_depth.labels(self.name).set(len(self._pending))
             if not batch:
                 continue
-            outcomes = await self._loop.run_in_executor(self._executor, self._execute, batch)
+            try:
+                outcomes = await self._loop.run_in_executor(self._executor, self._execute, batch)
+            except Exception as exc:  # never leave callers waiting on a broken batch
+                logger.exception("micro-batch failed outside the model call")
+                outcomes = [(False, exc)] * len(batch)
             for job, (ok, value) in zip(batch, outcomes, strict=True):
                 if job.future.done():
                     continue

@@ -1,13 +1,17 @@
 """``POST /v1/search``: query text in, hits (id, score, metadata) out, over ``--index DIR``.
 
-The query is encoded with the request's model (dense for FAISS / exact indexes, sparse for a
-sparse index), searched with the index's own ``search`` (one shared filter language), and
-optionally reranked by a scoring model over each hit's ``metadata[text_field]``.
+``DIR`` is either a saved retrieval pipeline (``pipeline.json``: its own models, first
+stages, fusion and rerank stages, run by ``retrieval.Retriever``; hits carry every stage's
+score) or a plain saved index, whose query is encoded with the request's model (dense for
+FAISS / exact, sparse for a sparse index) and searched with the index's own ``search``.
+Either way the shared filter language applies, and hits can be reranked by a served scoring
+model over each hit's ``metadata[text_field]``.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +27,26 @@ from retrieval.errors import ConfigError, IndexNotFoundError
 router = APIRouter(route_class=ErrorRoute)
 
 
+class PipelineSearch:
+    """A saved pipeline behind ``/v1/search``; one search at a time (its models are its own)."""
+
+    def __init__(self, pipeline: Any) -> None:
+        self.retriever = pipeline.retriever
+        self.lock = threading.Lock()
+
+    def search(self, query: str, k: int, filter: Any) -> list[dict[str, Any]]:
+        with self.lock:
+            return [hit.to_dict() for hit in self.retriever.search(query, k=k, filter=filter)]
+
+
 def open_index(path: str | Path) -> Any:
-    """Open a saved index folder by the kind its manifest records."""
+    """Open a saved pipeline, or an index folder by the kind its manifest records."""
     from indexes import ExactIndex, FaissIndex, SparseIndex
 
+    if (Path(path) / "pipeline.json").is_file():
+        from adapters.pipeline import Pipeline
+
+        return PipelineSearch(Pipeline.open(path))
     manifest = Path(path) / "manifest.json"
     if not manifest.is_file():
         msg = (
@@ -50,12 +70,16 @@ async def search(body: SearchRequest, request: Request) -> Response:
     if not isinstance(body.query, str) or not body.query:
         msg = "`query` must be a non-empty string."
         raise BadRequest(msg, param="query")
-    served = state.registry.get(body.model)
     index, query = state.index, body.query
-    sparse = type(index).__name__ == "SparseIndex"
-    vector, tokens = await served.worker.call(lambda: _encode(served, query, sparse))
-    hits = await run_in_threadpool(index.search, vector, body.k, body.filter)
-    out = [{"id": h.id, "score": float(h.score), "metadata": h.metadata} for h in hits]
+    served = state.registry.get(body.model)
+    if isinstance(index, PipelineSearch):
+        out = await run_in_threadpool(index.search, query, body.k, body.filter)
+        tokens = 0
+    else:
+        sparse = type(index).__name__ == "SparseIndex"
+        vector, tokens = await served.worker.call(lambda: _encode(served, query, sparse))
+        hits = await run_in_threadpool(index.search, vector, body.k, body.filter)
+        out = [{"id": h.id, "score": float(h.score), "metadata": h.metadata} for h in hits]
     if body.rerank_model is not None and out:
         tokens += await _rerank(
             state.registry.get(body.rerank_model), query, out, body, state.config.index_text_field

@@ -94,3 +94,22 @@ def test_search_bad_requests(
     response = search_client.post("/v1/search", json=body)
     assert response.status_code == status
     assert message in response.json()["error"]["message"]
+
+
+def test_search_over_a_saved_pipeline(tmp_path: Path, st_legacy_mean: Path, minilm: Any) -> None:
+    """``--index`` on a saved ``adapters.pipeline.Pipeline`` runs its ``retrieval.Retriever``."""
+    pytest.importorskip("faiss")
+    from adapters.pipeline import Pipeline, PipelineConfig
+
+    pipe = Pipeline(PipelineConfig(model=str(st_legacy_mean), device="cpu"), path=tmp_path / "p")
+    metadata = [{"year": year} for _, year in DOCS.values()]
+    pipe.add(list(DOCS), [text for text, _ in DOCS.values()], metadata)
+    pipe.save()
+    expected = Pipeline.open(tmp_path / "p").retriever.search(QUERY, k=2, filter={"year": 2021})
+    app = build_app([(["minilm"], minilm)], index=str(tmp_path / "p"))
+    with TestClient(app) as client:
+        body = {"query": QUERY, "k": 2, "filter": {"year": 2021}}
+        hits = client.post("/v1/search", json=body).json()["hits"]
+    assert [h["id"] for h in hits] == [h.id for h in expected]
+    assert [h["scores"] for h in hits] == [pytest.approx(h.scores) for h in expected]
+    assert {h["metadata"]["year"] for h in hits} == {2021}
