@@ -10,15 +10,8 @@ from __future__ import annotations
 
 from adapters.qdrant.filters import ID_KEY, NONSCALAR_KEY, to_qdrant_filter
 from adapters.qdrant.index import HybridQueryEncoder, QdrantHybridIndex, QdrantIndex
-from adapters.qdrant.store import (
-    ID_NAMESPACE,
-    VECTOR_KINDS,
-    Layout,
-    QdrantStore,
-    VectorKind,
-    connect,
-    point_id,
-)
+from adapters.qdrant.layout import VECTOR_KINDS, Layout, VectorKind, connect
+from adapters.qdrant.store import ID_NAMESPACE, QdrantStore, point_id
 
 __all__ = [
     "ID_KEY",

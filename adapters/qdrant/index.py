@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from adapters.qdrant.store import VECTOR_KINDS, QdrantStore
+from adapters.qdrant.layout import VECTOR_KINDS
+from adapters.qdrant.store import QdrantStore
 from retrieval.errors import ConfigError
 from retrieval.filters import Filter
 from retrieval.types import Hit

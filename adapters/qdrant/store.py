@@ -17,55 +17,30 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any
 
 from adapters.qdrant.filters import ID_KEY, metadata_from, payload_for, to_qdrant_filter
+from adapters.qdrant.layout import (
+    Layout,
+    check_layout,
+    client_module,
+    connect,
+    distance,
+    read_layout,
+)
 from adapters.qdrant.vectors import dense_rows, multivector_items, sparse_items
-from retrieval.errors import ConfigError, MissingDependencyError
+from retrieval.errors import ConfigError
 from retrieval.filters import Filter
 from retrieval.types import Hit
 
 ID_NAMESPACE = uuid.UUID("6f1c1b1e-6a55-5b8e-9d3e-2f1a4c0d7e21")
 """Namespace of the uuid5 point ids (fixed forever: changing it orphans stored points)."""
-VectorKind = Literal["dense", "sparse", "multivector"]
-VECTOR_KINDS: tuple[str, ...] = get_args(VectorKind)
-_DISTANCES = {"cosine": "COSINE", "ip": "DOT", "dot": "DOT", "l2": "EUCLID"}
 _UPSERT_CHUNK = 256
 
 
 def point_id(doc_id: str) -> str:
     """The Qdrant point id (a UUID string) of the toolkit id ``doc_id``."""
     return str(uuid.uuid5(ID_NAMESPACE, doc_id))
-
-
-def _client_module() -> Any:
-    try:
-        import qdrant_client
-    except ImportError as err:
-        package = "qdrant-client"
-        raise MissingDependencyError(package, "qdrant") from err
-    return qdrant_client
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Which named vectors a collection has, and how each is compared."""
-
-    dense_dim: int | None = None
-    """Width of the ``dense`` vector, or ``None`` for no dense vector."""
-    dense_metric: str = "cosine"
-    """``cosine`` | ``ip`` | ``l2`` (``FaissIndex``'s metrics)."""
-    sparse: bool = False
-    """Whether points carry a ``sparse`` vector (SPLADE / BGE-M3 lexical weights)."""
-    multivector_dim: int | None = None
-    """Width of each token vector of ``multivector`` (ColBERT 128), or ``None``."""
-    multivector_metric: str = "ip"
-    """Token similarity inside MaxSim: ``ip`` (ColBERT vectors are normalised) or ``cosine``."""
-
-    def kinds(self) -> tuple[str, ...]:
-        present = (self.dense_dim is not None, self.sparse, self.multivector_dim is not None)
-        return tuple(kind for kind, on in zip(VECTOR_KINDS, present, strict=True) if on)
 
 
 class QdrantStore:
@@ -76,7 +51,7 @@ class QdrantStore:
         self.client = client
         self.collection = collection
         self.layout = layout
-        self._models = _client_module().models
+        self._models = client_module().models
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
@@ -100,7 +75,7 @@ class QdrantStore:
         ready ``QdrantClient`` is given. An existing collection of that name is an error.
         """
         layout = Layout(dense_dim, dense_metric, sparse, multivector_dim, multivector_metric)
-        _check_layout(layout)
+        check_layout(layout)
         client = client or connect(url=url, path=path, api_key=api_key)
         if client.collection_exists(collection):
             msg = (
@@ -127,19 +102,19 @@ class QdrantStore:
         if not client.collection_exists(collection):
             msg = f"No Qdrant collection {collection!r}; create it with QdrantStore.create."
             raise ConfigError(msg)
-        return cls(client, collection, _read_layout(client.get_collection(collection)))
+        return cls(client, collection, read_layout(client.get_collection(collection)))
 
     def _create_collection(self) -> None:
         models, layout = self._models, self.layout
         vectors: dict[str, Any] = {}
         if layout.dense_dim is not None:
             vectors["dense"] = models.VectorParams(
-                size=layout.dense_dim, distance=_distance(models, layout.dense_metric)
+                size=layout.dense_dim, distance=distance(models, layout.dense_metric)
             )
         if layout.multivector_dim is not None:
             vectors["multivector"] = models.VectorParams(
                 size=layout.multivector_dim,
-                distance=_distance(models, layout.multivector_metric),
+                distance=distance(models, layout.multivector_metric),
                 multivector_config=models.MultiVectorConfig(
                     comparator=models.MultiVectorComparator.MAX_SIM
                 ),
@@ -353,57 +328,6 @@ class QdrantStore:
             )
             for p in points
         ]
-
-
-def connect(url: str | None = None, path: str | None = None, api_key: str | None = None) -> Any:
-    """A ``QdrantClient`` for a server ``url``, a local ``path`` or (neither) memory."""
-    if url is not None and path is not None:
-        msg = "Give url= (a Qdrant server) or path= (local mode), not both."
-        raise ConfigError(msg)
-    module = _client_module()
-    if url is not None:
-        return module.QdrantClient(url=url, api_key=api_key)
-    return module.QdrantClient(path=path) if path is not None else module.QdrantClient(":memory:")
-
-
-def _distance(models: Any, metric: str) -> Any:
-    if metric not in _DISTANCES:
-        msg = f"Unknown metric {metric!r}. Valid: cosine, ip, l2."
-        raise ConfigError(msg)
-    return getattr(models.Distance, _DISTANCES[metric])
-
-
-def _check_layout(layout: Layout) -> None:
-    if not layout.kinds():
-        msg = "A QdrantStore needs dense_dim=, sparse=True or multivector_dim= (at least one)."
-        raise ConfigError(msg)
-    for name, dim in (("dense_dim", layout.dense_dim), ("multivector_dim", layout.multivector_dim)):
-        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
-            msg = f"{name} must be a positive integer; got {dim!r}."
-            raise ConfigError(msg)
-    for metric in (layout.dense_metric, layout.multivector_metric):
-        if metric not in _DISTANCES:
-            msg = f"Unknown metric {metric!r}. Valid: cosine, ip, l2."
-            raise ConfigError(msg)
-
-
-def _read_layout(info: Any) -> Layout:
-    reverse = {"Cosine": "cosine", "Dot": "ip", "Euclid": "l2"}
-    params = info.config.params
-    vectors = params.vectors if isinstance(params.vectors, dict) else {}
-    dense, multi = vectors.get("dense"), vectors.get("multivector")
-
-    def metric(vector: Any) -> str:
-        name = getattr(vector.distance, "value", str(vector.distance))
-        return reverse.get(name, "cosine")
-
-    return Layout(
-        dense_dim=None if dense is None else int(dense.size),
-        dense_metric="cosine" if dense is None else metric(dense),
-        sparse="sparse" in (params.sparse_vectors or {}),
-        multivector_dim=None if multi is None else int(multi.size),
-        multivector_metric="ip" if multi is None else metric(multi),
-    )
 
 
 def _check_ids(ids: Sequence[str], *, unique: bool = True) -> list[str]:
