@@ -94,3 +94,17 @@ def test_cohere_v1_rerank_returns_documents(server_url: str, reranker: Any) -> N
     order, _ = _reference_order(reranker)
     assert [r.index for r in result.results] == order
     assert [r.document.text for r in result.results] == [DOCS[i] for i in order]
+
+
+def test_readme_http_example_runs(server_url: str) -> None:
+    """The README's server example, pointed at this test server."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## HTTP server\n", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    code = code.replace("http://127.0.0.1:8000", server_url).replace("RERANKER", "reranker")
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert len(namespace["vectors"].data) == 2
+    assert [r.index for r in namespace["reranked"].results] in ([0], [1])
