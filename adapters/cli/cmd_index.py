@@ -21,6 +21,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         progress=not (args.quiet or args.json),
+        config=args.config,
     )
     for reason in report.skipped:
         print(f"warning: skipped {reason}", file=sys.stderr)
@@ -64,6 +65,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--batch-size", type=int, default=256, help="chunks embedded and committed together"
     )
     index.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    index.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE.toml",
+        help="pipeline TOML (kind, model, index kinds, fusion, rerank); flags override it",
+    )
     index.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     index.add_argument("--json", action="store_true", help="machine-readable report")
     index.set_defaults(func=run)

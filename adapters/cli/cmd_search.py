@@ -19,14 +19,24 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         msg = f"--filter is not valid JSON ({err}); e.g. --filter '{{\"page\": 2}}'."
         raise ConfigError(msg) from err
+    options = None
+    if args.config:
+        from adapters.indexing.pipeline_toml import read_pipeline, search_fields
+
+        options = search_fields(read_pipeline(args.config))
     searcher = Searcher.open(args.index, device=args.device)
     try:
         for number, query in enumerate(args.queries):
             hits = searcher.search(
-                query, args.k, filter_, rerank=args.rerank, rerank_depth=args.rerank_depth
+                query,
+                args.k,
+                filter_,
+                rerank=args.rerank,
+                rerank_depth=args.rerank_depth,
+                options=options,
             )
             if args.json:
-                rows = [{"id": h.id, "score": h.score, "metadata": h.metadata} for h in hits]
+                rows = [h.to_dict() for h in hits]
                 print(json.dumps({"query": query, "hits": rows}))
             else:
                 _print_hits(query, hits, blank_line=number > 0)
@@ -81,6 +91,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--rerank-depth", type=int, default=30, help="candidates the reranker scores (30)"
     )
     search.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    search.add_argument(
+        "--config", default=None, metavar="FILE.toml", help="pipeline TOML: fusion, rerank stages"
+    )
     search.add_argument(
         "--json", action="store_true", help='one {"query", "hits": [...]} line per query'
     )

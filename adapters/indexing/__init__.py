@@ -15,9 +15,8 @@ from adapters.indexing.build import IndexReport, index_sources
 from adapters.indexing.encode import KINDS, Embedder, Kind
 from adapters.indexing.info import index_info
 from adapters.indexing.models import load_model
-from adapters.indexing.search import Searcher, fuse
+from adapters.indexing.search import Searcher
 from adapters.indexing.store import DocumentIndex, IndexSettings
-from adapters.indexing.token_index import MaxSimIndex
 
 __all__ = [
     "KINDS",
@@ -26,9 +25,7 @@ __all__ = [
     "IndexReport",
     "IndexSettings",
     "Kind",
-    "MaxSimIndex",
     "Searcher",
-    "fuse",
     "index_info",
     "index_sources",
     "load_model",

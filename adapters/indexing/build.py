@@ -20,6 +20,7 @@ from typing import Any
 from adapters.indexing.chunking import check_chunking, chunk_text
 from adapters.indexing.encode import Embedder, check_kind
 from adapters.indexing.models import load_model
+from adapters.indexing.pipeline_toml import index_fields, read_pipeline
 from adapters.indexing.readers import UnreadableFileError
 from adapters.indexing.sources import Document, Unit, scan_sources
 from adapters.indexing.store import DocumentIndex, IndexSettings
@@ -58,6 +59,7 @@ class _Prepared:
     ids: list[str]
     texts: list[str]
     metadata: list[dict[str, Any]]
+    tokens: int = 0
 
 
 def index_sources(
@@ -71,12 +73,14 @@ def index_sources(
     batch_size: int = 256,
     device: str = "auto",
     progress: bool = True,
+    config: str | Path | None = None,
 ) -> IndexReport:
     """Bring the index at ``index_dir`` in line with ``sources`` (see the module docstring).
 
     ``model`` / ``kind`` / chunking default to the index's own settings, or for a new index
     to the embedded all-MiniLM-L6-v2, ``hybrid`` and 200-token chunks overlapping by 40.
-    ``batch_size`` is the number of chunks embedded and committed together.
+    ``batch_size`` is the number of chunks embedded and committed together. ``config`` is a
+    pipeline TOML (``adapters.indexing.pipeline_toml``); explicit arguments override it.
     """
     started = time.perf_counter()
     if batch_size < 1:
@@ -84,7 +88,15 @@ def index_sources(
         raise ConfigError(msg)
     scan = scan_sources(list(sources))
     report = IndexReport(ignored=scan.ignored, skipped=list(scan.skipped))
-    index = _open_or_create(Path(index_dir), model, kind, chunk_tokens, chunk_overlap, device)
+    extra: dict[str, Any] = {}
+    if config is not None:
+        extra = index_fields(read_pipeline(config))
+        model, kind = model or extra.pop("model"), kind or extra.pop("kind")
+        extra.pop("model", None)
+        extra.pop("kind", None)
+    index = _open_or_create(
+        Path(index_dir), model, kind, chunk_tokens, chunk_overlap, device, extra
+    )
     try:
         embedder = Embedder(load_model(index.settings.model, device), index.settings.kind)
         known = index.state.units()
@@ -118,6 +130,7 @@ def _open_or_create(
     chunk_tokens: int | None,
     chunk_overlap: int | None,
     device: str,
+    extra: dict[str, Any],
 ) -> DocumentIndex:
     if DocumentIndex.exists(path):
         index = DocumentIndex.open(path)
@@ -125,6 +138,8 @@ def _open_or_create(
         _check_same(index, "kind", kind, "--kind")
         _check_same(index, "chunk_tokens", chunk_tokens, "--chunk-tokens")
         _check_same(index, "chunk_overlap", chunk_overlap, "--chunk-overlap")
+        for name in ("dense_index", "multivector_index", "plaid"):
+            _check_same(index, name, extra.get(name), "--config")
         return index
     from encoders.resolve import DEFAULT_MODEL
 
@@ -136,7 +151,9 @@ def _open_or_create(
     check_chunking(size, overlap, llm.max_model_len)
     embedder = Embedder(llm, kind)
     vocab = int(llm.vocab_size) if kind == "sparse" else 0
-    settings = IndexSettings(model, kind, size, overlap, embedder.dim, vocab, embedder.one_pass)
+    settings = IndexSettings(
+        model, kind, size, overlap, embedder.dim, vocab, embedder.one_pass, **extra
+    )
     return DocumentIndex.create(path, settings)
 
 
@@ -204,6 +221,7 @@ def _prepare(
     for doc in documents:
         for chunk in chunk_text(doc.text, tokenizer, settings.chunk_tokens, settings.chunk_overlap):
             out.texts.append(chunk.text)
+            out.tokens += chunk.n_tokens
             out.metadata.append(_chunk_metadata(doc, chunk.start, chunk.end, chunk.text))
     n = len(out.texts)
     out.ids = [unit.doc_id] if n == 1 else [f"{unit.doc_id}#{i}" for i in range(n)]
@@ -238,7 +256,7 @@ def _commit(
         index.add(ids, encoded, [m for p in batch for m in p.metadata])
         report.tokens += encoded.n_tokens
     index.save()
-    index.state.finish({p.unit.key: (p.unit.digest, p.ids) for p in batch})
+    index.state.finish({p.unit.key: (p.unit.digest, p.ids, p.tokens) for p in batch})
     report.chunks += len(ids)
     for p in batch:
         if p.unit.key in known and known[p.unit.key].digest is not None:

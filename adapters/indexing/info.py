@@ -15,6 +15,7 @@ def index_info(path: str | Path) -> dict[str, Any]:
     try:
         units = index.state.units()
         chunks = len(index)
+        tokens = index.state.count_tokens()
         components: dict[str, Any] = {}
         for name, part in index.parts.items():
             files = _folder_bytes(Path(index.path) / name)
@@ -25,7 +26,7 @@ def index_info(path: str | Path) -> dict[str, Any]:
             }
             if chunks:
                 entry["bytes_per_chunk"] = round(files / chunks, 1)
-            n_tokens = getattr(part, "n_tokens", None)
+            n_tokens = tokens if name == "tokens" else 0
             if n_tokens:
                 entry["tokens"] = n_tokens
                 entry["bytes_per_token"] = round(files / n_tokens, 1)
@@ -37,6 +38,7 @@ def index_info(path: str | Path) -> dict[str, Any]:
             "documents": sum(1 for u in units.values() if u.done),
             "unfinished": sum(1 for u in units.values() if not u.done),
             "chunks": chunks,
+            "tokens": tokens,
             "bytes": total,
             "bytes_per_document": round(total / max(1, len(units)), 1),
             "components": components,

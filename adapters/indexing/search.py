@@ -1,9 +1,10 @@
-"""Searching a document index: encode the query, search each component, fuse, rerank.
+"""Searching a document index with ``retrieval.Retriever``.
 
-Kinds with one component return that component's ranking. ``hybrid`` fuses the dense and
-the token (MaxSim) rankings with reciprocal-rank fusion, ``sum 1 / (60 + rank)``; the fused
-score is reported. ``rerank`` re-scores the best ``rerank_depth`` candidates with a
-cross-encoder (``LLM.score`` over the chunk texts) and orders them by that score.
+Each component of the index is a first stage (``dense``, ``maxsim`` for the token vectors,
+``sparse``), all sharing the index's query encoder, so a hybrid query runs the model once.
+Several stages are fused (RRF with k = 60 unless the index's pipeline TOML says otherwise);
+rerank stages come from that TOML (``[[rerank]]``) or from ``rerank=MODEL`` (a cross-encoder
+over the stored chunk texts).
 """
 
 from __future__ import annotations
@@ -15,11 +16,16 @@ from adapters.indexing.models import load_model
 from adapters.indexing.store import DocumentIndex
 from retrieval.errors import ConfigError
 from retrieval.filters import Filter
-from retrieval.types import Hit
+from retrieval.fusion import Fusion
+from retrieval.retriever import RankedHit, Retriever
+from retrieval.stages import IndexStage, RerankStage
 
-RRF_K = 60
-"""Reciprocal-rank fusion constant (Cormack et al. 2009; also Elasticsearch's default)."""
-_REPRESENTATION = {"dense": "dense", "tokens": "multivector", "sparse": "sparse"}
+STAGES = {
+    "dense": ("dense", "dense"),
+    "tokens": ("maxsim", "multivector"),
+    "sparse": ("sparse", "sparse"),
+}
+"""Index component -> (stage name on hits' ``scores``, query representation)."""
 
 
 class Searcher:
@@ -27,12 +33,42 @@ class Searcher:
 
     def __init__(self, index: DocumentIndex, *, device: str = "auto") -> None:
         self.index = index
-        self.embedder = Embedder(load_model(index.settings.model, device), index.settings.kind)
         self.device = device
+        self.embedder = Embedder(load_model(index.settings.model, device), index.settings.kind)
 
     @classmethod
     def open(cls, path: str, *, device: str = "auto") -> Searcher:
         return cls(DocumentIndex.open(path), device=device)
+
+    def retriever(
+        self,
+        *,
+        rerank: str | None = None,
+        rerank_depth: int = 30,
+        options: dict[str, Any] | None = None,
+    ) -> Retriever:
+        """The Retriever over this index: its components as first stages, fused, then the
+        rerank stages of ``options`` (default: the index's pipeline settings), or a
+        ``rerank`` cross-encoder over the best ``rerank_depth`` candidates of each stage."""
+        options = self.index.settings.search if options is None else options
+        depth = rerank_depth if rerank else int(options.get("depth", 100))
+        stages = [
+            IndexStage(STAGES[name][0], self.embedder, part, STAGES[name][1], depth)
+            for name, part in self.index.parts.items()
+        ]
+        fusion = Fusion(
+            options.get("fusion", "rrf"),
+            rrf_k=float(options.get("rrf_k", 60.0)),
+            weights=options.get("weights", {}),
+        )
+        if rerank:
+            from adapters.pipeline import CrossEncoderReranker
+
+            reranker = CrossEncoderReranker(load_model(rerank, self.device))
+            stages_after = [RerankStage("cross-encoder", reranker)]
+        else:
+            stages_after = [self._rerank_stage(raw) for raw in options.get("rerank", [])]
+        return Retriever(stages, fusion=fusion, rerank=stages_after)
 
     def search(
         self,
@@ -42,9 +78,10 @@ class Searcher:
         *,
         rerank: str | None = None,
         rerank_depth: int = 30,
-        depth: int = 100,
-    ) -> list[Hit]:
-        """The best ``k`` chunks for ``query`` (matching ``filter``), best first."""
+        options: dict[str, Any] | None = None,
+    ) -> list[RankedHit]:
+        """The best ``k`` chunks for ``query`` (matching ``filter``), best first; each hit's
+        ``scores`` holds every stage's score."""
         if not query.strip():
             msg = "The query is empty; give a question or keywords to search for."
             raise ConfigError(msg)
@@ -54,40 +91,31 @@ class Searcher:
                 f"retrieval index SOURCE --index {self.index.path}"
             )
             raise ConfigError(msg)
-        wanted = max(k, rerank_depth if rerank else 0)
-        reps = self.embedder.encode_queries([query])
-        rankings = [
-            part.search(reps[_REPRESENTATION[name]][0], k=max(depth, wanted), filter=filter)
-            for name, part in self.index.parts.items()
-        ]
-        hits = rankings[0][:wanted] if len(rankings) == 1 else fuse(rankings)[:wanted]
-        if rerank:
-            hits = rerank_hits(load_model(rerank, self.device), query, hits[:rerank_depth])
-        return hits[:k]
+        retriever = self.retriever(rerank=rerank, rerank_depth=rerank_depth, options=options)
+        return retriever.search(query, k=k, filter=filter)
+
+    def _rerank_stage(self, raw: dict[str, Any]) -> RerankStage:
+        from adapters.pipeline import (
+            CrossEncoderReranker,
+            DenseEncoder,
+            DocumentEmbeddings,
+            EmbeddingReranker,
+            RerankConfig,
+            SparseEncoder,
+            TokenEncoder,
+        )
+
+        config = RerankConfig(**raw)
+        if config.kind == "cross-encoder":
+            reranker: Any = CrossEncoderReranker(load_model(str(config.model), self.device))
+            return RerankStage(config.label, reranker, config.top_n)
+        model = config.model or self.index.settings.model
+        classes = {"maxsim": TokenEncoder, "dense": DenseEncoder, "sparse": SparseEncoder}
+        encoder = classes[config.kind](load_model(model, self.device))
+        kind = "multivector" if config.kind == "maxsim" else config.kind
+        # Documents are encoded from their stored chunk text on first use, then kept.
+        reranker = EmbeddingReranker(encoder, kind, DocumentEmbeddings(encoder))
+        return RerankStage(config.label, reranker, config.top_n)
 
     def close(self) -> None:
         self.index.close()
-
-
-def fuse(rankings: list[list[Hit]]) -> list[Hit]:
-    """Reciprocal-rank fusion of best-first lists; ties keep first-seen order."""
-    scores: dict[str, float] = {}
-    first: dict[str, Hit] = {}
-    for ranking in rankings:
-        for rank, hit in enumerate(ranking, 1):
-            scores[hit.id] = scores.get(hit.id, 0.0) + 1.0 / (RRF_K + rank)
-            first.setdefault(hit.id, hit)
-    order = sorted(scores, key=lambda i: -scores[i])
-    return [Hit(i, scores[i], first[i].metadata) for i in order]
-
-
-def rerank_hits(llm: Any, query: str, hits: list[Hit]) -> list[Hit]:
-    """Re-score ``hits`` with a cross-encoder over their stored chunk text."""
-    if not hits:
-        return hits
-    texts = [str(hit.metadata.get("text", "")) for hit in hits]
-    outputs = llm.score(query, texts, use_tqdm=False)
-    scored = [
-        Hit(h.id, float(o.outputs.score), h.metadata) for h, o in zip(hits, outputs, strict=True)
-    ]
-    return sorted(scored, key=lambda h: -h.score)

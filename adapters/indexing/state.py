@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS units (
     key TEXT PRIMARY KEY,
     digest TEXT,             -- NULL until the unit's chunks are committed
     chunk_ids TEXT NOT NULL, -- JSON list of the committed chunk ids
-    pending TEXT             -- JSON list of chunk ids being written, NULL when done
+    pending TEXT,            -- JSON list of chunk ids being written, NULL when done
+    tokens INTEGER NOT NULL DEFAULT 0  -- text tokens of the committed chunks
 );
 """
 
@@ -74,19 +75,26 @@ class IndexState:
                     (key, json.dumps(ids)),
                 )
 
-    def finish(self, done: Mapping[str, tuple[str, list[str]]]) -> None:
-        """Units whose chunks are now saved in the indexes: ``key -> (digest, chunk_ids)``."""
+    def finish(self, done: Mapping[str, tuple[str, list[str], int]]) -> None:
+        """Units whose chunks are now saved in the indexes:
+        ``key -> (digest, chunk_ids, text tokens)``."""
         with self._transaction():
-            for key, (digest, ids) in done.items():
+            for key, (digest, ids, tokens) in done.items():
                 self._db.execute(
-                    "UPDATE units SET digest = ?, chunk_ids = ?, pending = NULL WHERE key = ?",
-                    (digest, json.dumps(ids), key),
+                    "UPDATE units SET digest = ?, chunk_ids = ?, pending = NULL, tokens = ? "
+                    "WHERE key = ?",
+                    (digest, json.dumps(ids), tokens, key),
                 )
 
     def forget(self, keys: Iterable[str]) -> None:
         """Drop units removed from the sources (after their chunks left the indexes)."""
         with self._transaction():
             self._db.executemany("DELETE FROM units WHERE key = ?", [(k,) for k in keys])
+
+    def count_tokens(self) -> int:
+        """Text tokens of every committed chunk (chunk overlaps counted twice)."""
+        row = self._db.execute("SELECT COALESCE(SUM(tokens), 0) FROM units").fetchone()
+        return int(row[0])
 
     def count_done(self) -> int:
         row = self._db.execute(

@@ -4,9 +4,10 @@
 DIR/
   index.json      IndexSettings (model, kind, chunking, widths) + format version
   state.sqlite    source units -> content digest and chunk ids (adapters.indexing.state)
-  dense/          indexes.FaissIndex (flat, cosine)         kinds dense, hybrid
-  tokens/         MaxSimIndex (exact MaxSim; PlaidIndex later) kinds multivector, hybrid
-  sparse/         indexes.SparseIndex                       kind sparse
+  dense/          indexes.FaissIndex (cosine; flat unless dense_index)     kinds dense, hybrid
+  tokens/         adapters.pipeline.MaxSimIndex (exact), or late_interaction.PlaidIndex
+                  with multivector_index = "plaid"                         multivector, hybrid
+  sparse/         indexes.SparseIndex                                      kind sparse
 ```
 
 Every component holds the same chunk ids with the same metadata, so each one answers on its
@@ -18,13 +19,12 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from adapters.indexing.encode import COMPONENTS, Encoded, check_kind
 from adapters.indexing.state import IndexState
-from adapters.indexing.token_index import MaxSimIndex
 from retrieval.errors import ConfigError, IndexCorruptError, IndexNotFoundError
 from retrieval.storage import atomic_write
 
@@ -51,6 +51,15 @@ class IndexSettings:
     """Sparse vocabulary size (0 for dense kinds)."""
     one_pass: bool = False
     """Hybrid only: dense and token vectors come from one forward pass."""
+    dense_index: str = "flat"
+    """FAISS kind of the dense component: ``flat | ivf | hnsw | ivfpq | sq8``."""
+    multivector_index: str = "exact"
+    """Token component: ``exact`` (MaxSim over every token) or ``plaid`` (PlaidIndex)."""
+    plaid: dict[str, Any] = field(default_factory=dict)
+    """Extra ``PlaidIndex.create`` options."""
+    search: dict[str, Any] = field(default_factory=dict)
+    """Search settings from a pipeline TOML (``depth``, ``fusion``, ``rrf_k``, ``weights``,
+    ``rerank``), used by ``retrieval search`` unless overridden there."""
     format: int = FORMAT
 
     @classmethod
@@ -110,7 +119,7 @@ class DocumentIndex:
             )
             raise IndexNotFoundError(msg)
         settings = IndexSettings.from_json(folder / SETTINGS_FILE)
-        parts = {name: _open_part(folder / name, name) for name in _parts(settings)}
+        parts = {name: _open_part(folder / name, name, settings) for name in _parts(settings)}
         return cls(folder, settings, parts)
 
     def __len__(self) -> int:
@@ -166,20 +175,32 @@ def _create_part(path: Path, name: str, settings: IndexSettings) -> Any:
     if name == "dense":
         from indexes import FaissIndex
 
-        return FaissIndex.create(path, dim=settings.dim, kind="flat", metric="cosine")
+        return FaissIndex.create(path, dim=settings.dim, kind=settings.dense_index, metric="cosine")
     if name == "tokens":
+        if settings.multivector_index == "plaid":
+            from late_interaction import PlaidIndex
+
+            return PlaidIndex.create(path, dim=settings.dim, **settings.plaid)
+        from adapters.pipeline import MaxSimIndex
+
         return MaxSimIndex.create(path, dim=settings.dim)
     from indexes import SparseIndex
 
     return SparseIndex.create(path, vocab_size=settings.vocab_size)
 
 
-def _open_part(path: Path, name: str) -> Any:
+def _open_part(path: Path, name: str, settings: IndexSettings) -> Any:
     if name == "dense":
         from indexes import FaissIndex
 
         return FaissIndex.open(path, device="cpu")
     if name == "tokens":
+        if settings.multivector_index == "plaid":
+            from late_interaction import PlaidIndex
+
+            return PlaidIndex.open(path)
+        from adapters.pipeline import MaxSimIndex
+
         return MaxSimIndex.open(path)
     from indexes import SparseIndex
 
