@@ -21,13 +21,19 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
     raise MissingDependencyError(package, extra="langchain") from err
 
 from adapters.langchain.embeddings import RetrievalEmbeddings
-from adapters.langchain.encoders import DenseTextEncoder, SparseTextEncoder, TextEncoder
+from adapters.langchain.encoders import (
+    DenseTextEncoder,
+    MultiVectorTextEncoder,
+    SparseTextEncoder,
+    TextEncoder,
+)
 from adapters.langchain.reranker import RetrievalReranker
 from adapters.langchain.retriever import RetrievalRetriever
 from adapters.langchain.vectorstore import RetrievalVectorStore
 
 __all__ = [
     "DenseTextEncoder",
+    "MultiVectorTextEncoder",
     "RetrievalEmbeddings",
     "RetrievalReranker",
     "RetrievalRetriever",

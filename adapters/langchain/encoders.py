@@ -92,6 +92,41 @@ class SparseTextEncoder:
         return SparseIndex.create(path, vocab_size=self.vocab_size)
 
 
+class MultiVectorTextEncoder:
+    """Token vectors (late interaction) from a ColBERT model or any token-embedding
+    ``encoders.LLM``; new indexes are ``late_interaction.PlaidIndex``."""
+
+    def __init__(self, llm: LLM, index_config: Mapping[str, Any] | None = None):
+        """``index_config``: ``PlaidIndex.create`` keywords for a new index (e.g. ``nbits``)."""
+        self.llm = llm
+        self.index_config = dict(index_config or {})
+
+    def encode_documents(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """One ``(d_tokens_i, dim)`` float32 array per text."""
+        vectors = self.llm.encode_documents(list(texts), use_tqdm=False)
+        return [v.float().cpu().numpy() for v in vectors]
+
+    def encode_queries(self, queries: Sequence[str]) -> dict[str, list[np.ndarray]]:
+        """``{"multivector": [(q_tokens_i, dim) arrays]}``: the ``retrieval.QueryEncoder``
+        protocol."""
+        vectors = self.llm.encode_queries(list(queries), use_tqdm=False)
+        return {"multivector": [v.float().cpu().numpy() for v in vectors]}
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """``(q_tokens, dim)`` float32."""
+        return self.encode_queries([text])["multivector"][0]
+
+    def new_index(self, batch: list[np.ndarray], path: PathLike | None) -> Index:
+        import late_interaction
+
+        plaid = getattr(late_interaction, "PlaidIndex", None)
+        if plaid is None:  # pragma: no cover - only before the PLAID index is installed
+            msg = "This version of late_interaction has no PlaidIndex; pass index= instead."
+            raise ConfigError(msg)
+        index: Index = plaid.create(path, dim=int(batch[0].shape[1]), **self.index_config)
+        return index
+
+
 def _rows(vectors: Any, expected: int) -> np.ndarray:
     array = np.asarray(vectors, dtype=np.float32)
     if array.ndim != 2 or len(array) != expected:

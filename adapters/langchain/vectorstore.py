@@ -11,43 +11,46 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
+from langchain_core.runnables.config import run_in_executor
 from langchain_core.vectorstores import VectorStore
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
 from adapters.langchain import persistence
 from adapters.langchain.encoders import DenseTextEncoder, PathLike, TextEncoder
+from adapters.langchain.relevance import ScoreFn, relevance_for, unit
 from retrieval.errors import ConfigError
 from retrieval.filters import Filter
 from retrieval.protocols import Index
 from retrieval.storage import IndexFolder, Manifest
 
 logger = logging.getLogger(__name__)
-ScoreFn = Callable[[float], float]
 
 
 class RetrievalVectorStore(VectorStore):
     """LangChain vector store over a toolkit index.
 
     ``embedding``: LangChain ``Embeddings`` (e.g. ``RetrievalEmbeddings``) for a dense store.
-    ``index``: any ``Index``; ``None`` makes one on the first add, sized from the first batch
+    ``index``: any ``Index``, empty (the store keeps the documents' text, so it only answers for
+    items added through it); ``None`` makes one on the first add, sized from the first batch
     (a ``FaissIndex`` with ``index_config``, default exact ``kind="flat"``, ``metric="cosine"``).
-    ``encoder``: how texts become index input, for non-dense indexes (``SparseTextEncoder``).
+    ``encoder``: how texts become index input, for non-dense indexes (``SparseTextEncoder``,
+    ``MultiVectorTextEncoder``).
     ``path``: a folder to ``save()`` into (``load`` reopens it); ``None`` keeps it in memory.
 
     Scores from ``similarity_search_with_score`` are the index's, higher is better (cosine
     similarity for the default index). ``similarity_search_with_relevance_scores`` maps them to
-    [0, 1]: cosine / ip clipped, l2 ``1 - distance / 2``, unbounded scores (sparse dot product,
-    MaxSim) ``s / (1 + s)``; pass ``relevance_score_fn`` to choose another mapping.
+    [0, 1]: cosine / ip clipped, l2 ``1 - distance / 2``, MaxSim divided by the query's token
+    count (a mean cosine), other unbounded scores (sparse dot product) ``s / (1 + s)``; pass
+    ``relevance_score_fn`` to choose another mapping.
     """
 
     def __init__(
@@ -217,11 +220,28 @@ class RetrievalVectorStore(VectorStore):
         )
         return self._mmr(embedding, fetched, k, lambda_mult)
 
+    def _similarity_search_with_relevance_scores(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        filter = kwargs.pop("filter", None)
+        _no_extra(kwargs, "similarity_search_with_relevance_scores")
+        if self._index is None:
+            return []
+        encoded = self._encoder.encode_query(query)
+        fn = self._relevance_fn or relevance_for(self._index, encoded)
+        return [(doc, unit(fn(s))) for doc, s in self._search(encoded, k, filter)]
+
+    async def _asimilarity_search_with_relevance_scores(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        # the default async path maps scores without the query (MaxSim needs its length)
+        return await run_in_executor(
+            None, self._similarity_search_with_relevance_scores, query, k, **kwargs
+        )
+
     def _select_relevance_score_fn(self) -> ScoreFn:
-        fn = self._relevance_fn or _relevance_for(self._index)
-        # LangChain warns about (and filters on) scores outside [0, 1]; float32 rounding
-        # alone puts a document's cosine with itself at 1.0000001.
-        return lambda score: min(1.0, max(0.0, float(fn(score))))
+        fn = self._relevance_fn or relevance_for(self._index, None)
+        return lambda score: unit(fn(score))
 
     @classmethod
     def from_texts(
@@ -367,18 +387,6 @@ def _ids(ids: Sequence[str | None] | None, n: int) -> list[str]:
         raise ConfigError(msg)
     # a document without an id (None) gets a fresh one; other values are checked by the index
     return [uuid.uuid4().hex if i is None else i for i in ids]
-
-
-def _relevance_for(index: Index | None) -> ScoreFn:
-    """Map the index's raw score to [0, 1] according to its metric."""
-    metric = getattr(index, "metric", None) or getattr(
-        getattr(index, "config", None), "metric", None
-    )
-    if metric in ("cosine", "ip"):
-        return lambda s: s
-    if metric == "l2":  # scores are minus squared distances; unit vectors are <= 2 apart
-        return lambda s: 1.0 - math.sqrt(max(0.0, -s)) / 2.0
-    return lambda s: s / (1.0 + s) if s > 0 else 0.0
 
 
 def _no_extra(kwargs: Mapping[str, Any], method: str) -> None:

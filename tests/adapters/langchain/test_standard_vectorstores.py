@@ -14,9 +14,12 @@ from pathlib import Path
 import pytest
 from langchain_tests.integration_tests import VectorStoreIntegrationTests
 
-from adapters.langchain import RetrievalVectorStore, SparseTextEncoder
+import late_interaction
+from adapters.langchain import MultiVectorTextEncoder, RetrievalVectorStore, SparseTextEncoder
 from indexes import ExactIndex, FaissIndex, SparseIndex
-from tests.adapters.langchain.models import splade
+from tests.adapters.langchain.models import minilm, splade
+
+PLAID = getattr(late_interaction, "PlaidIndex", None)
 
 
 def _cleared(store: RetrievalVectorStore) -> Iterator[RetrievalVectorStore]:
@@ -62,3 +65,15 @@ class TestSparseStore(VectorStoreIntegrationTests):
         llm = splade()
         index = SparseIndex.create(vocab_size=llm.vocab_size)
         yield from _cleared(RetrievalVectorStore(index=index, encoder=SparseTextEncoder(llm)))
+
+
+@pytest.mark.realmodel
+@pytest.mark.usefixtures("shared_minilm")
+@pytest.mark.skipif(PLAID is None, reason="late_interaction.PlaidIndex is not in this version")
+class TestPlaidStore(VectorStoreIntegrationTests):
+    """The PLAID token index fed by all-MiniLM-L6-v2 token vectors (late interaction); the
+    store makes the index on the first add."""
+
+    @pytest.fixture
+    def vectorstore(self) -> Iterator[RetrievalVectorStore]:
+        yield from _cleared(RetrievalVectorStore(encoder=MultiVectorTextEncoder(minilm())))

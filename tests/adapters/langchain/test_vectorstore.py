@@ -13,11 +13,13 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_core.indexing import InMemoryRecordManager, index
 
-from adapters.langchain import RetrievalEmbeddings, RetrievalVectorStore
+import late_interaction
+from adapters.langchain import MultiVectorTextEncoder, RetrievalEmbeddings, RetrievalVectorStore
 from indexes import ExactIndex, FaissIndex
 from retrieval.errors import ConfigError, FilterError, IndexCorruptError
 
 FAKE = DeterministicFakeEmbedding(size=8)
+PLAID = getattr(late_interaction, "PlaidIndex", None)
 PAPERS = [
     Document("Shock waves form ahead of a blunt body in hypersonic flow.", id="p1",
              metadata={"lang": "en", "year": 1998, "topic": "aero"}),
@@ -209,3 +211,25 @@ def test_real_model_store_and_retriever(minilm: Any) -> None:
     docs = retriever.invoke("how do I bake bread?", k=1)
     assert [d.id for d in docs] == ["p4"]
     assert len(retriever.invoke("flow")) == 3
+
+
+@pytest.mark.realmodel
+@pytest.mark.usefixtures("shared_minilm")
+@pytest.mark.skipif(PLAID is None, reason="late_interaction.PlaidIndex is not in this version")
+async def test_plaid_store_relevance_filters_and_persistence(minilm: Any, tmp_path: Path) -> None:
+    store = RetrievalVectorStore(encoder=MultiVectorTextEncoder(minilm), path=tmp_path / "s")
+    store.add_documents(PAPERS)
+    query = "shock waves ahead of a blunt body"
+    raw = store.similarity_search_with_score(query, k=4)
+    relevance = store.similarity_search_with_relevance_scores(query, k=4)
+    assert raw[0][0].id == "p1"
+    tokens = len(minilm.encode_queries([query], use_tqdm=False)[0])
+    assert [d.id for d, _ in relevance] == [d.id for d, _ in raw]
+    for (_, score), (_, rel) in zip(raw, relevance, strict=True):
+        assert rel == pytest.approx(min(1.0, max(0.0, score / tokens)))  # mean MaxSim
+    assert await store.asimilarity_search_with_relevance_scores(query, k=4) == relevance
+    assert [d.id for d in store.similarity_search(query, k=4, filter={"lang": "de"})] == ["p3"]
+    store.save()
+    again = RetrievalVectorStore.load(tmp_path / "s", encoder=MultiVectorTextEncoder(minilm))
+    assert isinstance(again.index, PLAID)
+    assert again.similarity_search_with_score(query, k=4) == raw
