@@ -89,7 +89,13 @@ class Pipeline:
         if key not in self._models:
             from encoders import LLM
 
-            self._models[key] = LLM(model, device=self.config.device, max_model_len=max_model_len)
+            overrides = self.config.hf_overrides if model == self.config.model else None
+            self._models[key] = LLM(
+                model,
+                device=self.config.device,
+                max_model_len=max_model_len,
+                hf_overrides=dict(overrides) if overrides else None,
+            )
         return self._models[key]
 
     def encoder(self, kind: str, model: str, max_model_len: int | None) -> TextEncoder:

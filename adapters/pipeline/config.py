@@ -85,6 +85,9 @@ class PipelineConfig:
     """Dense / token-embedding model (folder, repo id or packaged name)."""
     sparse_model: str | None = None
     """SPLADE model for ``sparse`` and non-BGE-M3 ``hybrid`` pipelines."""
+    hf_overrides: Mapping[str, Any] = field(default_factory=dict)
+    """Config overrides for ``model``, e.g. ``{"architectures": ["BgeM3EmbeddingModel"]}`` to
+    load a BGE-M3 checkpoint with its three heads."""
     max_model_len: int | None = None
     """Token limit of ``model`` (``None``: the model's own); longer texts are truncated."""
     sparse_max_model_len: int | None = None
@@ -125,6 +128,7 @@ class PipelineConfig:
         object.__setattr__(self, "rerank", rerank)
         object.__setattr__(self, "plaid", dict(self.plaid))
         object.__setattr__(self, "weights", dict(self.weights))
+        object.__setattr__(self, "hf_overrides", dict(self.hf_overrides))
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> PipelineConfig:

@@ -213,3 +213,36 @@ def test_cross_encoder_reranker(tmp_path: Path) -> None:
     assert hits[0].scores["ce"] == pytest.approx(direct[best[0]], abs=1e-5)
     with pytest.raises(ConfigError, match="No text for candidate 'zz'"):
         retriever.rerank("a flow", ["zz"])
+
+
+def test_bge_m3_hybrid_is_one_forward_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from tests.tiny_models import make_family
+
+    folder = make_family(tmp_path / "m3", "roberta", "model", seed=11)
+    config = json.loads((folder / "config.json").read_text())
+    config |= {"model_type": "xlm-roberta", "architectures": ["XLMRobertaModel"]}
+    (folder / "config.json").write_text(json.dumps(config))
+    torch.manual_seed(12)
+    torch.save(torch.nn.Linear(32, 32).state_dict(), folder / "colbert_linear.pt")
+    torch.save(torch.nn.Linear(32, 1).state_dict(), folder / "sparse_linear.pt")
+    overrides = {"architectures": ["BgeM3EmbeddingModel"]}
+    pipe = Pipeline(
+        PipelineConfig(pipeline="hybrid", model=str(folder), hf_overrides=overrides, device="cpu")
+    )
+    assert [p.name for p in pipe.parts] == ["dense", "sparse", "maxsim"]
+    llm = pipe.llm(str(folder), None)
+    calls: list[int] = []
+    original = llm.embed_hybrid
+    monkeypatch.setattr(
+        llm, "embed_hybrid", lambda texts, **kw: calls.append(len(texts)) or original(texts, **kw)
+    )
+    for name in ("embed", "embed_sparse", "encode"):  # no other pass may run
+        monkeypatch.setattr(llm, name, lambda *a, **kw: pytest.fail("a second forward pass"))
+    pipe.add(list(DOCS), list(DOCS.values()), META)
+    assert calls == [len(DOCS)]
+    hits = pipe.retriever.search_batch(["a supersonic flow", "cats"], k=3, filter={"group": 0})
+    assert calls == [len(DOCS), 2]  # the two queries: one pass for all three stages
+    assert all(h.metadata["group"] == 0 for batch in hits for h in batch)
+    assert {"dense", "sparse", "maxsim", "rrf"} >= set(hits[0][0].scores) >= {"rrf"}
