@@ -246,3 +246,28 @@ def test_bge_m3_hybrid_is_one_forward_pass(tmp_path: Path, monkeypatch: pytest.M
     assert calls == [len(DOCS), 2]  # the two queries: one pass for all three stages
     assert all(h.metadata["group"] == 0 for batch in hits for h in batch)
     assert {"dense", "sparse", "maxsim", "rrf"} >= set(hits[0][0].scores) >= {"rrf"}
+
+
+def test_plaid_plugs_in_as_the_multivector_index(st_legacy_mean: Path, tmp_path: Path) -> None:
+    from late_interaction import PlaidIndex
+
+    pipe = Pipeline(
+        PipelineConfig(
+            pipeline="multivector",
+            model=str(st_legacy_mean),
+            multivector_index="plaid",
+            plaid={"nbits": 4},
+            device="cpu",
+        ),
+        path=tmp_path / "idx",
+    )
+    pipe.add(list(DOCS), list(DOCS.values()), META)
+    pipe.save()
+    assert isinstance(pipe.parts[0].index, PlaidIndex)
+    exact = _pipeline(st_legacy_mean, pipeline="multivector").retriever
+    plaid = Pipeline.open(tmp_path / "idx").retriever
+    assert isinstance(plaid.stages[0].index, PlaidIndex)
+    hits = plaid.search(DOCS["e"], k=3, filter={"group": 0})
+    assert hits
+    assert all(h.metadata["group"] == 0 for h in hits)
+    assert hits[0].id == exact.search(DOCS["e"], k=1, filter={"group": 0})[0].id
