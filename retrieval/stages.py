@@ -18,6 +18,7 @@ from retrieval.protocols import Index, QueryEncoder, Reranker
 Representation = Literal["dense", "sparse", "multivector"]
 REPRESENTATIONS: tuple[str, ...] = get_args(Representation)
 
+
 @dataclass(frozen=True, eq=False)
 class IndexStage:
     """A first stage: ``index.search_batch(encoder.encode_queries(q)[representation], depth)``.
