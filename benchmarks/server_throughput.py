@@ -1,12 +1,13 @@
 """HTTP server throughput and latency vs the in-process ``LLM.embed``, same model, same inputs.
 
-The server runs as ``retrieval serve`` in its own process; clients are asyncio tasks (httpx)
-each sending ``/v1/embeddings`` requests one after another. Per concurrency level, the same
-requests are also run in-process (``LLM.embed`` once per request, in the benchmark process)
-right before the server run, so both see the same machine state. Rounds alternate and the
-median round is reported.
+The server (``build_app`` + uvicorn, what ``retrieval serve`` runs) has its own process;
+clients are asyncio tasks (httpx), each sending ``/v1/embeddings`` requests one after
+another. Per concurrency level the same requests also run in-process (``LLM.embed`` once per
+request, in the benchmark process) in alternating blocks (in-process, server, server,
+in-process, ...) so both see the same machine load; totals over all blocks are reported.
 
-    .venv/bin/python benchmarks/server_throughput.py --requests 64 --texts-per-request 8
+    .venv/bin/python benchmarks/server_throughput.py --requests 64 --texts-per-request 4 \
+        --rounds 4 --json out.json
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,22 +54,24 @@ def free_port() -> int:
 
 
 def start_server(port: int, threads: int) -> subprocess.Popen[bytes]:
+    """The server in its own process: what ``retrieval serve MODEL`` runs (build_app +
+    uvicorn), started directly so the benchmark does not depend on the other CLI commands."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(threads)}
-    command = [
-        sys.executable,
-        "-m",
-        "adapters.cli",
-        "serve",
-        MODEL,
-        "--port",
-        str(port),
-        "--device",
-        "cpu",
-        "--log-level",
-        "warning",
-    ]
+    command = [sys.executable, __file__, "--serve-port", str(port), "--threads", str(threads)]
     root = Path(__file__).resolve().parents[1]
-    return subprocess.Popen(command, cwd=root, env=env)
+    return subprocess.Popen(command, cwd=root, env={**env, "PYTHONPATH": str(root)})
+
+
+def serve(port: int, threads: int) -> None:
+    import torch
+    import uvicorn
+
+    from adapters.server import build_app
+    from encoders import LLM
+
+    torch.set_num_threads(threads)
+    app = build_app([([MODEL], LLM(MODEL, device="cpu"))])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
 def wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
@@ -85,10 +89,29 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the server did not become healthy")
 
 
-async def run_clients(
-    url: str, requests: list[list[str]], concurrency: int, fmt: str
-) -> dict[str, float]:
-    """Send every request once with ``concurrency`` clients; texts/s and latency quantiles."""
+@dataclass
+class Block:
+    """One timed block of requests."""
+
+    texts: int
+    elapsed: float
+    latencies: list[float]
+    errors: int = 0
+
+
+def summary(blocks: list[Block]) -> dict[str, float]:
+    """Texts/s over all blocks and pooled latency quantiles."""
+    latencies = sorted(x for b in blocks for x in b.latencies)
+    return {
+        "texts_per_s": sum(b.texts for b in blocks) / sum(b.elapsed for b in blocks),
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        "errors": sum(b.errors for b in blocks),
+    }
+
+
+async def run_clients(url: str, requests: list[list[str]], concurrency: int, fmt: str) -> Block:
+    """Send every request once with ``concurrency`` clients."""
     import httpx
 
     queue: asyncio.Queue[list[str]] = asyncio.Queue()
@@ -112,17 +135,10 @@ async def run_clients(
         start = time.perf_counter()
         await asyncio.gather(*(client(http) for _ in range(concurrency)))
         elapsed = time.perf_counter() - start
-    latencies.sort()
-    texts = sum(len(r) for r in requests)
-    return {
-        "texts_per_s": texts / elapsed,
-        "p50_ms": 1000 * latencies[len(latencies) // 2],
-        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
-        "errors": errors,
-    }
+    return Block(sum(len(r) for r in requests), elapsed, latencies, errors)
 
 
-def in_process(llm: Any, requests: list[list[str]]) -> dict[str, float]:
+def in_process(llm: Any, requests: list[list[str]]) -> Block:
     """``LLM.embed`` once per request, back to back (what one in-process caller does)."""
     latencies = []
     start = time.perf_counter()
@@ -130,13 +146,7 @@ def in_process(llm: Any, requests: list[list[str]]) -> dict[str, float]:
         t0 = time.perf_counter()
         llm.embed(texts, use_tqdm=False)
         latencies.append(time.perf_counter() - t0)
-    elapsed = time.perf_counter() - start
-    latencies.sort()
-    return {
-        "texts_per_s": sum(len(r) for r in requests) / elapsed,
-        "p50_ms": 1000 * latencies[len(latencies) // 2],
-        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
-    }
+    return Block(sum(len(r) for r in requests), time.perf_counter() - start, latencies)
 
 
 def response_sizes(url: str, texts: list[str]) -> dict[str, int]:
@@ -154,10 +164,14 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=64)
     parser.add_argument("--texts-per-request", type=int, default=8)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2, help="alternating blocks per level")
     parser.add_argument("--threads", type=int, default=2, help="torch threads, both sides")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument("--serve-port", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_port is not None:
+        serve(args.serve_port, args.threads)
+        return
 
     import torch
 
@@ -182,14 +196,20 @@ def main() -> None:
         results["in_process_one_call_texts_per_s"] = len(texts) / (time.perf_counter() - start)
         print(json.dumps({"one_call": results["in_process_one_call_texts_per_s"]}), flush=True)
         for concurrency in args.concurrency:
-            rows = []
-            for _ in range(args.rounds):
-                base = in_process(llm, requests)
-                served = asyncio.run(run_clients(url, requests, concurrency, "float"))
-                b64 = asyncio.run(run_clients(url, requests, concurrency, "base64"))
-                rows.append((base, served, b64))
-            rows.sort(key=lambda r: r[1]["texts_per_s"] / r[0]["texts_per_s"])
-            base, served, b64 = rows[len(rows) // 2]
+            # Blocks alternate engine order (A B B A ...) so both see the same machine load.
+            size = max(concurrency, len(requests) // args.rounds)
+            blocks: dict[str, list[Block]] = {"in_process": [], "float": [], "base64": []}
+            for index, start in enumerate(range(0, len(requests), size)):
+                chunk = requests[start : start + size]
+                order = ["in_process", "float", "base64"]
+                for engine in order if index % 2 == 0 else order[::-1]:
+                    if engine == "in_process":
+                        blocks[engine].append(in_process(llm, chunk))
+                    else:
+                        blocks[engine].append(
+                            asyncio.run(run_clients(url, chunk, concurrency, engine))
+                        )
+            base, served, b64 = (summary(blocks[k]) for k in ("in_process", "float", "base64"))
             results[str(concurrency)] = {
                 "in_process": base,
                 "server_float": served,
