@@ -126,6 +126,9 @@ class RetrievalVectorStore(VectorStore):
                 raise ConfigError(msg)
         metas = _metadatas(metadatas, len(texts))
         new_ids = _ids(ids, len(texts))
+        if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
+            msg = f"batch_size must be a positive integer; got {batch_size!r}."
+            raise ConfigError(msg)
         step = batch_size or max(1, len(texts))
         for start in range(0, len(texts), step):
             stop = start + step

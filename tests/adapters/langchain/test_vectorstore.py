@@ -178,6 +178,8 @@ def test_bad_input_changes_nothing(papers: RetrievalVectorStore) -> None:
         papers.add_texts(["a", "b"], ids=["same", "same"])
     with pytest.raises(ConfigError, match="2 ids for 1 texts"):
         papers.add_texts(["a"], ids=["1", "2"])
+    with pytest.raises(ConfigError, match="batch_size"):
+        papers.add_texts(["a"], batch_size=0)
     with pytest.raises(ConfigError, match="unknown options"):
         papers.similarity_search("x", fltr={"lang": "en"})
     with pytest.raises(ConfigError, match="single string"):
@@ -187,6 +189,16 @@ def test_bad_input_changes_nothing(papers: RetrievalVectorStore) -> None:
     with pytest.raises(ConfigError, match="embedding="):
         RetrievalVectorStore()
     assert len(papers.get_by_ids([d.id for d in PAPERS if d.id])) == 4
+
+
+def test_batched_add_equals_one_add() -> None:
+    one, batched = RetrievalVectorStore(FAKE), RetrievalVectorStore(FAKE)
+    one.add_documents(PAPERS)
+    batched.add_documents(PAPERS, batch_size=3)
+    query = PAPERS[3].page_content
+    assert batched.similarity_search_with_score(query, k=4) == one.similarity_search_with_score(
+        query, k=4
+    )
 
 
 def test_returned_documents_are_copies(papers: RetrievalVectorStore) -> None:
