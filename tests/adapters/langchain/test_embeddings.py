@@ -29,6 +29,7 @@ def _with_prompts(base: Path, folder: Path, prompts: dict[str, str]) -> Path:
     return folder
 
 
+@pytest.mark.slow  # loads sentence-transformers as the reference
 def test_prompts_match_sentence_transformers(st_legacy_mean: Path, tmp_path: Path) -> None:
     from sentence_transformers import SentenceTransformer
 
@@ -43,6 +44,7 @@ def test_prompts_match_sentence_transformers(st_legacy_mean: Path, tmp_path: Pat
     np.testing.assert_allclose(embeddings.embed_documents(TEXTS), want_d, atol=2e-5)
 
 
+@pytest.mark.slow  # loads sentence-transformers as the reference
 def test_passage_prompt_is_the_document_prompt(st_legacy_mean: Path, tmp_path: Path) -> None:
     """E5-style configs name the document prompt "passage". sentence-transformers documents
     the order document / passage / corpus, but version 6 pre-fills an empty "document"

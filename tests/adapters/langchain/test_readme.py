@@ -21,6 +21,7 @@ def _langchain_example() -> str:
     return blocks[0]
 
 
+@pytest.mark.slow  # runs the whole README example
 @pytest.mark.realmodel
 def test_readme_langchain_example_runs(
     minilm: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

@@ -95,6 +95,7 @@ def test_bad_modes_explain(minilm: Any, tmp_path: Path) -> None:
 
 @pytest.mark.realmodel
 @pytest.mark.usefixtures("shared_minilm")
+@pytest.mark.slow  # two rerankers through the whole chain
 async def test_chain_retriever_then_reranker(minilm: Any, cross_encoder_path: Path) -> None:
     from langchain_classic.retrievers import ContextualCompressionRetriever
 
