@@ -8,6 +8,7 @@ any moment loses at most the batch in flight, and the next run redoes exactly th
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import sys
@@ -28,6 +29,8 @@ from retrieval.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
+EMBED_SLICE = 64
+"""Chunks per embedding call within a committed batch."""
 PAUSE_ENV = "RETRIEVAL_INDEX_PAUSE_AFTER_BATCH"
 """Seconds to sleep after each committed batch: lets tests kill a run between batches."""
 
@@ -177,36 +180,52 @@ def _index_units(
     progress: bool,
     report: IndexReport,
 ) -> None:
-    from tqdm import tqdm
-
+    if not todo:
+        return
     tokenizer = embedder.llm.get_tokenizer()
     pause = float(os.environ.get(PAUSE_ENV, "0") or 0)
-    bar = tqdm(total=len(todo), unit="doc", file=sys.stderr, disable=not progress, leave=True)
     batch: list[_Prepared] = []
-    started = time.perf_counter()
-    with bar:
+    with _Progress(len(todo), progress, report) as bar:
         for unit in todo:
             prepared = _prepare(unit, tokenizer, index.settings, report)
-            if prepared is not None:
-                batch.append(prepared)
+            if prepared is None:
+                bar.advance(1)
+                continue
+            batch.append(prepared)
             if sum(len(p.ids) for p in batch) >= batch_size:
-                _commit(index, embedder, batch, known, report)
-                bar.update(len(batch))
-                _show_rate(bar, report, started)
+                _commit(index, embedder, batch, known, report, bar)
                 batch = []
                 if pause:
                     time.sleep(pause)
-            elif prepared is None:
-                bar.update(1)
         if batch:
-            _commit(index, embedder, batch, known, report)
-            bar.update(len(batch))
-            _show_rate(bar, report, started)
+            _commit(index, embedder, batch, known, report, bar)
 
 
-def _show_rate(bar: Any, report: IndexReport, started: float) -> None:
-    elapsed = max(time.perf_counter() - started, 1e-9)
-    bar.set_postfix_str(f"{report.tokens / elapsed:,.0f} tok/s, {report.chunks} chunks")
+class _Progress:
+    """tqdm over documents (docs/s and ETA) with the embedding rate in tokens/s."""
+
+    def __init__(self, total: int, enabled: bool, report: IndexReport) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="doc", file=sys.stderr, disable=not enabled)
+        self.report = report
+        self.started = time.perf_counter()
+        self.tokens = 0
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()
+
+    def embedded(self, tokens: int, documents: int) -> None:
+        self.tokens += tokens
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        self.bar.set_postfix_str(f"{self.tokens / elapsed:,.0f} tok/s", refresh=False)
+        self.advance(documents)
+
+    def advance(self, documents: int) -> None:
+        self.bar.update(documents)
 
 
 def _prepare(
@@ -244,6 +263,7 @@ def _commit(
     batch: list[_Prepared],
     known: dict[str, Any],
     report: IndexReport,
+    bar: _Progress,
 ) -> None:
     """Write one batch: pending ids -> drop old chunks -> add new -> save -> finish."""
     index.state.begin({p.unit.key: p.ids for p in batch})
@@ -251,10 +271,21 @@ def _commit(
     if stale:
         index.delete(stale)
     ids = [i for p in batch for i in p.ids]
-    if ids:
-        encoded = embedder.documents([t for p in batch for t in p.texts])
-        index.add(ids, encoded, [m for p in batch for m in p.metadata])
+    texts = [t for p in batch for t in p.texts]
+    metadata = [m for p in batch for m in p.metadata]
+    # Chunks embedded per model call: small enough for a lively progress bar, large enough
+    # for efficient batches. Units are counted done once their last chunk is embedded.
+    ends = list(itertools.accumulate(len(p.ids) for p in batch))
+    counted = 0
+    for start in range(0, len(texts), EMBED_SLICE):
+        stop = min(start + EMBED_SLICE, len(texts))
+        encoded = embedder.documents(texts[start:stop])
+        index.add(ids[start:stop], encoded, metadata[start:stop])
         report.tokens += encoded.n_tokens
+        finished = sum(1 for end in ends if end <= stop)
+        bar.embedded(encoded.n_tokens, finished - counted)
+        counted = finished
+    bar.advance(len(batch) - counted)  # units without any chunk (empty files)
     index.save()
     index.state.finish({p.unit.key: (p.unit.digest, p.ids, p.tokens) for p in batch})
     report.chunks += len(ids)
