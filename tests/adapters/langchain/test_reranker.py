@@ -15,7 +15,7 @@ from langchain_core.documents import Document
 from adapters.langchain import RetrievalReranker, RetrievalRetriever
 from encoders import LLM
 from late_interaction import maxsim_reference
-from retrieval import IndexStage, Retriever
+from retrieval import IndexStage, RerankStage, Retriever
 from tests.adapters.langchain.corpus import DOCS, dense_store
 from tests.tiny_models import make_family
 
@@ -117,3 +117,28 @@ async def test_chain_retriever_then_reranker(minilm: Any, cross_encoder_path: Pa
         narrowed = await chain.ainvoke(QUERY, k=3, filter={"topic": "food"})
         assert {d.metadata["topic"] for d in narrowed} == {"food"}
         assert len(narrowed) == 2
+
+
+@pytest.mark.realmodel
+@pytest.mark.usefixtures("shared_minilm")
+def test_compressor_agrees_with_a_rerank_stage(minilm: Any, cross_encoder_path: Path) -> None:
+    """Reranking after the Retriever (LangChain compressor) or inside it (a RerankStage with
+    the pipeline's cross-encoder reranker) gives the same order and scores."""
+    from adapters.pipeline import CrossEncoderReranker
+
+    store = dense_store(minilm)
+    cross_encoder = LLM(str(cross_encoder_path), device="cpu")
+    texts = {d.id: d.page_content for d in DOCS if d.id}
+    first = IndexStage("dense", store.embeddings, store.index, "dense", depth=6)
+    inside = Retriever(first, rerank=RerankStage("ce", CrossEncoderReranker(cross_encoder, texts)))
+    staged = RetrievalRetriever(retriever=inside, documents=store, k=3).invoke(QUERY)
+    candidates = RetrievalRetriever(retriever=Retriever(first), documents=store, k=6).invoke(QUERY)
+    compressed = RetrievalReranker(model=cross_encoder, top_n=3).compress_documents(
+        candidates, QUERY
+    )
+    assert [d.id for d in staged] == [d.id for d in compressed]
+    np.testing.assert_allclose(
+        [d.metadata["scores"]["ce"] for d in staged],
+        [d.metadata["relevance_score"] for d in compressed],
+        rtol=1e-5,
+    )
