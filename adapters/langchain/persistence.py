@@ -37,10 +37,11 @@ def commit(
     """Write ``documents`` as the next generation and point the manifest at ``index_path``."""
     where = None
     if index_path is not None:
+        # inside the store: relative, so the folder can move; elsewhere: absolute
         where = (
-            os.path.relpath(index_path, folder.path)
+            os.path.relpath(index_path.resolve(), folder.path.resolve())
             if _inside(index_path, folder.path)
-            else str(index_path)
+            else str(index_path.resolve())
         )
     base = previous or Manifest(kind=KIND, dim=0, metric="", count=0)
     manifest = Manifest(

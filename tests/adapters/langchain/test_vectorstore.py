@@ -4,6 +4,7 @@ persistence, LangChain's indexing API, async paths and bad input."""
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,8 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     )
     assert again.get_by_ids(["p4"]) == [PAPERS[3]]
     assert [d.id for d in again.similarity_search(query, k=4, filter={"lang": "de"})] == ["p3"]
+    moved = shutil.copytree(folder, tmp_path / "moved")  # the index sits inside: relative
+    assert RetrievalVectorStore.load(moved, FAKE).get_by_ids(["p4"]) == [PAPERS[3]]
     # writes after load go to the same folder on the next save
     again.delete(["p1"])
     again.save()
@@ -126,11 +129,13 @@ def test_load_detects_corruption_and_saving_in_memory_explains(tmp_path: Path) -
         RetrievalVectorStore(FAKE, path=folder)
 
 
-def test_store_on_a_user_index_elsewhere(tmp_path: Path) -> None:
-    faiss_index = FaissIndex.create(tmp_path / "vectors", dim=8, kind="flat", metric="ip")
-    store = RetrievalVectorStore(FAKE, faiss_index, path=tmp_path / "docs")
+def test_store_on_a_user_index_elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # relative paths, then opened from another directory
+    faiss_index = FaissIndex.create("vectors", dim=8, kind="flat", metric="ip")
+    store = RetrievalVectorStore(FAKE, faiss_index, path="docs")
     store.add_texts(["one", "two"], ids=["1", "2"])
     store.save()
+    monkeypatch.chdir(tmp_path / "vectors")
     again = RetrievalVectorStore.load(tmp_path / "docs", FAKE)
     assert isinstance(again.index, FaissIndex)
     assert [d.id for d in again.similarity_search("two", k=1)] == ["2"]
