@@ -138,10 +138,10 @@ class ResidualCodec:
         residual = self._table[np.arange(n_bytes), packed]  # (n, n_bytes, 8 // nbits)
         return self.centroids[codes] + residual.reshape(len(codes), self.dim)
 
-    def grow(self, far_tokens: np.ndarray, per_centroid: int, seed: int = 0) -> int:
-        """Add centroids fitted to ``far_tokens`` ``(m, dim)`` (one per ``per_centroid``
-        tokens, at least one); buckets are kept. Returns the number of centroids added."""
-        k = max(1, len(far_tokens) // per_centroid)
+    def grow(self, far_tokens: np.ndarray, n_new: int, seed: int = 0) -> int:
+        """Add ``n_new`` centroids fitted to ``far_tokens`` ``(m, dim)`` by k-means; the
+        buckets are kept. Returns the number of centroids added."""
+        k = max(1, min(n_new, len(far_tokens)))
         faiss = load_faiss()
         kmeans = faiss.Kmeans(self.dim, k, niter=10, seed=seed, verbose=False)
         kmeans.cp.min_points_per_centroid = 1

@@ -26,16 +26,15 @@ class PlaidConfig:
     """The auto codebook factor (ColBERTv2 uses 16; see BENCHMARKS.md for the CPU choice)."""
     kmeans_niter: int = 10
     """k-means iterations (faiss)."""
-    kmeans_points_per_centroid: int = 64
+    kmeans_points_per_centroid: int = 32
     """Training sample size per centroid: k-means runs on at most this many tokens each."""
     train_tokens: int = 262_144
     """A streamed ``add`` (an iterator of batches) buffers this many tokens to train the
     codebook on before encoding; it bounds the raw float32 tokens held in memory."""
-    grow_after: int = 4096
+    grow_after: int = 1024
     """Far tokens (squared residual above the codec's 99th training percentile) buffered
-    before the codebook grows by one centroid per ``grow_tokens_per_centroid`` of them."""
-    grow_tokens_per_centroid: int = 32
-    """Far tokens per new centroid when the codebook grows."""
+    before the codebook grows: k-means on them adds as many centroids as a fresh build on
+    that many tokens would have (``auto_centroids``), and they are re-encoded."""
     ncells: int = 4
     """Default centroids probed per query token."""
     centroid_score_threshold: float | None = 0.4
@@ -52,7 +51,6 @@ class PlaidConfig:
             "kmeans_points_per_centroid",
             "train_tokens",
             "grow_after",
-            "grow_tokens_per_centroid",
         )
         for name in positive:
             _check_positive(name, getattr(self, name))

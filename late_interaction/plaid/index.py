@@ -11,7 +11,9 @@ those tokens are re-encoded, so many small updates keep the quality of a fresh b
 Folder files (``.npy`` unless noted): ``centroids``, ``cutoffs``, ``weights`` (the codec),
 ``codes`` (int32 per token), ``residuals`` (uint8 ``(tokens, dim * nbits / 8)``),
 ``doc_ptr``, ``labels``, ``live`` (per document), ``ivf_ptr`` / ``ivf_docs`` (inverted
-lists), ``metadata.sqlite``. ``open`` memory-maps ``codes`` and ``residuals``.
+lists), ``far_positions`` / ``far_vectors`` (the far tokens buffered for the next codebook
+growth, at most about ``grow_after``), ``metadata.sqlite``. ``open`` memory-maps ``codes``
+and ``residuals`` copy-on-write: nothing is read until searched, the files never change.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from retrieval.types import Hit
 _CODEC_FILES = ("centroids", "cutoffs", "weights")
 _STORE_FILES = ("codes", "residuals", "doc_ptr", "labels", "live", "ivf_ptr", "ivf_docs")
 _MMAP_FILES = ("codes", "residuals")
+_FAR_FILES = ("far_positions", "far_vectors")
 _MIN_COMPACT_TOKENS = 65_536
 
 
@@ -114,7 +117,12 @@ class PlaidIndex(StoredIndex):
             )
         n_centroids = 0 if codec is None else len(codec.centroids)
         tokens = TokenStore(arrays, n_centroids, int(state.get("n_indexed", 0)))
-        return cls(manifest, store, folder, codec, tokens)
+        index = cls(manifest, store, folder, codec, tokens)
+        far = cls._read_arrays(folder, manifest, _FAR_FILES)
+        if len(far["far_positions"]):
+            index._far_positions = [far["far_positions"]]
+            index._far_vectors = [far["far_vectors"]]
+        return index
 
     # -- public extras -------------------------------------------------------------------
     def add(
@@ -291,6 +299,11 @@ class PlaidIndex(StoredIndex):
         for name, value in self._tokens.arrays().items():
             writer: Writer = value.writer() if isinstance(value, TokenArray) else npy_writer(value)
             out[name] = ("npy", writer)
+        dim = self.config.dim
+        positions = np.concatenate([np.zeros(0, np.int64), *self._far_positions])
+        vectors = np.concatenate([np.zeros((0, dim), np.float32), *self._far_vectors])
+        out["far_positions"] = ("npy", npy_writer(positions))
+        out["far_vectors"] = ("npy", npy_writer(vectors))
         return out
 
     def _state(self) -> dict[str, Any]:
@@ -301,10 +314,6 @@ class PlaidIndex(StoredIndex):
             "n_indexed": self._tokens.n_indexed,
             "n_tokens": self._tokens.n_tokens,
         }
-
-    def _commit(self, folder: IndexFolder) -> None:
-        self._flush_far(force=True)
-        super()._commit(folder)
 
     # -- internals -------------------------------------------------------------------------
     def _add_pending(self, pending: list[tuple[list[str], _Docs, Any]]) -> None:
@@ -347,14 +356,14 @@ class PlaidIndex(StoredIndex):
         positions = np.concatenate(self._far_positions)
         vectors = np.concatenate(self._far_vectors)
         self._far_positions, self._far_vectors = [], []
-        if buffered < self.config.grow_tokens_per_centroid:
-            return  # too few to fit a centroid: they stay encoded as they are
-        added = self._codec.grow(vectors, self.config.grow_tokens_per_centroid, self.config.seed)
+        if buffered < 16:
+            return  # too few to fit centroids to: they stay encoded as they are
+        n_new = self.config.auto_centroids(buffered)
+        added = self._codec.grow(vectors, n_new, self.config.seed)
         codes, packed, _ = self._codec.encode(vectors)
         tokens = self._tokens
-        n_base = len(tokens.codes.base)
-        tokens.codes.tail[positions - n_base] = codes
-        tokens.residuals.tail[positions - n_base] = packed
+        tokens.codes.put(positions, codes)
+        tokens.residuals.put(positions, packed)
         tokens.n_centroids += added
         if positions.min() < tokens.n_indexed:
             tokens.rebuild_lists()
@@ -387,7 +396,7 @@ def _is_stream(embeddings: Any) -> bool:
 
 def _load(path: os.PathLike[str], mmap: bool) -> np.ndarray:
     try:
-        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        return np.load(path, mmap_mode="c" if mmap else None, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
         msg = f"Index file {path} is unreadable ({err}). Restore the folder or rebuild the index."
         raise IndexCorruptError(msg) from err

@@ -6,9 +6,11 @@
    to live rows matching the filter. When a filter leaves at most ``ndocs`` rows, those rows
    are the candidates (no probing: the filter pre-restricts, so nothing it allows is missed);
    when probing yields fewer than ``k`` rows, every allowed row is a candidate.
-3. Approximate scores from centroids only: ``sum_i max_j S[i, code_j]``, first with centroids
-   whose best query-token score is below ``centroid_score_threshold`` zeroed (pruning), keeping
-   ``ndocs`` rows; then unpruned on those, keeping ``ndocs // 4`` (at least ``k``).
+3. Approximate scores from centroids only, ``sum_i max_j S[i, code_j]``: first pruned (only
+   probed centroids and those whose best query-token score reaches
+   ``centroid_score_threshold`` count; computed per (centroid, document) pair of the inverted
+   lists), keeping ``ndocs`` rows; then over every token of those, keeping ``ndocs // 4``
+   (at least ``k``).
 4. Decompress the survivors and score them by exact MaxSim on the decoded tokens.
 """
 
@@ -54,21 +56,44 @@ def search_one(
     if n_valid <= max(params.ndocs, k):
         return _exact(query, store, codec, np.flatnonzero(valid), k)
     centroid_scores = query @ codec.centroids.T  # (q_tokens, n_centroids)
+    table = np.ascontiguousarray(centroid_scores.T)  # a centroid's scores are one row
     n_probe = min(params.ncells, centroid_scores.shape[1])
-    probed = np.argpartition(-centroid_scores, n_probe - 1, axis=1)[:, :n_probe]
-    rows = store.rows_in_cells(np.unique(probed))
-    rows = rows[valid[rows]]
-    if len(rows) < k:
-        rows = np.flatnonzero(valid)
-    table = centroid_scores.T  # (n_centroids, q_tokens): a token's scores are one row
+    probed = np.unique(np.argpartition(-centroid_scores, n_probe - 1, axis=1)[:, :n_probe])
+    kept = probed
     if params.centroid_score_threshold is not None:
-        keep = centroid_scores.max(0) >= params.centroid_score_threshold
-        pruned = np.where(keep[:, None], table, np.float32(0.0))
-        rows = _best(rows, _approximate(pruned, store, rows), params.ndocs)
-    else:
-        rows = _best(rows, _approximate(table, store, rows), params.ndocs)
+        passing = np.flatnonzero(centroid_scores.max(0) >= params.centroid_score_threshold)
+        kept = np.union1d(probed, passing)
+    rows, pruned = _pruned_scores(table, store, probed, kept)
+    keep = valid[rows]
+    rows, pruned = rows[keep], pruned[keep]
+    if len(rows) < k:  # too few probed documents pass the filter: rank every allowed one
+        rows = np.flatnonzero(valid)
+        pruned = _approximate(table, store, rows)
+    rows = _best(rows, pruned, params.ndocs)
     rows = _best(rows, _approximate(table, store, rows), max(k, params.ndocs // 4))
     return _exact(query, store, codec, rows, k)
+
+
+def _pruned_scores(
+    table: np.ndarray, store: TokenStore, probed: np.ndarray, kept: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate rows (those with a token in a ``probed`` centroid) and their centroid-only
+    MaxSim counting only ``kept`` centroids (pruning), from the inverted lists: the work is
+    one row of ``table`` per (kept centroid, document) pair, not per token."""
+    cells, rows = store.cell_rows(kept)
+    order = np.argsort(rows, kind="stable")
+    rows, cells = rows[order], cells[order]
+    starts = np.flatnonzero(np.concatenate([[True], rows[1:] != rows[:-1]])) if len(rows) else rows
+    unique_rows = rows[starts]
+    if not len(unique_rows):
+        return unique_rows, np.zeros(0, np.float32)
+    maxima = np.maximum.reduceat(table[cells], starts, axis=0)  # (docs, q_tokens)
+    scores = np.maximum(maxima, 0).sum(1)  # a query token matching nothing kept adds 0
+    is_probed = np.zeros(len(table), bool)
+    is_probed[probed] = True
+    hit = np.zeros(len(unique_rows), bool)
+    np.logical_or.at(hit, np.searchsorted(unique_rows, rows), is_probed[cells])
+    return unique_rows[hit], scores[hit].astype(np.float32)
 
 
 def _approximate(table: np.ndarray, store: TokenStore, rows: np.ndarray) -> np.ndarray:

@@ -4,8 +4,9 @@ Rows are documents in insertion order; each keeps the int64 label the metadata s
 item (labels only grow, so they are sorted and a row is found by binary search). A row's
 tokens are ``codes[ptr[row]:ptr[row + 1]]`` and the matching ``residuals`` rows.
 
-Token arrays are a read-only *base* (memory-mapped when the index was opened from disk, so
-opening never reads every residual) plus an in-memory *tail* of tokens added since. Deleting
+Token arrays are a *base* (memory-mapped copy-on-write when the index was opened from disk,
+so opening never reads every residual and re-encoding a token never touches the file) plus
+an in-memory *tail* of tokens added since. Deleting
 marks a row dead; ``compact`` drops dead rows (it reads the live base into memory).
 
 The inverted lists (``ivf_ptr``, ``ivf_docs``: for each centroid, the rows holding one of its
@@ -28,7 +29,7 @@ _WRITE_ROWS = 1 << 20
 
 
 class TokenArray:
-    """A ``(n, ...)`` array as read-only base rows followed by appendable in-memory rows."""
+    """A ``(n, ...)`` array as base rows followed by appendable in-memory rows."""
 
     def __init__(self, base: np.ndarray) -> None:
         self.base = base
@@ -63,6 +64,13 @@ class TokenArray:
         out[in_base] = self.base[index[in_base]]
         out[~in_base] = self.tail[index[~in_base] - n_base]
         return out
+
+    def put(self, index: np.ndarray, rows: np.ndarray) -> None:
+        """Overwrite rows at global ``index`` (a memory-mapped base is copy-on-write)."""
+        n_base = len(self.base)
+        in_base = index < n_base
+        self.base[index[in_base]] = rows[in_base]
+        self.tail[index[~in_base] - n_base] = rows[~in_base]
 
     def replace(self, array: np.ndarray) -> None:
         """Make ``array`` the whole content (in memory, appendable)."""
@@ -198,17 +206,20 @@ class TokenStore:
         ):
             self.rebuild_lists()
 
-    def rows_in_cells(self, cells: np.ndarray) -> np.ndarray:
-        """Sorted unique rows with at least one token in centroids ``cells``."""
+    def cell_rows(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(cell, row)`` pairs, ``(m,)`` int64 each, for rows holding a token in one of
+        ``cells`` (each pair once from the lists; tail tokens may repeat a pair)."""
         starts, stops = self.ivf_ptr[cells], self.ivf_ptr[cells + 1]
-        found = [self.ivf_docs[ranges(starts, stops - starts)].astype(np.int64)]
+        pair_cells = [np.repeat(cells.astype(np.int64), stops - starts)]
+        pair_rows = [self.ivf_docs[ranges(starts, stops - starts)].astype(np.int64)]
         if self.n_tokens > self.n_indexed:
             wanted = np.zeros(self.n_centroids, bool)
             wanted[cells] = True
             tail_codes = self.codes.take(np.arange(self.n_indexed, self.n_tokens))
-            hit = np.flatnonzero(wanted[tail_codes]) + self.n_indexed
-            found.append(np.searchsorted(self.ptr, hit, side="right") - 1)
-        return np.unique(np.concatenate(found))
+            hit = np.flatnonzero(wanted[tail_codes])
+            pair_cells.append(tail_codes[hit].astype(np.int64))
+            pair_rows.append(np.searchsorted(self.ptr, hit + self.n_indexed, side="right") - 1)
+        return np.concatenate(pair_cells), np.concatenate(pair_rows)
 
     def arrays(self) -> dict[str, np.ndarray | TokenArray]:
         return {

@@ -28,19 +28,25 @@ class TokenDocs(list):  # type: ignore[type-arg]
 
 
 def token_docs(
-    n: int, seed: int, dim: int = DIM, lengths: tuple[int, int] = (3, 10), n_topics: int = 40
+    n: int,
+    seed: int,
+    dim: int = DIM,
+    lengths: tuple[int, int] = (3, 10),
+    n_topics: int = 40,
+    spread: float = 0.35,
+    per_topic: int = 4,
 ) -> TokenDocs:
     """``n`` documents of ``lengths`` tokens, each token a unit vector near one of a few
     centres of the document's topic (centres shared by every seed)."""
     shared = np.random.default_rng(777)
-    centres = shared.normal(size=(n_topics * 4, dim))
+    centres = shared.normal(size=(n_topics * per_topic, dim))
     rng = np.random.default_rng(seed)
     out = TokenDocs()
     for _ in range(n):
         topic = rng.integers(n_topics)
         size = int(rng.integers(lengths[0], lengths[1] + 1))
-        picks = centres[topic * 4 + rng.integers(0, 4, size)]
-        tokens = picks + 0.35 * rng.normal(size=(size, dim))
+        picks = centres[topic * per_topic + rng.integers(0, per_topic, size)]
+        tokens = picks + spread * rng.normal(size=(size, dim))
         out.append((tokens / np.linalg.norm(tokens, axis=1, keepdims=True)).astype(np.float32))
     return out
 

@@ -1,0 +1,370 @@
+"""PlaidIndex vs exact MaxSim (and fast-plaid when importable), side by side in one run.
+
+Synthetic: clustered unit tokens (dim 128), documents of 50-150 tokens, queries of 32 tokens
+made from one document's tokens plus noise. Real: all-MiniLM-L6-v2 token embeddings of
+Cranfield (``../shared/data/cranfield``), L2-normalized, scored as in
+``tests/encoders/test_real_quality.py`` (exact MaxSim nDCG@10 reference 0.542).
+
+Reported: recall@10 of PLAID against exact MaxSim's top 10, p50 / p95 latency per query and
+their ratio to exact MaxSim (``late_interaction.maxsim`` over the packed corpus, same
+threads), index bytes per token, build time and peak RSS. ``--grid`` sweeps the search knobs
+(how the defaults were chosen). ``--rss`` measures the streaming build's peak RSS for several
+corpus sizes, each in a fresh process.
+
+    .venv/bin/python benchmarks/plaid_search.py --tokens 1000000 --grid
+    .venv/bin/python benchmarks/plaid_search.py --cranfield ../shared/data/cranfield
+    .venv/bin/python benchmarks/plaid_search.py --rss 250000 500000 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from late_interaction import PlaidIndex, maxsim, maxsim_matrix
+from retrieval.multivector import MultiVectorEmbeddings
+
+
+def peak_rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def synthetic_batches(
+    n_tokens: int, dim: int, seed: int, batch_docs: int = 2000
+) -> Iterator[list[np.ndarray]]:
+    """Documents of 50-150 unit tokens around topic centres (4096 centres, 8 per topic)."""
+    shared = np.random.default_rng(4242)
+    centres = shared.normal(size=(4096, dim)).astype(np.float32)
+    basis = (shared.normal(size=(16, dim)) / 12).astype(np.float32)  # low-rank spread
+    rng = np.random.default_rng(seed)
+    made = 0
+    while made < n_tokens:
+        batch = []
+        for _ in range(batch_docs):
+            if made >= n_tokens:
+                break
+            size = min(int(rng.integers(50, 151)), n_tokens - made)
+            topic = rng.integers(512)
+            picks = centres[topic * 8 + rng.integers(0, 8, size)]
+            tokens = picks + rng.normal(size=(size, 16)).astype(np.float32) @ basis
+            tokens += 0.05 * rng.normal(size=(size, dim)).astype(np.float32)
+            batch.append(tokens / np.linalg.norm(tokens, axis=1, keepdims=True))
+            made += size
+        yield batch
+
+
+def synthetic_queries(docs: list[np.ndarray], n: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in rng.choice(len(docs), n, replace=False):
+        doc = docs[i]
+        noise = 0.5 / np.sqrt(doc.shape[1])  # noise norm 0.5 on unit tokens
+        tokens = doc[rng.integers(0, len(doc), 32)] + noise * rng.normal(size=(32, doc.shape[1]))
+        out.append((tokens / np.linalg.norm(tokens, axis=1, keepdims=True)).astype(np.float32))
+    return out
+
+
+def timed(fn: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def exact_topk(queries: list[np.ndarray], packed: MultiVectorEmbeddings, k: int) -> tuple:
+    tops, times = [], []
+    for q in queries:
+        scores, seconds = timed(lambda q=q: maxsim(torch.from_numpy(q), packed))
+        tops.append(torch.topk(scores, k).indices.numpy())
+        times.append(seconds)
+    return tops, times
+
+
+def plaid_run(index: PlaidIndex, queries: list[np.ndarray], k: int, **knobs: Any) -> tuple:
+    results, times = [], []
+    for q in queries:
+        hits, seconds = timed(lambda q=q: index.search(q, k=k, **knobs))
+        results.append([int(h.id) for h in hits])
+        times.append(seconds)
+    return results, times
+
+
+def recall(got: list[list[int]], truth: list[np.ndarray], k: int = 10) -> float:
+    return float(
+        np.mean(
+            [len(set(g[:k]) & set(t[:k].tolist())) / k for g, t in zip(got, truth, strict=True)]
+        )
+    )
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values) * 1e3, q))
+
+
+def bench_synthetic(args: argparse.Namespace) -> dict[str, Any]:
+    docs = [d for batch in synthetic_batches(args.tokens, args.dim, 0) for d in batch]
+    queries = synthetic_queries(docs, args.queries, 1)
+    packed = MultiVectorEmbeddings.from_list(docs)
+    truth, exact_times = exact_topk(queries, packed, 10)
+    index = PlaidIndex.create(None, dim=args.dim, nbits=args.nbits, **_config(args))
+    ids = [str(i) for i in range(len(docs))]
+    rss0 = peak_rss_mib()
+    _, build = timed(lambda: index.add(ids, iter(_chunks(docs, 2000))))
+    report: dict[str, Any] = {
+        "tokens": int(packed.vectors.shape[0]),
+        "docs": len(docs),
+        "centroids": index.n_centroids,
+        "bytes_per_token": round(index.bytes_per_token, 2),
+        "build_s": round(build, 1),
+        "peak_rss_mib_before_build": round(rss0),
+        "peak_rss_mib_after_build": round(peak_rss_mib()),
+        "exact_p50_ms": round(pct(exact_times, 50), 2),
+        "exact_p95_ms": round(pct(exact_times, 95), 2),
+        "runs": [],
+    }
+    settings = _grid(args) if args.grid else [{}]
+    for knobs in settings:
+        plaid_run(index, queries[:3], 10, **knobs)  # warm-up
+        got, times = plaid_run(index, queries, 10, **knobs)
+        row = {
+            **knobs,
+            "recall@10": round(recall(got, truth), 4),
+            "p50_ms": round(pct(times, 50), 2),
+            "p95_ms": round(pct(times, 95), 2),
+            "p50_ratio": round(pct(times, 50) / pct(exact_times, 50), 4),
+            "p95_ratio": round(pct(times, 95) / pct(exact_times, 95), 4),
+        }
+        report["runs"].append(row)
+        print(json.dumps(row), flush=True)
+    return report
+
+
+def fast_plaid_runs(
+    docs: list[np.ndarray], queries: list[np.ndarray], truth: list[np.ndarray], args: Any, k: int
+) -> dict[str, Any]:
+    """The same corpus and queries through fast-plaid on CPU (same nbits, threads, probes;
+    ``n_full_scores`` = our ``ndocs``), when the package imports; else why not."""
+    try:
+        from fast_plaid import search as fp_search
+    except ImportError as err:
+        return {"error": f"fast-plaid not importable here: {err}"}
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="fastplaid-")
+    index = fp_search.FastPlaid(index=folder, device="cpu")
+    tensors = [torch.from_numpy(d) for d in docs]
+    _, build = timed(lambda: index.create(documents_embeddings=tensors, nbits=args.nbits))
+    out: dict[str, Any] = {"build_s": round(build, 1), "runs": []}
+    for ncells, ndocs in ((1, 256), (4, 256), (8, 1024), (8, 4096)):
+        got, times = [], []
+        for q in queries:
+            res, seconds = timed(
+                lambda q=q, ncells=ncells, ndocs=ndocs: index.search(
+                    torch.from_numpy(q)[None],
+                    top_k=k,
+                    n_ivf_probe=ncells,
+                    n_full_scores=ndocs,
+                    show_progress=False,
+                )
+            )
+            got.append([int(i) for i, _ in res[0]])
+            times.append(seconds)
+        row = {
+            "n_ivf_probe": ncells,
+            "n_full_scores": ndocs,
+            "recall@10": round(recall(got, truth), 4),
+            "p50_ms": round(pct(times, 50), 2),
+            "p95_ms": round(pct(times, 95), 2),
+        }
+        out["runs"].append(row)
+        print("fast-plaid", json.dumps(row), flush=True)
+    out["got"] = got
+    return out
+
+
+def _chunks(docs: list[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
+    for start in range(0, len(docs), size):
+        yield docs[start : start + size]
+
+
+def _config(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if args.n_centroids:
+        out["n_centroids"] = args.n_centroids
+    if args.centroids_per_sqrt_token:
+        out["centroids_per_sqrt_token"] = args.centroids_per_sqrt_token
+    return out
+
+
+def _grid(args: argparse.Namespace) -> list[dict[str, Any]]:
+    grid: list[dict[str, Any]] = [{}]
+    for ncells in (1, 2, 4, 8):
+        for ndocs in (64, 256, 1024):
+            for threshold in (None, 0.45):
+                grid.append(
+                    {"ncells": ncells, "ndocs": ndocs, "centroid_score_threshold": threshold}
+                )
+    return grid
+
+
+def bench_rss(n_tokens: int, dim: int, nbits: int) -> dict[str, Any]:
+    """Streaming build in this (fresh) process: the corpus is generated batch by batch."""
+    index = PlaidIndex.create(None, dim=dim, nbits=nbits)
+    ids = (str(i) for i in range(10**9))
+    rss0 = peak_rss_mib()
+    _, build = timed(lambda: index.add(ids, synthetic_batches(n_tokens, dim, 0)))
+    return {
+        "tokens": index.n_tokens,
+        "build_s": round(build, 1),
+        "rss_before_mib": round(rss0),
+        "peak_rss_mib": round(peak_rss_mib()),
+        "index_mib": round(index.bytes_per_token * index.n_tokens / 2**20, 1),
+    }
+
+
+def bench_cranfield(args: argparse.Namespace) -> dict[str, Any]:
+    import pytrec_eval
+    import torch.nn.functional as F
+
+    doc_ids, doc_states, query_ids, query_states, qrels = _cranfield_tokens(args)
+    docs = [F.normalize(s, dim=-1).numpy() for s in doc_states]
+    queries = [F.normalize(s, dim=-1).numpy() for s in query_states]
+    packed = MultiVectorEmbeddings.from_list(docs)
+    exact_scores = maxsim_matrix([torch.from_numpy(q) for q in queries], packed)
+    truth, exact_times = exact_topk(queries, packed, 100)
+    index = PlaidIndex.create(None, dim=docs[0].shape[1], nbits=args.nbits, **_config(args))
+    _, build = timed(lambda: index.add([str(i) for i in range(len(docs))], docs))
+
+    def ndcg(run: dict[str, dict[str, float]]) -> float:
+        results = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"}).evaluate(run)
+        return statistics.mean(r["ndcg_cut_10"] for r in results.values())
+
+    top = exact_scores.topk(100, dim=1)
+    exact_run = {
+        q: {
+            doc_ids[j]: float(s)
+            for s, j in zip(top.values[i].tolist(), top.indices[i].tolist(), strict=True)
+        }
+        for i, q in enumerate(query_ids)
+    }
+    report: dict[str, Any] = {
+        "tokens": int(packed.vectors.shape[0]),
+        "docs": len(docs),
+        "queries": len(queries),
+        "centroids": index.n_centroids,
+        "bytes_per_token": round(index.bytes_per_token, 2),
+        "build_s": round(build, 1),
+        "exact_ndcg10": round(ndcg(exact_run), 4),
+        "exact_p50_ms": round(pct(exact_times, 50), 2),
+        "runs": [],
+    }
+    for knobs in _grid(args) if args.grid else [{}]:
+        got, times = plaid_run(index, queries, 100, **knobs)
+        run = {
+            q: {doc_ids[j]: float(100 - r) for r, j in enumerate(got[i])}
+            for i, q in enumerate(query_ids)
+        }
+        row = {
+            **knobs,
+            "ndcg10": round(ndcg(run), 4),
+            "ndcg_ratio": round(ndcg(run) / report["exact_ndcg10"], 4),
+            "recall@10": round(recall(got, truth), 4),
+            "p50_ms": round(pct(times, 50), 2),
+            "p50_ratio": round(pct(times, 50) / report["exact_p50_ms"], 4),
+        }
+        report["runs"].append(row)
+        print(json.dumps(row), flush=True)
+    if args.fast_plaid:
+        fast = fast_plaid_runs(docs, queries, truth, args, 100)
+        if "got" in fast:  # nDCG@10 of its last setting
+            got = fast.pop("got")
+            run = {
+                q: {doc_ids[j]: float(100 - r) for r, j in enumerate(got[i])}
+                for i, q in enumerate(query_ids)
+            }
+            fast["last_setting_ndcg10"] = round(ndcg(run), 4)
+        report["fast_plaid"] = fast
+    return report
+
+
+def _cranfield_tokens(args: argparse.Namespace) -> tuple:
+    """Raw MiniLM token states (cached as .npy under --cache), ids and qrels."""
+    root = Path(args.cranfield)
+    corpus = [json.loads(line) for line in (root / "corpus.jsonl").open(encoding="utf-8")]
+    queries = [json.loads(line) for line in (root / "queries.jsonl").open(encoding="utf-8")]
+    qrels: dict[str, dict[str, int]] = {}
+    for line in (root / "qrels" / "test.tsv").read_text(encoding="utf-8").splitlines()[1:]:
+        query_id, doc_id, score = line.split("\t")
+        qrels.setdefault(query_id, {})[doc_id] = int(score)
+    cache = Path(args.cache)
+    if not (cache / "doc_ptr.npy").is_file():
+        from encoders import LLM, PoolingParams
+
+        llm = LLM("sentence-transformers/all-MiniLM-L6-v2")
+        raw = PoolingParams(use_activation=False, truncate_prompt_tokens=-1)
+        texts = [f"{d.get('title', '')} {d['text']}".strip() for d in corpus]
+        for name, items in (("doc", texts), ("query", [q["text"] for q in queries])):
+            outs = llm.encode(items, raw, pooling_task="token_embed", use_tqdm=False)
+            states = [o.outputs.data.float().numpy() for o in outs]
+            cache.mkdir(parents=True, exist_ok=True)
+            np.save(cache / f"{name}_vectors.npy", np.concatenate(states))
+            np.save(cache / f"{name}_ptr.npy", np.cumsum([0] + [len(s) for s in states]))
+    out = []
+    for name in ("doc", "query"):
+        vectors = np.load(cache / f"{name}_vectors.npy")
+        ptr = np.load(cache / f"{name}_ptr.npy")
+        out.append([torch.from_numpy(vectors[a:b]) for a, b in itertools.pairwise(ptr)])
+    return [d["_id"] for d in corpus], out[0], [q["_id"] for q in queries], out[1], qrels
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tokens", type=int, default=0, help="synthetic corpus size")
+    parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument("--nbits", type=int, default=2)
+    parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--n-centroids", type=int, default=0)
+    parser.add_argument("--centroids-per-sqrt-token", type=float, default=0.0)
+    parser.add_argument("--fast-plaid", action="store_true", help="also run fast-plaid")
+    parser.add_argument("--grid", action="store_true", help="sweep ncells / ndocs / threshold")
+    parser.add_argument("--cranfield", default="", help="path of ../shared/data/cranfield")
+    parser.add_argument("--cache", default="/tmp/plaid-cranfield-minilm")
+    parser.add_argument("--rss", type=int, nargs="*", default=[], help="corpus sizes")
+    parser.add_argument("--rss-child", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    import faiss
+
+    faiss.omp_set_num_threads(args.threads)
+    if args.rss_child:
+        print(json.dumps(bench_rss(args.rss_child, args.dim, args.nbits)))
+        return
+    report: dict[str, Any] = {"threads": args.threads, "nbits": args.nbits}
+    if args.tokens:
+        report["synthetic"] = bench_synthetic(args)
+    if args.cranfield:
+        report["cranfield"] = bench_cranfield(args)
+    for size in args.rss:
+        child = [sys.executable, __file__, "--rss-child", str(size), "--threads", str(args.threads)]
+        out = subprocess.run(child, capture_output=True, text=True, check=True)
+        report.setdefault("streaming_rss", []).append(json.loads(out.stdout.splitlines()[-1]))
+        print(out.stdout.strip(), flush=True)
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
