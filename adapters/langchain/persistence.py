@@ -106,10 +106,10 @@ def open_index(path: Path, *, verify: bool) -> Index:
 def _index_classes() -> Mapping[str, Any]:
     import indexes
     import late_interaction
+    from adapters.pipeline import MaxSimIndex
 
-    classes: dict[str, Any] = {
-        cls.KIND: cls for cls in (indexes.FaissIndex, indexes.ExactIndex, indexes.SparseIndex)
-    }
+    known = (indexes.FaissIndex, indexes.ExactIndex, indexes.SparseIndex, MaxSimIndex)
+    classes: dict[str, Any] = {cls.KIND: cls for cls in known}
     plaid = getattr(late_interaction, "PlaidIndex", None)  # arrives with the PLAID issue
     if plaid is not None and hasattr(plaid, "KIND"):
         classes[plaid.KIND] = plaid

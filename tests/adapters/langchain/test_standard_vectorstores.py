@@ -16,6 +16,7 @@ from langchain_tests.integration_tests import VectorStoreIntegrationTests
 
 import late_interaction
 from adapters.langchain import MultiVectorTextEncoder, RetrievalVectorStore, SparseTextEncoder
+from adapters.pipeline import MaxSimIndex
 from indexes import ExactIndex, FaissIndex, SparseIndex
 from tests.adapters.langchain.models import minilm, splade
 
@@ -77,3 +78,16 @@ class TestPlaidStore(VectorStoreIntegrationTests):
     @pytest.fixture
     def vectorstore(self) -> Iterator[RetrievalVectorStore]:
         yield from _cleared(RetrievalVectorStore(encoder=MultiVectorTextEncoder(minilm())))
+
+
+@pytest.mark.realmodel
+@pytest.mark.usefixtures("shared_minilm")
+class TestMaxSimStore(VectorStoreIntegrationTests):
+    """The exact multi-vector index (every token kept, MaxSim over all) on MiniLM tokens."""
+
+    @pytest.fixture
+    def vectorstore(self) -> Iterator[RetrievalVectorStore]:
+        encoder = MultiVectorTextEncoder(minilm())
+        yield from _cleared(
+            RetrievalVectorStore(index=MaxSimIndex.create(dim=384), encoder=encoder)
+        )

@@ -250,3 +250,22 @@ async def test_plaid_store_relevance_filters_and_persistence(minilm: Any, tmp_pa
     again = RetrievalVectorStore.load(tmp_path / "s", encoder=MultiVectorTextEncoder(minilm))
     assert isinstance(again.index, PLAID)
     assert again.similarity_search_with_score(query, k=4) == raw
+
+
+@pytest.mark.realmodel
+@pytest.mark.usefixtures("shared_minilm")
+def test_exact_maxsim_store_round_trip(minilm: Any, tmp_path: Path) -> None:
+    from adapters.pipeline import MaxSimIndex
+
+    encoder = MultiVectorTextEncoder(minilm)
+    index = MaxSimIndex.create(tmp_path / "s" / "index", dim=384)
+    store = RetrievalVectorStore(index=index, encoder=encoder, path=tmp_path / "s")
+    store.add_documents(PAPERS)
+    store.save()
+    again = RetrievalVectorStore.load(tmp_path / "s", encoder=encoder)
+    assert isinstance(again.index, MaxSimIndex)
+    query = "sourdough bread"
+    assert again.similarity_search_with_score(query, k=2) == store.similarity_search_with_score(
+        query, k=2
+    )
+    assert again.similarity_search(query, k=1)[0].id == "p4"
