@@ -24,7 +24,7 @@ from adapters.indexing.models import load_model
 from adapters.indexing.pipeline_toml import index_fields, read_pipeline
 from adapters.indexing.readers import UnreadableFileError
 from adapters.indexing.sources import Document, Unit, scan_sources
-from adapters.indexing.store import DocumentIndex, IndexSettings
+from adapters.indexing.store import DocumentIndex, IndexSettings, writer_lock
 from retrieval.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -90,6 +90,25 @@ def index_sources(
         msg = f"batch size must be a positive number of chunks; got {batch_size}."
         raise ConfigError(msg)
     scan = scan_sources(list(sources))
+    with writer_lock(Path(index_dir)):
+        report = _run(scan, Path(index_dir), model, kind, chunk_tokens, chunk_overlap, batch_size,
+                      device, progress, config)  # fmt: skip
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _run(
+    scan: Any,
+    index_dir: Path,
+    model: str | None,
+    kind: str | None,
+    chunk_tokens: int | None,
+    chunk_overlap: int | None,
+    batch_size: int,
+    device: str,
+    progress: bool,
+    config: str | Path | None,
+) -> IndexReport:
     report = IndexReport(ignored=scan.ignored, skipped=list(scan.skipped))
     extra: dict[str, Any] = {}
     if config is not None:
@@ -118,7 +137,6 @@ def index_sources(
         index.close()
     for reason in report.skipped:
         logger.warning("skipped %s", reason)
-    report.seconds = time.perf_counter() - started
     return report
 
 

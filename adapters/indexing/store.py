@@ -16,9 +16,10 @@ own and filters work everywhere.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,8 @@ class DocumentIndex:
             raise ConfigError(msg)
         if folder.is_dir() and not cls.exists(folder):
             _clear_unfinished(folder)
-        if folder.is_dir() and any(folder.iterdir()) and not cls.exists(folder):
+        others = [c for c in folder.iterdir() if c.name != LOCK_FILE] if folder.is_dir() else []
+        if others and not cls.exists(folder):
             msg = (
                 f"--index {folder} is a non-empty folder without an index; choose an empty or "
                 "new folder (the index must not mix with other files)."
@@ -146,8 +148,37 @@ class DocumentIndex:
         self.state.close()
 
 
+LOCK_FILE = ".lock"
 _OWN_NAMES = frozenset({"dense", "tokens", "sparse", STATE_FILE, f"{STATE_FILE}-wal",
-                        f"{STATE_FILE}-shm", f".tmp-{SETTINGS_FILE}"})  # fmt: skip
+                        f"{STATE_FILE}-shm", f".tmp-{SETTINGS_FILE}", LOCK_FILE})  # fmt: skip
+
+
+@contextlib.contextmanager
+def writer_lock(folder: Path) -> Iterator[None]:
+    """Hold the index folder's single-writer lock (``flock``: released by the OS when the
+    process dies, so a killed run never leaves a stale lock)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; one writer is the caller's job
+        yield
+        return
+    if folder.exists() and not folder.is_dir():
+        msg = f"--index {folder} exists and is not a folder; choose a folder path."
+        raise ConfigError(msg)
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / LOCK_FILE).open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            msg = (
+                f"Another `retrieval index` is writing {folder} right now; wait for it to "
+                "finish (or stop it: the next run resumes where it stopped)."
+            )
+            raise ConfigError(msg) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _clear_unfinished(folder: Path) -> None:
@@ -157,6 +188,8 @@ def _clear_unfinished(folder: Path) -> None:
     if not children or any(child.name not in _OWN_NAMES for child in children):
         return
     for child in children:
+        if child.name == LOCK_FILE:
+            continue
         if child.is_dir():
             shutil.rmtree(child)
         else:

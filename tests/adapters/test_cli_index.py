@@ -213,3 +213,20 @@ def test_dense_and_multivector_kinds(
         assert list(info["components"]) == parts
         hits = run_json(capsys, "search", "bird tree", "--index", index, "-k", "3")["hits"]
         assert len(hits) == 3
+
+
+def test_one_writer_at_a_time(
+    st_legacy_mean: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adapters.indexing.store import writer_lock
+
+    corpus = write_corpus(tmp_path / "docs")
+    index = tmp_path / "index"
+    with writer_lock(index):
+        assert main(["index", str(corpus), "--index", str(index), "--quiet"]) == 2
+    assert "Another `retrieval index` is writing" in capsys.readouterr().err
+    args = ["index", str(corpus), "--index", str(index), "--model", str(st_legacy_mean)]
+    assert main([*args, "--quiet"]) == 0  # the lock is free again; the folder is usable
+    (tmp_path / "file").write_text("x")
+    assert main(["index", str(corpus), "--index", str(tmp_path / "file")]) == 2
+    assert "exists and is not a folder" in capsys.readouterr().err
