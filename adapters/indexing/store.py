@@ -26,7 +26,7 @@ from typing import Any
 
 from adapters.indexing.encode import COMPONENTS, Encoded, check_kind
 from adapters.indexing.state import IndexState
-from retrieval.errors import ConfigError, IndexCorruptError, IndexNotFoundError
+from retrieval.errors import ConfigError, IndexCorruptError, IndexFormatError, IndexNotFoundError
 from retrieval.storage import atomic_write
 
 SETTINGS_FILE = "index.json"
@@ -121,6 +121,13 @@ class DocumentIndex:
             )
             raise IndexNotFoundError(msg)
         settings = IndexSettings.from_json(folder / SETTINGS_FILE)
+        if not isinstance(settings.format, int) or settings.format > FORMAT:
+            msg = (
+                f"{folder} was written by a newer retrieval-toolkit (document index format "
+                f"{settings.format!r}; this version reads up to {FORMAT}). Upgrade: "
+                "pip install -U retrieval-toolkit."
+            )
+            raise IndexFormatError(msg)
         parts = {name: _open_part(folder / name, name, settings) for name in _parts(settings)}
         return cls(folder, settings, parts)
 
