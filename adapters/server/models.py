@@ -15,9 +15,10 @@ from typing import Any
 
 from adapters.server.batching import Job, ModelWorker
 from adapters.server.config import ServerConfig
-from adapters.server.errors import BadRequest, ModelUnknown
+from adapters.server.errors import APIError, ModelUnknown
 from adapters.server.inputs import Prompt, check_token_range
 from adapters.server.metrics import Metrics
+from retrieval.errors import ConfigError
 
 
 @dataclass
@@ -41,8 +42,6 @@ class ServedModel:
     def require(self, task: str, api: str) -> None:
         """501 when the model cannot serve ``task`` (vLLM: "The model does not support X")."""
         if task not in self.tasks:
-            from adapters.server.errors import APIError
-
             raise APIError(
                 501,
                 f"The model `{self.name}` does not support the {api} (task {task!r}); its "
@@ -93,8 +92,8 @@ class ModelRegistry:
 
     def __init__(self, models: Sequence[ServedModel]) -> None:
         if not models:
-            msg = "The server needs at least one model."
-            raise BadRequest(msg)
+            msg = "The server needs at least one model: pass an LLM or (names, LLM) pairs."
+            raise ConfigError(msg)
         self.models = list(models)
         self._by_name: dict[str, ServedModel] = {}
         for model in self.models:
