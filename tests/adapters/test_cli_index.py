@@ -230,3 +230,15 @@ def test_one_writer_at_a_time(
     (tmp_path / "file").write_text("x")
     assert main(["index", str(corpus), "--index", str(tmp_path / "file")]) == 2
     assert "exists and is not a folder" in capsys.readouterr().err
+
+
+def test_newer_index_format_is_refused(
+    st_legacy_mean: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus = write_corpus(tmp_path / "docs")
+    index = tmp_path / "index"
+    assert main(["index", str(corpus), "--index", str(index), "--model", str(st_legacy_mean)]) == 0
+    settings = json.loads((index / "index.json").read_text())
+    (index / "index.json").write_text(json.dumps({**settings, "format": 99}))
+    assert main(["search", "cat", "--index", str(index)]) == 2
+    assert "newer retrieval-toolkit (document index format 99" in capsys.readouterr().err
