@@ -4,7 +4,8 @@
 The index takes ``pipeline`` (its kind), ``model`` (``sparse_model`` for a sparse pipeline),
 ``dense_index``, ``multivector_index`` and ``plaid``; search takes ``depth``, ``fusion``,
 ``rrf_k``, ``weights`` and the ``[[rerank]]`` stages. A hybrid with a separate SPLADE
-``sparse_model`` and ``max_model_len`` are not supported by document indexes yet.
+``sparse_model``, ``max_model_len`` and ``hf_overrides`` are not supported by document indexes
+yet (errors say so).
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ def read_pipeline(path: str | Path) -> Any:
         raise ConfigError(msg)
     if config.max_model_len is not None:
         msg = f"{path}: max_model_len is not supported by `retrieval index`; use chunk_tokens."
+        raise ConfigError(msg)
+    if getattr(config, "hf_overrides", None):
+        msg = (
+            f"{path}: hf_overrides (e.g. BGE-M3) is not supported by `retrieval index` yet; "
+            "build such pipelines with adapters.pipeline.Pipeline."
+        )
         raise ConfigError(msg)
     return config
 
