@@ -40,10 +40,11 @@ class ServedModel:
         return tuple(self.llm.supported_tasks)
 
     def require(self, task: str, api: str) -> None:
-        """501 when the model cannot serve ``task`` (vLLM: "The model does not support X")."""
+        """400 when the model cannot serve ``task`` (vLLM's wording "The model does not
+        support X"; vLLM answers 400 or 501 here, 400 keeps a client's mistake out of 5xx)."""
         if task not in self.tasks:
             raise APIError(
-                501,
+                400,
                 f"The model `{self.name}` does not support the {api} (task {task!r}); its "
                 f"tasks are {list(self.tasks)}.",
             )

@@ -88,7 +88,7 @@ def _require_scoring(served: ServedModel, api: str) -> None:
     tasks = served.tasks
     if not ({"score", "embed", "token_embed"} & set(tasks)):
         raise APIError(
-            501,
+            400,
             f"The model `{served.name}` does not support the {api}; its tasks are {list(tasks)}.",
         )
 

@@ -66,7 +66,7 @@ def open_index(path: str | Path) -> Any:
 async def search(body: SearchRequest, request: Request) -> Response:
     state = state_of(request)
     if state.index is None:
-        raise APIError(501, "No index is loaded; start the server with --index DIR.")
+        raise APIError(404, "No index is loaded; start the server with --index DIR.")
     if not isinstance(body.query, str) or not body.query:
         msg = "`query` must be a non-empty string."
         raise BadRequest(msg, param="query")
