@@ -97,21 +97,25 @@ def cached_seconds(encoder_tag: str, cache: Path | None) -> float | None:
 
 
 def build_indexes(
-    ids: list[str], tokens: dict[str, Any], sparse: dict[str, Any], folder: Path
+    ids: list[str], tokens: dict[str, Any] | None, sparse: dict[str, Any], folder: Path
 ) -> dict[str, Any]:
     """FAISS flat (cosine) over dense, the inverted index over SPLADE, exact MaxSim over
-    tokens, each saved under ``folder`` so its size on disk can be read."""
+    tokens (skipped when ``tokens`` is None), each saved under ``folder`` so its size on
+    disk can be read."""
     from indexes import FaissIndex, SparseIndex
 
-    dense = FaissIndex.create(folder / "dense", dim=tokens["dense"].shape[1], kind="flat")
-    dense.add(ids, tokens["dense"])
     splade = SparseIndex.create(folder / "sparse", vocab_size=sparse["sparse"].vocab_size)
     splade.add(ids, sparse["sparse"])
-    maxsim = MaxSimIndex.create(folder / "maxsim", dim=tokens["multivector"][0].shape[1])
-    maxsim.add(ids, tokens["multivector"])
-    for index in (dense, splade, maxsim):
+    built: dict[str, Any] = {"sparse": splade}
+    if tokens is not None:
+        dense = FaissIndex.create(folder / "dense", dim=tokens["dense"].shape[1], kind="flat")
+        dense.add(ids, tokens["dense"])
+        maxsim = MaxSimIndex.create(folder / "maxsim", dim=tokens["multivector"][0].shape[1])
+        maxsim.add(ids, tokens["multivector"])
+        built |= {"dense": dense, "maxsim": maxsim}
+    for index in built.values():
         index.save()
-    return {"dense": dense, "sparse": splade, "maxsim": maxsim}
+    return built
 
 
 def folder_bytes(folder: Path) -> int:

@@ -65,6 +65,16 @@ GATES = {  # issue 8
 }
 
 
+PIPELINES = (
+    "dense",
+    "sparse",
+    "maxsim",
+    "hybrid-rrf(dense+sparse+maxsim)",
+    "hybrid-rrf(dense+sparse)",
+    "hybrid-weighted(dense+sparse+maxsim)",
+)
+
+
 def _latency(fn: Any, queries: list[str], limit: int) -> dict[str, float]:
     times = []
     for query in queries[:limit]:
@@ -74,19 +84,31 @@ def _latency(fn: Any, queries: list[str], limit: int) -> dict[str, float]:
     return percentiles(times)
 
 
-def cranfield(tok: Any, spl: Any, cache: Path | None, latency_queries: int) -> list[dict]:
+def cranfield(
+    tok: Any, spl: Any, cache: Path | None, latency_queries: int, wanted: set[str]
+) -> list[dict]:
     ds = load_beir(SHARED_DATA / "cranfield")
-    tok_docs, tok_s = encode_cached(tok, "cranfield-minilm-tokens", ds.doc_texts, cache)
+    needs_tokens = any(("dense" in w or "maxsim" in w) for w in wanted)
+    tok_docs, tok_s = (
+        encode_cached(tok, "cranfield-minilm-tokens", ds.doc_texts, cache)
+        if needs_tokens
+        else (None, 0.0)
+    )
     spl_docs, spl_s = encode_cached(spl, "cranfield-splade256", ds.doc_texts, cache)
     print(f"cranfield encoded: minilm tokens {tok_s:.0f}s, splade {spl_s:.0f}s", flush=True)
-    # The dense vector from the token pass is the model's own MEAN-pooled embedding:
-    sample = DenseEncoder(tok.llm).encode_documents(ds.doc_texts[:16])["dense"]
-    agreement = float(np.min(np.sum(sample * tok_docs["dense"][:16], axis=1)))
-    assert agreement >= 0.9999, agreement
-    rows = []
+    if tok_docs is not None:
+        # The dense vector from the token pass is the model's own MEAN-pooled embedding:
+        sample = DenseEncoder(tok.llm).encode_documents(ds.doc_texts[:16])["dense"]
+        agreement = float(np.min(np.sum(sample * tok_docs["dense"][:16], axis=1)))
+        assert agreement >= 0.9999, agreement
     with tempfile.TemporaryDirectory() as scratch:
         idx = build_indexes(ds.doc_ids, tok_docs, spl_docs, Path(scratch))
         sizes = {name: folder_bytes(Path(scratch) / name) for name in idx}
+        if tok_docs is None:
+            pipelines = {"sparse": Retriever(IndexStage("sparse", spl, idx["sparse"], "sparse"))}
+            return [
+                _row("cranfield", n, r, ds, sizes, latency_queries) for n, r in pipelines.items()
+            ]
         stage = {
             "dense": IndexStage("dense", tok, idx["dense"], "dense", depth=100),
             "sparse": IndexStage("sparse", spl, idx["sparse"], "sparse", depth=100),
@@ -102,23 +124,27 @@ def cranfield(tok: Any, spl: Any, cache: Path | None, latency_queries: int) -> l
                 list(stage.values()), fusion="weighted"
             ),
         }
-        for name, retriever in pipelines.items():
-            hits = retriever.search_batch(ds.query_texts, k=100)
-            metrics = evaluate_run(ds.qrels, dict(zip(ds.query_ids, hits, strict=True)))
-            parts = [s.name for s in retriever.stages]
-            rows.append(
-                {
-                    "dataset": "cranfield",
-                    "pipeline": name,
-                    "metrics": metrics,
-                    "latency_ms": _latency(
-                        lambda q, r=retriever: r.search(q, k=100), ds.query_texts, latency_queries
-                    ),
-                    "index_bytes": sum(sizes[p] for p in parts),
-                }
-            )
-            print(json.dumps(rows[-1]), flush=True)
-    return rows
+        pipelines = {n: r for n, r in pipelines.items() if n in wanted}
+        return [_row("cranfield", n, r, ds, sizes, latency_queries) for n, r in pipelines.items()]
+
+
+def _row(
+    dataset: str, name: str, retriever: Retriever, ds: Any, sizes: dict, latency_queries: int
+) -> dict:
+    hits = retriever.search_batch(ds.query_texts, k=100)
+    metrics = evaluate_run(ds.qrels, dict(zip(ds.query_ids, hits, strict=True)))
+    parts = [s.name for s in retriever.stages]
+    row = {
+        "dataset": dataset,
+        "pipeline": name,
+        "metrics": metrics,
+        "latency_ms": _latency(
+            lambda q, r=retriever: r.search(q, k=100), ds.query_texts, latency_queries
+        ),
+        "index_bytes": sum(sizes[p] for p in parts),
+    }
+    print(json.dumps(row), flush=True)
+    return row
 
 
 def dl19(tok: Any, spl: Any, cache: Path | None, latency_queries: int) -> list[dict]:
@@ -194,6 +220,11 @@ def main() -> None:
     parser.add_argument("--latency-queries", type=int, default=50)
     parser.add_argument("--only", choices=("cranfield", "trec-dl19"))
     parser.add_argument("--json-out", type=Path)
+    parser.add_argument(
+        "--pipelines",
+        default=",".join(PIPELINES),
+        help=f"comma-separated subset of {','.join(PIPELINES)} (encodes only what they need)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -202,7 +233,8 @@ def main() -> None:
     if args.only in (None, "trec-dl19"):
         rows += dl19(tok, spl, args.cache, args.latency_queries)
     if args.only in (None, "cranfield"):
-        rows += cranfield(tok, spl, args.cache, args.latency_queries)
+        wanted = set(args.pipelines.split(","))
+        rows += cranfield(tok, spl, args.cache, args.latency_queries, wanted)
     print(table(rows))
     print(f"peak RSS {peak_rss_bytes() / 2**20:.0f} MiB, torch threads {torch.get_num_threads()}")
     if args.json_out:
