@@ -1,10 +1,15 @@
 """Encode throughput: the toolkit's LLM.embed vs sentence-transformers, same model, same CPU.
 
+``--task token_embed`` times per-token vectors instead (the toolkit's
+``encode(pooling_task="token_embed")`` vs sentence-transformers'
+``encode(output_value="token_embeddings")``), the multi-vector path that feeds MaxSim.
+
 Each engine runs in its own fresh process (so peak RSS is its own), alternating
 ST, toolkit, ST, toolkit, ... for ``--rounds`` rounds; the median round is reported, with the
 cosine agreement of the two embeddings checked in the same run.
 
     .venv/bin/python benchmarks/encode_throughput.py --rounds 3
+    .venv/bin/python benchmarks/encode_throughput.py --rounds 3 --task token_embed
 """
 
 from __future__ import annotations
@@ -33,7 +38,17 @@ def load_passages(corpus: Path, limit: int) -> list[str]:
     return passages[:limit]
 
 
-def worker(engine: str, corpus: Path, limit: int, threads: int, out: Path) -> None:
+def _unit_rows(chunks: list) -> object:
+    """Per-token vectors of every passage, stacked and L2-normalized ``(total_tokens, d)``."""
+    import numpy as np
+
+    rows = np.concatenate([np.asarray(c, dtype=np.float32) for c in chunks])
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def worker(
+    engine: str, corpus: Path, limit: int, threads: int, out: Path, task: str = "embed"
+) -> None:
     import numpy as np
     import torch
 
@@ -50,17 +65,29 @@ def worker(engine: str, corpus: Path, limit: int, threads: int, out: Path) -> No
             len(x) for x in model.tokenizer(passages, truncation=True, max_length=256)["input_ids"]
         ]
         start = time.perf_counter()
-        vectors = model.encode(passages, batch_size=32, convert_to_numpy=True)
-        elapsed = time.perf_counter() - start
+        if task == "token_embed":
+            tokens = model.encode(passages, batch_size=32, output_value="token_embeddings")
+            elapsed = time.perf_counter() - start
+            vectors = _unit_rows([t.numpy() for t in tokens])
+        else:
+            vectors = model.encode(passages, batch_size=32, convert_to_numpy=True)
+            elapsed = time.perf_counter() - start
     else:
         from encoders import LLM
 
         llm = LLM(MODEL, device="cpu")
         llm.embed(passages[:64], truncate_prompt_tokens=-1, use_tqdm=False)
         start = time.perf_counter()
-        outputs = llm.embed(passages, truncate_prompt_tokens=-1, use_tqdm=False)
-        elapsed = time.perf_counter() - start
-        vectors = np.array([o.outputs.embedding for o in outputs], dtype=np.float32)
+        if task == "token_embed":
+            outputs = llm.encode(
+                passages, pooling_task="token_embed", truncate_prompt_tokens=-1, use_tqdm=False
+            )
+            elapsed = time.perf_counter() - start
+            vectors = _unit_rows([o.outputs.data.numpy() for o in outputs])
+        else:
+            outputs = llm.embed(passages, truncate_prompt_tokens=-1, use_tqdm=False)
+            elapsed = time.perf_counter() - start
+            vectors = np.array([o.outputs.embedding for o in outputs], dtype=np.float32)
         lengths = [len(o.prompt_token_ids) for o in outputs]
     np.save(out.with_suffix(".npy"), vectors)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -79,6 +106,7 @@ def run_round(engine: str, args: argparse.Namespace, folder: Path) -> dict[str, 
     command = [
         sys.executable, __file__, "--worker", engine, "--corpus", str(args.corpus),
         "--limit", str(args.limit), "--threads", str(args.threads), "--out", str(out),
+        "--task", args.task,
     ]  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(args.threads)}
     subprocess.run(command, check=True, env=env)
@@ -91,11 +119,12 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=1400)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--task", choices=["embed", "token_embed"], default="embed")
     parser.add_argument("--worker", choices=["st", "toolkit"])
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker, args.corpus, args.limit, args.threads, args.out)
+        worker(args.worker, args.corpus, args.limit, args.threads, args.out, args.task)
         return
     if not (args.corpus / "corpus.jsonl").is_file():
         sys.exit(f"corpus not found: {args.corpus} (pass --corpus DIR with a corpus.jsonl)")
@@ -119,7 +148,10 @@ def main() -> None:
         t["tokens_per_s"] / s["tokens_per_s"]
         for s, t in zip(runs["st"], runs["toolkit"], strict=True)
     ]
-    print(f"\npassages: {args.limit}  threads: {args.threads}  rounds: {args.rounds}")
+    print(
+        f"\ntask: {args.task}  passages: {args.limit}  threads: {args.threads}  "
+        f"rounds: {args.rounds}"
+    )
     print(f"{'engine':22s} {'sentences/s':>12s} {'tokens/s':>10s} {'peak RSS MiB':>13s}")
     for engine, label in (("st", "sentence-transformers"), ("toolkit", "retrieval-toolkit")):
         m = med[engine]
@@ -127,7 +159,8 @@ def main() -> None:
         print(f"{label:22s} {rate} {m['peak_rss_mib']:13.0f}")
     print(f"throughput ratio (toolkit / ST), per round: {[round(r, 3) for r in ratios]}")
     print(f"median ratio: {statistics.median(ratios):.3f}")
-    print(f"cosine toolkit vs ST: min {cosine.min():.6f}  mean {cosine.mean():.6f}")
+    what = "per-token " if args.task == "token_embed" else ""
+    print(f"{what}cosine toolkit vs ST: min {cosine.min():.6f}  mean {cosine.mean():.6f}")
 
 
 if __name__ == "__main__":

@@ -159,7 +159,31 @@ def load_backbone(
         # The head is built from LM-head rows below, so its absence is expected.
         missing = [k for k in missing if not k.startswith("score.")]
     _check_head_weights(folder, family, missing)
+    _check_backbone_weights(folder, config, family, missing)
     return model.to(device).eval()
+
+
+def _check_backbone_weights(folder: Path, config: Any, family: str, missing: Any) -> None:
+    """Backbone weights the checkpoint does not provide would be random: a checkpoint in
+    another layout (e.g. Jina's XLM-RoBERTa flash implementation with rotary positions, loaded
+    as plain XLM-RoBERTa) would embed garbage without a word. The unused BERT pooler is fine."""
+    if family in ("classify", "token_classify", "sparse"):
+        return  # heads are checked above; their backbones share the same keys
+    missing = sorted(k for k in missing if not k.startswith("pooler."))
+    if not missing:
+        return
+    hint = "Check that the folder holds the weights of this architecture."
+    if getattr(config, "position_embedding_type", None) == "rotary":
+        hint = (
+            "Its config asks for rotary position embeddings, which transformers' native "
+            f"{getattr(config, 'model_type', '?')!r} model does not implement: pass "
+            "trust_remote_code=True (--trust-remote-code) to run the checkpoint's own code."
+        )
+    msg = (
+        f"Model {str(folder)!r}: {len(missing)} backbone weights are missing from the "
+        f"checkpoint (e.g. {missing[:3]}), so its outputs would be random. {hint}"
+    )
+    raise ConfigError(msg)
 
 
 def _check_head_weights(folder: Path, family: str, missing: Any) -> None:

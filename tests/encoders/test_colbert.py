@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from encoders import LLM
+from retrieval.errors import ConfigError
 from tests.tiny_models import make_bert, make_family, write_dense, write_json
 
 QUERY = "what is the air pressure on a wing?"
@@ -173,3 +174,37 @@ def test_dense_models_serve_token_vectors_for_maxsim(st_legacy_mean: Path) -> No
     (q,) = llm.encode_queries(QUERY)
     (tokens,) = llm.encode(QUERY, pooling_task="token_embed")
     torch.testing.assert_close(q, tokens.outputs.data)
+
+
+def _jina_flash_layout(folder: Path) -> Path:
+    """Rewrite a tiny RoBERTa folder into jina-colbert-v2's on-disk shape: an ``xlm-roberta``
+    config asking for rotary positions (served by Jina's custom code through ``auto_map``) and
+    ``roberta.encoder.layers.N.mixer.Wqkv`` style weight names plus ``linear.weight``."""
+    from safetensors.torch import load_file
+
+    config = json.loads((folder / "config.json").read_text())
+    config |= {
+        "model_type": "xlm-roberta",
+        "architectures": ["XLMRobertaModel"],
+        "position_embedding_type": "rotary",
+        "rotary_emb_base": 20000.0,
+        "auto_map": {"AutoModel": "jinaai/xlm-roberta-flash-implementation--modeling_xlm_roberta"},
+    }
+    write_json(folder / "config.json", config)
+    state = load_file(str(folder / "model.safetensors"))
+    flash = {"encoder.layer.": "encoder.layers.", ".attention.": ".mixer."}
+    renamed = {}
+    for key, value in state.items():
+        if "position_embeddings" not in key:
+            for old, new in flash.items():
+                key = key.replace(old, new)
+            renamed["roberta." + key] = value
+    renamed["linear.weight"] = torch.randn(16, 32)
+    save_file(renamed, str(folder / "model.safetensors"))
+    return folder
+
+
+def test_jina_colbert_layout_without_its_code_is_refused_not_garbage(tmp_path: Path) -> None:
+    folder = _jina_flash_layout(make_family(tmp_path / "jina-colbert", "roberta", "model"))
+    with pytest.raises(ConfigError, match=r"rotary position embeddings.*trust_remote_code=True"):
+        LLM(str(folder), device="cpu", hf_overrides={"architectures": ["ColBERTJinaRobertaModel"]})
