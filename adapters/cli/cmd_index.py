@@ -32,8 +32,8 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"{args.index}: {report.added} new, {report.updated} changed, {report.removed} "
             f"removed, {report.unchanged} unchanged; {report.chunks} chunks "
-            f"({report.tokens:,} tokens) embedded in {report.seconds:.1f} s; "
-            f"{report.total_chunks} chunks in the index"
+            f"({report.tokens:,} tokens) embedded; {report.total_chunks} chunks in the index; "
+            f"{report.seconds:.1f} s in all"
             + (f"; {len(report.skipped)} skipped" if report.skipped else "")
         )
     return 0
