@@ -149,6 +149,9 @@ def bench_synthetic(args: argparse.Namespace) -> dict[str, Any]:
         }
         report["runs"].append(row)
         print(json.dumps(row), flush=True)
+    if args.fast_plaid:
+        report["fast_plaid"] = fast_plaid_runs(docs, queries, truth, args, 10)
+        report["fast_plaid"].pop("got", None)
     return report
 
 

@@ -136,8 +136,10 @@ class PlaidIndex(StoredIndex):
         ``embeddings`` is a list of ``(tokens_i, dim)`` arrays / tensors or a
         ``MultiVectorEmbeddings`` (nothing changes when any input is invalid), or an
         *iterator of such batches* for a bounded-memory build: ``ids`` (and ``metadata``)
-        then list every document in order and batches are stored one at a time (an invalid
-        batch stops the stream; the batches before it stay added)."""
+        then give every document's id in order (a list must match the documents exactly; an
+        iterator, e.g. ``(str(i) for i in itertools.count())``, may run longer) and batches are
+        stored one at a time (an invalid batch stops the stream; the batches before it stay
+        added)."""
         if not _is_stream(embeddings):
             meta = None if metadata is None else list(metadata)
             super().add(ids, embeddings, meta)  # type: ignore[arg-type]  # a str is refused there
@@ -159,7 +161,7 @@ class PlaidIndex(StoredIndex):
             ):
                 self._add_pending(pending)
         self._add_pending(pending)
-        if next(id_iter, None) is not None:
+        if isinstance(ids, Sequence) and next(id_iter, None) is not None:
             msg = "The stream ended before the ids did; give one id per document."
             raise ConfigError(msg)
 

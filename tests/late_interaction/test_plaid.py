@@ -280,3 +280,12 @@ def test_far_token_buffer_survives_save_and_grows_on_a_mapped_index(tmp_path: Pa
     truth = maxsim_truth(queries, everything)
     all_ids = [*_ids(300), *_ids(150, "s"), *[f"t{i}" for i in range(150)]]
     assert _recall(reopened, queries, truth, all_ids) >= 0.7
+
+
+def test_stream_ids_may_be_an_endless_iterator_but_a_list_must_match() -> None:
+    docs = token_docs(60, 23)
+    index = PlaidIndex.create(None, dim=DIM)
+    index.add((f"d{i}" for i in range(10**9)), (docs[i : i + 20] for i in range(0, 60, 20)))
+    assert len(index) == 60
+    with pytest.raises(ConfigError, match="stream ended before the ids"):
+        PlaidIndex.create(None, dim=DIM).add(_ids(61), iter([docs]))
