@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from adapters.indexing.chunking import check_chunking, chunk_text
-from adapters.indexing.encode import Embedder, check_kind
+from adapters.indexing.encode import Embedder, check_kind, is_vision_model
 from adapters.indexing.models import load_model
 from adapters.indexing.pipeline_toml import index_fields, read_pipeline
 from adapters.indexing.readers import UnreadableFileError
-from adapters.indexing.sources import Document, Unit, scan_sources
+from adapters.indexing.sources import Document, Unit, check_sources, scan_sources
 from adapters.indexing.store import DocumentIndex, IndexSettings, writer_lock
 from retrieval.errors import ConfigError
 
@@ -60,7 +60,8 @@ class IndexReport:
 class _Prepared:
     unit: Unit
     ids: list[str]
-    texts: list[str]
+    texts: list[Any]
+    """Chunk texts (or page images for a multi-modal model)."""
     metadata: list[dict[str, Any]]
     tokens: int = 0
 
@@ -89,16 +90,16 @@ def index_sources(
     if batch_size < 1:
         msg = f"batch size must be a positive number of chunks; got {batch_size}."
         raise ConfigError(msg)
-    scan = scan_sources(list(sources))
+    check_sources(list(sources))
     with writer_lock(Path(index_dir)):
-        report = _run(scan, Path(index_dir), model, kind, chunk_tokens, chunk_overlap, batch_size,
-                      device, progress, config)  # fmt: skip
+        report = _run(sources, Path(index_dir), model, kind, chunk_tokens, chunk_overlap,
+                      batch_size, device, progress, config)  # fmt: skip
     report.seconds = time.perf_counter() - started
     return report
 
 
 def _run(
-    scan: Any,
+    sources: Sequence[str | Path],
     index_dir: Path,
     model: str | None,
     kind: str | None,
@@ -109,7 +110,6 @@ def _run(
     progress: bool,
     config: str | Path | None,
 ) -> IndexReport:
-    report = IndexReport(ignored=scan.ignored, skipped=list(scan.skipped))
     extra: dict[str, Any] = {}
     if config is not None:
         extra = index_fields(read_pipeline(config))
@@ -120,6 +120,8 @@ def _run(
         Path(index_dir), model, kind, chunk_tokens, chunk_overlap, device, extra
     )
     try:
+        scan = scan_sources(list(sources), images=index.settings.images)
+        report = IndexReport(ignored=scan.ignored, skipped=list(scan.skipped))
         embedder = Embedder(load_model(index.settings.model, device), index.settings.kind)
         known = index.state.units()
         keys = {unit.key for unit in scan.units}
@@ -164,16 +166,17 @@ def _open_or_create(
         return index
     from encoders.resolve import DEFAULT_MODEL
 
-    kind = check_kind(kind or "hybrid")
     model = model or DEFAULT_MODEL
     llm = load_model(model, device)
+    images = is_vision_model(llm)
+    kind = check_kind(kind or ("multivector" if images else "hybrid"))
     size = chunk_tokens or min(200, llm.max_model_len - 2)
     overlap = size // 5 if chunk_overlap is None else chunk_overlap
     check_chunking(size, overlap, llm.max_model_len)
     embedder = Embedder(llm, kind)
     vocab = int(llm.vocab_size) if kind == "sparse" else 0
     settings = IndexSettings(
-        model, kind, size, overlap, embedder.dim, vocab, embedder.one_pass, **extra
+        model, kind, size, overlap, embedder.dim, vocab, embedder.one_pass, images, **extra
     )
     return DocumentIndex.create(path, settings)
 
@@ -256,6 +259,13 @@ def _prepare(
         return None
     out = _Prepared(unit, [], [], [])
     for doc in documents:
+        if doc.image is not None:  # a page image for a multi-modal model: one item, no text
+            out.texts.append(doc.image)
+            meta = dict(doc.metadata, doc_id=doc.id)
+            if doc.page is not None:
+                meta["page"] = doc.page
+            out.metadata.append(meta)
+            continue
         for chunk in chunk_text(doc.text, tokenizer, settings.chunk_tokens, settings.chunk_overlap):
             out.texts.append(chunk.text)
             out.tokens += chunk.n_tokens

@@ -66,6 +66,13 @@ class Embedder:
                 f"{model.name!r} is a {model.family!r} model. Use --kind dense or hybrid."
             )
             raise ConfigError(msg)
+        self.images = is_vision_model(llm)
+        if self.images and kind != "multivector":
+            msg = (
+                f"{model.name!r} embeds images and text as token vectors only; use "
+                f"--kind multivector (not {kind!r})."
+            )
+            raise ConfigError(msg)
         self.one_pass = kind == "hybrid" and _mean_pooled_plain(model)
 
     @property
@@ -77,7 +84,8 @@ class Embedder:
         source = probe.dense if probe.dense is not None else probe.tokens[0]  # type: ignore[index]
         return int(source.shape[-1])
 
-    def documents(self, texts: list[str]) -> Encoded:
+    def documents(self, texts: list[Any]) -> Encoded:
+        """Texts (or, for a multi-modal model, PIL images too)."""
         return self._encode(texts, query=False)
 
     def queries(self, texts: list[str]) -> Encoded:
@@ -96,7 +104,7 @@ class Embedder:
             out["sparse"] = encoded.sparse
         return out
 
-    def _encode(self, texts: list[str], *, query: bool) -> Encoded:
+    def _encode(self, texts: list[Any], *, query: bool) -> Encoded:
         llm, out = self.llm, Encoded()
         if self.kind == "sparse":
             results = llm.embed_sparse(texts, truncate_prompt_tokens=-1, use_tqdm=False)
@@ -118,6 +126,13 @@ class Embedder:
             if out.dense is None:
                 out.n_tokens = sum(len(t) for t in out.tokens)
         return out
+
+
+def is_vision_model(llm: Any) -> bool:
+    """True for multi-modal (ColQwen-style) models, which embed page images."""
+    from encoders.vision.colqwen import ColQwenModel
+
+    return isinstance(llm.model, ColQwenModel)
 
 
 def _mean_pooled_plain(model: Any) -> bool:

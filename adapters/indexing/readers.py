@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 from retrieval.errors import MissingDependencyError, RetrievalError
 
@@ -20,6 +21,10 @@ HTML_SUFFIXES = (".html", ".htm")
 PDF_SUFFIXES = (".pdf",)
 FOLDER_SUFFIXES = TEXT_SUFFIXES + HTML_SUFFIXES + PDF_SUFFIXES
 """File types a folder source indexes; other files are ignored (and counted)."""
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+"""Image files a folder source indexes for a multi-modal (image) model."""
 
 
 class UnreadableFileError(RetrievalError, ValueError):
@@ -40,6 +45,25 @@ def read_pages(path: Path) -> list[Page]:
         return reader(path)
     except OSError as err:
         msg = f"{path}: cannot read the file ({err.strerror or err})."
+        raise UnreadableFileError(msg) from err
+
+
+def read_images(path: Path) -> list[tuple[int | None, Any]]:
+    """An image file as one RGB ``PIL.Image``, or a PDF as one image per page (1-based
+    page numbers), for multi-modal models; ``UnreadableFileError`` when it cannot be read."""
+    from encoders.vision.pdf import pdf_pages
+
+    try:
+        if path.suffix.lower() in PDF_SUFFIXES:
+            return [(page.page_number, page.image) for page in pdf_pages(path)]
+        from PIL import Image
+
+        with Image.open(path) as image:
+            return [(None, image.convert("RGB"))]
+    except ImportError as err:
+        raise MissingDependencyError("pillow", "vision") from err  # noqa: EM101
+    except (OSError, ValueError) as err:  # PIL's UnidentifiedImageError is an OSError
+        msg = f"{path}: not a readable image or PDF ({err}); remove it from the folder."
         raise UnreadableFileError(msg) from err
 
 

@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapters.indexing.readers import FOLDER_SUFFIXES, UnreadableFileError, read_pages
+from adapters.indexing.readers import (
+    FOLDER_SUFFIXES,
+    IMAGE_SUFFIXES,
+    PDF_SUFFIXES,
+    UnreadableFileError,
+    read_images,
+    read_pages,
+)
 from retrieval.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -35,6 +42,8 @@ class Document:
     """1-based PDF page (the text is that page's); None otherwise."""
     metadata: dict[str, Any] = field(default_factory=dict)
     """At least ``source`` (the file path) for files; a record's own metadata for JSONL."""
+    image: Any = None
+    """For multi-modal models: the image (a PIL image; ``text`` is then empty)."""
 
 
 @dataclass(frozen=True)
@@ -60,34 +69,42 @@ class Scan:
     """Reasons for records that could not be parsed (malformed JSONL lines)."""
 
 
-def scan_sources(sources: list[str | Path]) -> Scan:
-    """Every unit of every source, in a stable order; ids must be unique across sources."""
-    scan = Scan()
+def check_sources(sources: list[str | Path]) -> None:
+    """Fail early, naming the fix, when a source does not exist."""
     for source in sources:
-        path = Path(source)
-        if not path.exists():
+        if not Path(source).exists():
             msg = (
                 f"Source {str(source)!r} does not exist. Give a folder of .txt/.md/.html/.pdf "
                 'files, a BEIR corpus.jsonl or a JSONL of {"id", "text", "metadata"}.'
             )
             raise ConfigError(msg)
+
+
+def scan_sources(sources: list[str | Path], *, images: bool = False) -> Scan:
+    """Every unit of every source, in a stable order; ids must be unique across sources.
+    ``images``: for a multi-modal model, image files are indexed too and PDFs as page images."""
+    check_sources(sources)
+    scan = Scan()
+    suffixes = FOLDER_SUFFIXES + (IMAGE_SUFFIXES if images else ())
+    for source in sources:
+        path = Path(source)
         if path.is_dir():
-            _scan_folder(path, scan)
+            _scan_folder(path, scan, suffixes, images)
         elif path.suffix.lower() == ".jsonl":
             _scan_jsonl(path, scan)
-        elif path.suffix.lower() in FOLDER_SUFFIXES:
-            scan.units.append(_file_unit(path, path.name))
+        elif path.suffix.lower() in suffixes:
+            scan.units.append(_file_unit(path, path.name, images))
         else:
             msg = (
                 f"Cannot index {str(source)!r}: unknown file type {path.suffix!r}. Valid: a "
-                f"folder, .jsonl, {', '.join(FOLDER_SUFFIXES)}."
+                f"folder, .jsonl, {', '.join(suffixes)}."
             )
             raise ConfigError(msg)
     _check_unique(scan.units)
     return scan
 
 
-def _scan_folder(folder: Path, scan: Scan) -> None:
+def _scan_folder(folder: Path, scan: Scan, suffixes: tuple[str, ...], images: bool) -> None:
     # Ids start with the folder's own name ("docs/intro.md"), so folders indexed side by side
     # (and files given alone, named by their file name) rarely collide.
     prefix = folder.resolve().name
@@ -95,13 +112,13 @@ def _scan_folder(folder: Path, scan: Scan) -> None:
         relative = path.relative_to(folder)
         if any(part.startswith(".") for part in relative.parts) or not path.is_file():
             continue  # hidden files and folders (.git, editor swap files) are never content
-        if path.suffix.lower() in FOLDER_SUFFIXES:
-            scan.units.append(_file_unit(path, f"{prefix}/{relative.as_posix()}"))
+        if path.suffix.lower() in suffixes:
+            scan.units.append(_file_unit(path, f"{prefix}/{relative.as_posix()}", images))
         else:
             scan.ignored += 1
 
 
-def _file_unit(path: Path, doc_id: str) -> Unit:
+def _file_unit(path: Path, doc_id: str, images: bool = False) -> Unit:
     absolute = path.resolve()
     try:
         digest = hashlib.sha256(absolute.read_bytes()).hexdigest()
@@ -111,6 +128,11 @@ def _file_unit(path: Path, doc_id: str) -> Unit:
 
     def load() -> list[Document]:
         source = {"source": str(absolute)}
+        if images and absolute.suffix.lower() in IMAGE_SUFFIXES + PDF_SUFFIXES:
+            return [
+                Document(doc_id, "", page, dict(source), image)
+                for page, image in read_images(absolute)
+            ]
         return [Document(doc_id, text, page, dict(source)) for page, text in read_pages(absolute)]
 
     return Unit(str(absolute), doc_id, digest, load)

@@ -52,6 +52,8 @@ class IndexSettings:
     """Sparse vocabulary size (0 for dense kinds)."""
     one_pass: bool = False
     """Hybrid only: dense and token vectors come from one forward pass."""
+    images: bool = False
+    """A multi-modal model: image files and PDF pages are indexed as images."""
     dense_index: str = "flat"
     """FAISS kind of the dense component: ``flat | ivf | hnsw | ivfpq | sq8``."""
     multivector_index: str = "exact"

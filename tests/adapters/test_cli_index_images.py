@@ -1,0 +1,53 @@
+"""``retrieval index`` with a multi-modal model (a tiny random ColQwen3): image files and PDF
+pages are indexed as images, text files as text, all as token vectors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.cli import main
+from tests import tiny_vl
+from tests.adapters.indexing_helpers import write_pdf
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    assert main([*args, "--json"]) == 0, capsys.readouterr().err
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+@pytest.mark.slow
+def test_images_and_pdf_pages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = str(tiny_vl.make_colqwen(tmp_path / "colqwen", "colqwen3"))
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    (folder / "red.png").write_bytes(tiny_vl.png_bytes(color=(200, 10, 10)))
+    (folder / "green.jpg.png").write_bytes(tiny_vl.png_bytes(color=(10, 200, 10)))
+    write_pdf(folder / "report.pdf", ["First page", "Second page"])
+    (folder / "notes.txt").write_text("a red square on a page", encoding="utf-8")
+    (folder / "broken.png").write_bytes(b"not an image")
+    index = str(tmp_path / "index")
+
+    assert main(["index", str(folder), "--index", index, "--model", model, "--kind", "dense"]) == 2
+    assert "embeds images and text as token vectors only" in capsys.readouterr().err
+
+    (report,) = run_json(capsys, "index", str(folder), "--index", index, "--model", model)
+    assert (report["added"], report["total_chunks"]) == (4, 5)
+    assert len(report["skipped"]) == 1
+    assert "broken.png: not a readable image" in report["skipped"][0]
+    (info,) = run_json(capsys, "info", "--index", index)
+    assert (info["settings"]["kind"], info["settings"]["images"]) == ("multivector", True)
+
+    (out,) = run_json(capsys, "search", "red square", "--index", index, "-k", "10")
+    hits = {h["id"]: h["metadata"] for h in out["hits"]}
+    assert sorted(hits) == [
+        "pages/green.jpg.png", "pages/notes.txt", "pages/red.png",
+        "pages/report.pdf#0", "pages/report.pdf#1",
+    ]  # fmt: skip
+    assert (hits["pages/report.pdf#1"]["page"], "text" in hits["pages/red.png"]) == (2, False)
+    assert hits["pages/notes.txt"]["text"] == "a red square on a page"
+    assert main(["search", "red square", "--index", index, "-k", "2"]) == 0
+    assert "pages/" in capsys.readouterr().out
