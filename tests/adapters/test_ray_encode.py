@@ -15,6 +15,7 @@ import pytest
 
 from adapters.ray import LLMEncoder, ShardSet, build_index, encode_corpus_with_ray
 from adapters.ray.encoder import EncodeFn
+from retrieval import ConfigError
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow
@@ -131,3 +132,41 @@ def test_ray_encode_equals_single_process_despite_a_killed_worker(
     query = reference["doc-007"]
     assert index.search(query, k=1)[0].id == "doc-007"
     assert index.search(query, k=3, filter={"topic": "jet"})[0].metadata["topic"] == "jet"
+
+
+@dataclass(frozen=True)
+class LengthEncoder:
+    """A cheap stand-in model: the vector of a text is (len, words, 1) normalised."""
+
+    def load(self) -> EncodeFn:
+        def run(texts: list[str]):  # type: ignore[no-untyped-def]
+            rows = np.array([[len(t), len(t.split()), 1.0] for t in texts], np.float32)
+            return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+        return run
+
+
+def test_ray_dataset_input(ray_cluster: None, tmp_path: Path) -> None:
+    """A ray.data.Dataset (as from read_parquet / read_json on a cluster) is encoded as is;
+    metadata may be dict or JSON-string values."""
+    rows = [
+        {"id": f"r{i}", "text": "word " * (i + 1), "metadata": json.dumps({"i": i})}
+        for i in range(12)
+    ]
+    dataset = ray.data.from_items(rows, override_num_blocks=3)
+    shards = encode_corpus_with_ray(
+        dataset, tmp_path / "shards", encoder=LengthEncoder(), batch_size=4, num_actors=2
+    )
+    assert sorted(shards.ids()) == sorted(r["id"] for r in rows)
+    for shard in shards:
+        for doc_id, vector, meta in zip(shard.ids, shard.embeddings, shard.metadata, strict=True):
+            i = int(doc_id[1:])
+            assert meta == {"i": i}
+            want = np.array([5 * (i + 1), i + 1, 1.0])
+            np.testing.assert_allclose(vector, want / np.linalg.norm(want), rtol=1e-6)
+    with pytest.raises(ConfigError, match="lacks column"):
+        encode_corpus_with_ray(
+            ray.data.from_items([{"id": "x", "body": "y"}]),
+            tmp_path / "bad",
+            encoder=LengthEncoder(),
+        )
