@@ -129,7 +129,9 @@ async def run_clients(url: str, requests: list[list[str]], concurrency: int, fmt
             body = {"model": MODEL, "input": texts, "encoding_format": fmt}
             response = await http.post("/v1/embeddings", json=body)
             latencies.append(time.perf_counter() - start)
-            errors += response.status_code != 200
+            if response.status_code != 200:
+                errors += 1
+                print(f"non-200: {response.status_code} {response.text[:200]}", flush=True)
 
     limits = httpx.Limits(max_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as http:
