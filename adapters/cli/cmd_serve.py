@@ -3,6 +3,7 @@
     retrieval serve sentence-transformers/all-MiniLM-L6-v2
     retrieval serve BAAI/bge-m3 --hf-overrides '{"architectures": ["BgeM3EmbeddingModel"]}'
     retrieval serve MODEL_A --model MODEL_B --api-key secret --index ./my-index
+    retrieval serve TomoroAI/tomoro-colqwen3-embed-4b --allow-remote-images
 
 Binds 127.0.0.1 unless ``--host`` says otherwise.
 """
@@ -55,6 +56,9 @@ def load_models(args: argparse.Namespace) -> list[tuple[list[str], Any]]:
             dtype=args.dtype,
             max_model_len=args.max_model_len,
             device=args.device,
+            # Image-reading models: callers send images inline; never read the server's disk.
+            allow_remote_images=args.allow_remote_images,
+            image_limits={"allow_local_files": False},
         )
         loaded.append((names, llm))
     return loaded
@@ -124,6 +128,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--max-model-len", type=int, default=None)
     serve.add_argument("--dtype", default="auto", help="auto | float32 | float16 | bfloat16")
     serve.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    serve.add_argument(
+        "--allow-remote-images",
+        action="store_true",
+        help="let image models fetch http(s) image URLs from requests (off: data: URLs only)",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default loopback)")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument(

@@ -1,21 +1,23 @@
 """Checking request inputs: text / token-id prompts, chat messages, score sides, documents.
 
-Every message names the field, the offending item and the fix. Image content parts are
-decoded and checked (data URLs only; remote URLs are never fetched) and then refused, because
-the served models read text only.
+Every message names the field, the offending item and the fix. For text-only models, image
+content parts are decoded and checked (data URLs only; remote URLs are never fetched) and then
+refused; models that read images get their items from ``adapters.server.images``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.server.errors import BadRequest
 
 Prompt = str | list[int]
+ItemFn = Callable[[Any, str], Any]
+"""Checks one score / rerank item and returns what the runtime scores (text, or an item)."""
 
 
 def prompts_from(value: Any, name: str, max_inputs: int) -> list[Prompt]:
@@ -204,8 +206,10 @@ def messages_text(messages: Any, tokenizer: Any, name: str = "messages") -> list
 
 
 # -- score sides and rerank documents --------------------------------------------------------
-def score_side(value: Any, name: str, max_inputs: int) -> list[str]:
-    """``str | {content} | list of those`` -> texts (at least one)."""
+def score_side(value: Any, name: str, max_inputs: int, item_fn: ItemFn | None = None) -> list[Any]:
+    """``str | {content} | list of those`` -> texts (at least one); ``item_fn`` turns each
+    item into what the runtime scores instead (image-reading models)."""
+    one = item_fn or _one_text
     items = value if isinstance(value, list) else [value]
     if not items:
         msg = f"At least one text element must be given in `{name}`."
@@ -216,7 +220,7 @@ def score_side(value: Any, name: str, max_inputs: int) -> list[str]:
     texts = []
     for index, item in enumerate(items):
         at = f"{name}[{index}]" if isinstance(value, list) else name
-        texts.append(_one_text(item, at))
+        texts.append(one(item, at))
     return texts
 
 
@@ -237,13 +241,20 @@ def _one_text(item: Any, where: str) -> str:
 
 @dataclass
 class Document:
-    """A rerank document: its text, plus what the caller sent to be echoed back."""
+    """A rerank document: its text (None for an image document), what the runtime scores,
+    plus what the caller sent to be echoed back."""
 
-    text: str
+    text: str | None
     id: Any = None
     metadata: Any = None
     multi_modal: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+    item: Any = None
+    """What the runtime scores; None = ``text``."""
+
+    @property
+    def scored(self) -> Any:
+        return self.text if self.item is None else self.item
 
     def wire(self) -> dict[str, Any]:
         out: dict[str, Any] = {"text": self.text, "multi_modal": self.multi_modal}
@@ -254,9 +265,11 @@ class Document:
         return out
 
 
-def documents_from(value: Any, max_inputs: int) -> list[Document]:
+def documents_from(value: Any, max_inputs: int, item_fn: ItemFn | None = None) -> list[Document]:
     """Rerank ``documents``: strings, ``{"content": [...]}``, or objects with ``text`` and
-    optional ``id`` / ``metadata`` (Cohere v1's ``{"text"}`` included)."""
+    optional ``id`` / ``metadata`` (Cohere v1's ``{"text"}`` included). With ``item_fn``
+    (image-reading models) a document may also be a bare list of content parts, and
+    ``{"content"}`` objects keep their ``id`` / ``metadata``."""
     if not isinstance(value, list):
         msg = "`documents` must be a list of strings or objects."
         raise BadRequest(msg, param="documents")
@@ -274,6 +287,24 @@ def documents_from(value: Any, max_inputs: int) -> list[Document]:
                 msg = f"`{at}.text` must be a non-empty string."
                 raise BadRequest(msg, param=at)
             docs.append(Document(item["text"], item.get("id"), item.get("metadata")))
+        elif item_fn is not None:
+            docs.append(_image_document(item, at, item_fn))
         else:
             docs.append(Document(_one_text(item, at)))
     return docs
+
+
+def _image_document(item: Any, where: str, item_fn: ItemFn) -> Document:
+    if isinstance(item, str):
+        return Document(item, item=item_fn(item, where))
+    if isinstance(item, list) and item and all(isinstance(p, dict) and "type" in p for p in item):
+        item = {"content": item}
+    scored = item_fn(item, where)
+    parts = scored["content"] if isinstance(scored, dict) else None
+    if isinstance(parts, str):  # {"content": "text"} is a text document
+        return Document(parts, _get(item, "id"), _get(item, "metadata"), item=scored)
+    return Document(None, _get(item, "id"), _get(item, "metadata"), parts, item=scored)
+
+
+def _get(item: Any, key: str) -> Any:
+    return item.get(key) if isinstance(item, dict) else None

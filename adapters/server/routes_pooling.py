@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from adapters.server.common import ErrorRoute, JSONBody, ServerState, envelope, state_of
 from adapters.server.encoding import bytes_body, encode_item
 from adapters.server.errors import BadRequest
+from adapters.server.images import pooling_items
 from adapters.server.inputs import Prompt, messages_text, prompts_from
 from adapters.server.models import ServedModel
 from adapters.server.schemas import ClassifyRequest, EmbeddingRequest, PoolingRequest
@@ -91,6 +92,9 @@ async def _pool(
     state: ServerState, served: ServedModel, task: str, body: Any, dimensions: int | None
 ) -> tuple[list[torch.Tensor], list[int]]:
     """Tensors (one per prompt) and exact token counts, micro-batched with other requests."""
+    items = pooling_items(served.llm, body.messages, body.input, state.config.max_inputs)
+    if items is not None:
+        return await _pool_items(served, task, items, body, dimensions)
     prompts = await _prompts(state, served, body)
     prepared, counts = await run_in_threadpool(
         served.prepare,
@@ -110,8 +114,10 @@ async def _pool(
         from encoders import PoolingParams
 
         params = PoolingParams(dimensions=dimensions, use_activation=activation)
+        # Texts go as {"prompt": ...} so an image-reading model never takes one for a file.
+        prompts = [{"prompt": p} if isinstance(p, str) else p for p in batch]
         outputs = llm.encode(
-            batch,
+            prompts,
             params,
             pooling_task=task,
             truncate_prompt_tokens=truncate,
@@ -122,6 +128,31 @@ async def _pool(
 
     results = await served.run_batched(key, prepared, counts, run)
     return [r[0] for r in results], [r[1] for r in results]
+
+
+async def _pool_items(
+    served: ServedModel, task: str, items: list[Any], body: Any, dimensions: int | None
+) -> tuple[list[torch.Tensor], list[int]]:
+    """Image / content-part items, run alone on the model thread (image work is not merged
+    across requests by the token budget). Counts include the image patch tokens."""
+    if body.truncate_prompt_tokens is not None:
+        msg = (
+            "`truncate_prompt_tokens` applies to text inputs; image and content-part inputs "
+            "are not truncated. Drop the field for this request."
+        )
+        raise BadRequest(msg, param="truncate_prompt_tokens")
+    llm, activation = served.llm, body.use_activation
+
+    def run() -> tuple[list[torch.Tensor], list[int]]:
+        from encoders import PoolingParams
+
+        params = PoolingParams(dimensions=dimensions, use_activation=activation)
+        outputs = llm.encode(items, params, pooling_task=task, use_tqdm=False)
+        return [o.outputs.data for o in outputs], [len(o.prompt_token_ids) for o in outputs]
+
+    tensors, counts = await served.worker.call(run)
+    served.worker.metrics.prompt_tokens.labels(served.name).inc(sum(counts))
+    return tensors, counts
 
 
 def _pooled(

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Request, Response
 
 from adapters.server.common import ErrorRoute, JSONBody, envelope, new_id, state_of, usage
 from adapters.server.errors import APIError, BadRequest
-from adapters.server.inputs import content_text, documents_from, score_side
+from adapters.server.images import reads_images, score_item
+from adapters.server.inputs import ItemFn, content_text, documents_from, score_side
 from adapters.server.models import ServedModel
 from adapters.server.schemas import RerankRequest, ScoreRequest
 
@@ -29,9 +30,9 @@ async def score(body: ScoreRequest, request: Request) -> Response:
     served = state.registry.get(body.model)
     _require_scoring(served, "Score API")
     first, second = _pick_pair(body)
-    limit = state.config.max_inputs
-    side_1 = score_side(getattr(body, first), first, limit)
-    side_2 = score_side(getattr(body, second), second, limit)
+    limit, item_fn = state.config.max_inputs, _item_fn(served)
+    side_1 = score_side(getattr(body, first), first, limit, item_fn)
+    side_2 = score_side(getattr(body, second), second, limit, item_fn)
     if len(side_1) != 1 and len(side_1) != len(side_2):
         msg = f"Input lengths must be either 1:1, 1:N or N:N (got {len(side_1)}:{len(side_2)})."
         raise BadRequest(
@@ -53,17 +54,9 @@ async def rerank(body: RerankRequest, request: Request) -> Response:
     if body.query is None:
         msg = "`query` is required."
         raise BadRequest(msg, param="query")
-    query = body.query if isinstance(body.query, str) else None
-    if query is None:
-        if not isinstance(body.query, dict) or "content" not in body.query:
-            msg = "`query` must be a string or {'content': [parts]}."
-            raise BadRequest(msg, param="query")
-        query = content_text(body.query["content"], "query.content")
-    if not query:
-        msg = "`query` is an empty string."
-        raise BadRequest(msg, param="query")
-    docs = documents_from(body.documents, state.config.max_inputs)
-    scores, tokens = await _scores(served, [query], [d.text for d in docs], body)
+    query = _query(body.query, served)
+    docs = documents_from(body.documents, state.config.max_inputs, _item_fn(served))
+    scores, tokens = await _scores(served, [query], [d.scored for d in docs], body)
     order = sorted(range(len(docs)), key=lambda i: scores[i], reverse=True)
     if body.top_n:
         order = order[: body.top_n]
@@ -82,6 +75,27 @@ async def rerank(body: RerankRequest, request: Request) -> Response:
             "meta": {"api_version": {"version": "2"}, "billed_units": {"search_units": 1}},
         }
     )
+
+
+def _item_fn(served: ServedModel) -> ItemFn | None:
+    """Image-reading models score runtime items (text, images, mixed); others plain text."""
+    if not reads_images(served.llm):
+        return None
+    llm = served.llm
+    return lambda value, where: score_item(llm, value, where)
+
+
+def _query(value: Any, served: ServedModel) -> Any:
+    if not isinstance(value, str) and not (isinstance(value, dict) and "content" in value):
+        msg = "`query` must be a string or {'content': [parts]}."
+        raise BadRequest(msg, param="query")
+    if reads_images(served.llm):
+        return score_item(served.llm, value, "query")
+    query = value if isinstance(value, str) else content_text(value["content"], "query.content")
+    if not query:
+        msg = "`query` is an empty string."
+        raise BadRequest(msg, param="query")
+    return query
 
 
 def _require_scoring(served: ServedModel, api: str) -> None:
@@ -113,7 +127,7 @@ def _pick_pair(body: ScoreRequest) -> tuple[str, str]:
 
 
 async def _scores(
-    served: ServedModel, side_1: list[str], side_2: list[str], body: Any
+    served: ServedModel, side_1: list[Any], side_2: list[Any], body: Any
 ) -> tuple[list[float], int]:
     """Scores of the 1:1 / 1:N / N:N pairs and the prompt tokens read, on the model thread."""
     llm, truncate, activation = served.llm, body.truncate_prompt_tokens, body.use_activation
