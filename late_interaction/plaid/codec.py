@@ -61,6 +61,10 @@ class ResidualCodec:
     far_cutoff: float
     """Squared residual norm above which a new token counts as far from the codebook (the
     99th percentile of the training residuals): far tokens are buffered to grow the codebook."""
+    normalized: bool = False
+    """The training tokens were unit vectors: decoded tokens are renormalized to unit length
+    (as ColBERTv2 does), which removes the norm error of the quantized residual (Cranfield
+    MiniLM, 2 bits: nDCG@10 0.535 -> 0.541 of exact 0.542)."""
     _table: np.ndarray | None = field(default=None, repr=False)
     _assigner: Any = field(default=None, repr=False)
 
@@ -103,7 +107,8 @@ class ResidualCodec:
             counts = np.bincount(buckets[:, d], minlength=levels)
             weights[d] = np.where(counts > 0, sums / np.maximum(counts, 1), weights[d])
         far = float(np.quantile((residuals**2).sum(1), 0.99)) if len(residuals) else 0.0
-        return cls(centroids, cutoffs.astype(np.float32), weights.astype(np.float32), far)
+        unit = bool(np.allclose(np.linalg.norm(sample, axis=1), 1.0, atol=1e-3))
+        return cls(centroids, cutoffs.astype(np.float32), weights.astype(np.float32), far, unit)
 
     def assign(self, vectors: np.ndarray) -> np.ndarray:
         """``(n,)`` int32 nearest centroid (L2) of each ``(n, dim)`` vector."""
@@ -136,7 +141,10 @@ class ResidualCodec:
             self._table = _decode_table(self.weights, self.nbits)
         n_bytes = packed.shape[1]
         residual = self._table[np.arange(n_bytes), packed]  # (n, n_bytes, 8 // nbits)
-        return self.centroids[codes] + residual.reshape(len(codes), self.dim)
+        decoded = self.centroids[codes] + residual.reshape(len(codes), self.dim)
+        if self.normalized:
+            decoded /= np.maximum(np.linalg.norm(decoded, axis=1, keepdims=True), 1e-12)
+        return decoded
 
     def grow(self, far_tokens: np.ndarray, n_new: int, seed: int = 0) -> int:
         """Add ``n_new`` centroids fitted to ``far_tokens`` ``(m, dim)`` by k-means; the

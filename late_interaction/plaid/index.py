@@ -113,7 +113,11 @@ class PlaidIndex(StoredIndex):
         if state.get("trained"):
             parts = cls._read_arrays(folder, manifest, _CODEC_FILES)
             codec = ResidualCodec(
-                parts["centroids"], parts["cutoffs"], parts["weights"], float(state["far_cutoff"])
+                parts["centroids"],
+                parts["cutoffs"],
+                parts["weights"],
+                float(state["far_cutoff"]),
+                bool(state.get("normalized", False)),
             )
         n_centroids = 0 if codec is None else len(codec.centroids)
         tokens = TokenStore(arrays, n_centroids, int(state.get("n_indexed", 0)))
@@ -313,6 +317,7 @@ class PlaidIndex(StoredIndex):
         return {
             "trained": codec is not None,
             "far_cutoff": 0.0 if codec is None else codec.far_cutoff,
+            "normalized": codec is not None and codec.normalized,
             "n_indexed": self._tokens.n_indexed,
             "n_tokens": self._tokens.n_tokens,
         }

@@ -79,7 +79,18 @@ def test_decompression_is_exact_bucket_lookup(nbits: int) -> None:
         [np.searchsorted(codec.cutoffs[d], residual[:, d], side="left") for d in range(DIM)], 1
     )
     expected = codec.centroids[codes] + codec.weights[np.arange(DIM), buckets]
+    assert codec.normalized  # unit training tokens: decoded tokens are unit length too
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
     np.testing.assert_allclose(codec.decode(codes, packed), expected, rtol=0, atol=1e-6)
+    scaled = ResidualCodec.train(tokens * 3.0, 32, nbits)  # not unit: decoded as is
+    assert not scaled.normalized
+    codes, packed, _ = scaled.encode(tokens * 3.0)
+    residual = tokens * 3.0 - scaled.centroids[codes]
+    buckets = np.stack(
+        [np.searchsorted(scaled.cutoffs[d], residual[:, d], side="left") for d in range(DIM)], 1
+    )
+    expected = scaled.centroids[codes] + scaled.weights[np.arange(DIM), buckets]
+    np.testing.assert_allclose(scaled.decode(codes, packed), expected, rtol=0, atol=1e-5)
     assert np.all(np.diff(codec.cutoffs, axis=1) >= 0)
 
 
