@@ -58,16 +58,25 @@ class EvalResult:
 
 def describe(config: PipelineConfig, rerank_run: str | None) -> str:
     """A one-line pipeline label, e.g. ``hybrid(dense+sparse+maxsim, rrf) model=...``."""
-    name = Path(config.model).name or config.model
-    parts = [f"{config.pipeline} model={name}"]
+    parts = [config.pipeline]
+    if config.pipeline != "sparse":
+        parts.append(f"model={_short(config.model)}")
     if config.pipeline in ("sparse", "hybrid") and config.sparse_model:
-        parts.append(f"sparse_model={Path(config.sparse_model).name}")
+        parts.append(f"sparse_model={_short(config.sparse_model)}")
     if config.pipeline == "hybrid":
         parts.append(f"fusion={config.fusion}")
     parts += [f"{r.label}@{r.top_n or 'all'}" for r in config.rerank]
     if rerank_run:
         parts.append(f"reranking {Path(rerank_run).name}")
     return " ".join(parts)
+
+
+def _short(model: str) -> str:
+    """A model's last path parts: ``all-MiniLM-L6-v2``, ``cognition/model``."""
+    path = Path(model)
+    if path.name in ("model", "models", "") and path.parent.name:
+        return f"{path.parent.name}/{path.name}"
+    return path.name or model
 
 
 def evaluate_pipeline(
