@@ -76,13 +76,17 @@ class Knobs:
         return self.index.search_batch(queries, k, filter, **self.knobs)
 
 
-def measure(name: str, retriever: Retriever, ds: Any, index_bytes: int, limit: int) -> dict:
-    hits = retriever.search_batch(ds.query_texts, k=100)
+def measure(
+    name: str, retriever: Retriever, ds: Any, index_bytes: int, limit: int, k: int = 100
+) -> dict:
+    """Quality of ``k`` results per query (a first stage's depth is raised to ``k``, so
+    depth rows ask for ``k = depth``: their Recall@100 counts only ``depth`` results)."""
+    hits = retriever.search_batch(ds.query_texts, k=k)
     metrics = evaluate_run(ds.qrels, dict(zip(ds.query_ids, hits, strict=True)))
     times = []
     for query in ds.query_texts[:limit]:
         start = time.perf_counter()
-        retriever.search(query, k=100)
+        retriever.search(query, k=k)
         times.append((time.perf_counter() - start) * 1000)
     row = {
         "setting": name,
@@ -128,7 +132,8 @@ def main() -> None:
             first = IndexStage("dense", q_tok, idx["dense"], "dense", depth=depth)
             retriever = Retriever(first, rerank=rerank)
             mem = size["dense"] + size["maxsim"]
-            rows.append(measure(f"dense@{depth} -> MaxSim rerank", retriever, ds, mem, limit))
+            name = f"dense@{depth} -> MaxSim rerank"
+            rows.append(measure(name, retriever, ds, mem, limit, k=depth))
         all_bytes = sum(size.values())
         for rrf_k in (10.0, 60.0, 100.0):
             fusion = Fusion("rrf", rrf_k=rrf_k)
