@@ -58,7 +58,7 @@ class EvalResult:
 
 def describe(config: PipelineConfig, rerank_run: str | None) -> str:
     """A one-line pipeline label, e.g. ``hybrid(dense+sparse+maxsim, rrf) model=...``."""
-    parts = [config.pipeline]
+    parts: list[str] = [config.pipeline]
     if config.pipeline != "sparse":
         parts.append(f"model={_short(config.model)}")
     if config.pipeline in ("sparse", "hybrid") and config.sparse_model:
