@@ -106,6 +106,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int)
     parser.add_argument("--latency-queries", type=int, default=100)
     parser.add_argument("--no-plaid", action="store_true")
+    parser.add_argument("--plaid-only", action="store_true", help="only the PLAID rows")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
     if args.threads:
@@ -126,6 +127,10 @@ def main() -> None:
         store = DocumentEmbeddings(tok)
         store.put(ds.doc_ids, tok_docs)
         rerank = RerankStage("maxsim", EmbeddingReranker(q_tok, "multivector", store))
+        if args.plaid_only:
+            rows += plaid_rows(ds, tok_docs, q_tok, Path(scratch), limit)
+            print(table(rows))
+            return
         rows.append(measure("dense only", Retriever(dense), ds, size["dense"], limit))
         rows.append(measure("exact MaxSim only", Retriever(maxsim), ds, size["maxsim"], limit))
         for depth in (10, 20, 50, 100):
