@@ -23,9 +23,9 @@ def evaluate_run(
     """
     try:
         import pytrec_eval
-    except ImportError as err:  # a dev / eval dependency, not a core one
+    except ImportError as err:  # an optional dependency (extra "eval"), not a core one
         package = "pytrec-eval-terrier"
-        raise MissingDependencyError(package, "dev") from err
+        raise MissingDependencyError(package, "eval") from err
     qrels_dict = {q: dict(d) for q, d in qrels.items()}
     full = {q: _scores(run.get(q, [])) for q in qrels_dict}
     top10 = {q: _scores(run.get(q, [])[:10]) for q in qrels_dict}
