@@ -71,20 +71,14 @@ def st6(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     return folder, reference, LLM(str(folder), device="cpu")
 
 
-def test_queries_match_sentence_transformers(st6: Any) -> None:
+@pytest.mark.parametrize("side", ["query", "document"])
+def test_each_side_matches_sentence_transformers(st6: Any, side: str) -> None:
     _, reference, llm = st6
     assert llm.model.family == "colbert"
-    expected = reference.encode_query(QUERIES)
-    ours = llm.encode_queries(QUERIES, use_tqdm=False)
-    for got, want in zip(ours, expected, strict=True):
-        assert got.shape == tuple(want.shape)
-        torch.testing.assert_close(got, torch.as_tensor(want).float(), atol=1e-5, rtol=1e-4)
-
-
-def test_documents_match_sentence_transformers(st6: Any) -> None:
-    _, reference, llm = st6
-    expected = reference.encode_document(DOCS)
-    ours = llm.encode_documents(DOCS, use_tqdm=False)
+    if side == "query":
+        expected, ours = reference.encode_query(QUERIES), llm.encode_queries(QUERIES)
+    else:
+        expected, ours = reference.encode_document(DOCS), llm.encode_documents(DOCS)
     for got, want in zip(ours, expected, strict=True):
         assert got.shape == tuple(want.shape)
         torch.testing.assert_close(got, torch.as_tensor(want).float(), atol=1e-5, rtol=1e-4)
