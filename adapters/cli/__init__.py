@@ -21,11 +21,7 @@ __all__ = ["build_parser", "main"]
 
 
 def _command_modules() -> list[str]:
-    return sorted(
-        name
-        for _, name, _ in pkgutil.iter_modules(__path__)
-        if name.startswith("cmd_")
-    )
+    return sorted(name for _, name, _ in pkgutil.iter_modules(__path__) if name.startswith("cmd_"))
 
 
 def build_parser() -> argparse.ArgumentParser:
