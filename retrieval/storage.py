@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -120,10 +121,16 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def atomic_write(path: Path, write: Writer) -> FileEntry:
-    """Write ``path`` all-or-nothing: ``write`` fills a temp file, which is fsynced and renamed."""
-    temp = path.with_name(_TEMP_PREFIX + path.name)
-    temp.unlink(missing_ok=True)
+def atomic_write(path: Path, write: Writer, *, unique_temp: bool = False) -> FileEntry:
+    """Write ``path`` all-or-nothing: ``write`` fills a temp file, which is fsynced and renamed.
+
+    ``unique_temp`` gives every call its own temp name, for writers that may race on one path
+    (a retried task and a presumed-dead worker): whichever rename lands last wins."""
+    if unique_temp:
+        temp = path.with_name(f"{_TEMP_PREFIX}{uuid.uuid4().hex}-{path.name}")
+    else:
+        temp = path.with_name(_TEMP_PREFIX + path.name)
+        temp.unlink(missing_ok=True)
     try:
         write(temp)
         with temp.open("rb+") as handle:

@@ -31,6 +31,7 @@ from adapters.qdrant.layout import (
 from adapters.qdrant.vectors import dense_rows, multivector_items, sparse_items
 from retrieval.errors import ConfigError
 from retrieval.filters import Filter
+from retrieval.stored_index import check_ids
 from retrieval.types import Hit
 
 ID_NAMESPACE = uuid.UUID("6f1c1b1e-6a55-5b8e-9d3e-2f1a4c0d7e21")
@@ -141,7 +142,7 @@ class QdrantStore:
         ``MultiVectorEmbeddings``; ``metadata`` one dict (or ``None``) per id. A document
         added again is replaced as a whole.
         """
-        ids = _check_ids(ids)
+        ids = check_ids(ids, unique=True)
         columns = self._vector_columns(len(ids), dense, sparse, multivector)
         if not columns:
             msg = "add needs at least one of dense=, sparse=, multivector=."
@@ -166,7 +167,7 @@ class QdrantStore:
     ) -> None:
         """Set one representation of documents, keeping their other vectors; new ids become
         new points. ``metadata`` replaces the stored metadata when given (``None`` keeps it)."""
-        ids = _check_ids(ids)
+        ids = check_ids(ids, unique=True)
         column = self._vector_columns(len(ids), **{self.check_kind(kind): embeddings})[kind]
         metas = None if metadata is None else _check_metadata(ids, metadata)
         found = self.client.retrieve(
@@ -187,7 +188,7 @@ class QdrantStore:
 
     def delete(self, ids: Sequence[str]) -> None:
         """Remove documents (every representation); unknown ids are ignored."""
-        ids = _check_ids(ids, unique=False)
+        ids = check_ids(ids, unique=False)
         if ids:
             selector = self._models.PointIdsList(points=[point_id(i) for i in ids])
             self.client.delete(self.collection, points_selector=selector, wait=True)
@@ -328,21 +329,6 @@ class QdrantStore:
             )
             for p in points
         ]
-
-
-def _check_ids(ids: Sequence[str], *, unique: bool = True) -> list[str]:
-    if isinstance(ids, str | bytes):
-        msg = f"ids must be a list of strings; got the single string {ids!r}. Wrap it: [{ids!r}]."
-        raise ConfigError(msg)
-    out = list(ids)
-    for value in out:
-        if not isinstance(value, str) or not value:
-            msg = f"Every id must be a non-empty string; got {value!r}. Convert ids with str()."
-            raise ConfigError(msg)
-    if unique and len(set(out)) != len(out):
-        msg = "An id appears twice in one add call; give each document once."
-        raise ConfigError(msg)
-    return out
 
 
 def _check_metadata(

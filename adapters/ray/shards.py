@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,8 +43,6 @@ from retrieval.storage import (
     IndexFolder,
     Manifest,
     atomic_write,
-    fsync_dir,
-    sha256_file,
 )
 from retrieval.types import SparseEmbeddings
 
@@ -155,19 +152,13 @@ def write_shard(
         msg = f"Metadata of the batch starting with id {ids[0]!r} is not plain JSON ({err})."
         raise ConfigError(msg) from err
     path = Path(folder) / shard_name(ids, first_row)
-    # A unique temp name: two attempts of one task (a retry racing a presumed-dead worker)
-    # never write the same temp file; whichever rename lands last wins with equal content.
-    temp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
-    try:
-        save_file(arrays, str(temp), metadata={_HEADER_KEY: text})
-        with temp.open("rb+") as handle:
-            os.fsync(handle.fileno())
-        entry = FileEntry(path.name, temp.stat().st_size, sha256_file(temp))
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    # Two attempts of one task (a retry racing a presumed-dead worker) may write this shard at
+    # once; unique temp names keep them apart and the contents are equal.
+    entry = atomic_write(
+        path,
+        lambda temp: save_file(arrays, str(temp), metadata={_HEADER_KEY: text}),
+        unique_temp=True,
+    )
     return ShardRecord(path.name, len(ids), dim, representation, entry.bytes, entry.sha256)
 
 
