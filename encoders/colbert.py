@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from torch import nn
 from retrieval.errors import ConfigError
 
 ARCHITECTURES = ("HF_ColBERT", "ColBERTModernBertModel", "ColBERTJinaRobertaModel")
+JINA_MARKERS = ("[QueryMarker]", "[DocumentMarker]")
 
 
 @dataclass(frozen=True)
@@ -97,9 +98,22 @@ def read_settings(folder: Path, tokenizer: Any) -> ColbertSettings:
             attend=bool(st.get("attend_to_expansion_tokens", False)),
             skip=list(st.get("skiplist_words") or string.punctuation),
         )
+    if _in_vocabulary(tokenizer, JINA_MARKERS[0]):
+        # jina-colbert-v2: the markers vLLM's ``input_type`` picks first, queries padded with
+        # <mask> to 32 tokens and attended to (Jina documents attend_to_expansion_tokens=True;
+        # in vLLM the pads are ordinary prompt tokens). Documents are limited only by the
+        # model (8192). Unlike vLLM, and like PyLate (Jina's documented loader), documents
+        # skip punctuation pieces, looked up as whole SentencePiece tokens.
+        jina = _settings(tokenizer, *JINA_MARKERS, 32, 1_000_000, True, True, [])
+        return replace(jina, skiplist=_vocabulary_ids(tokenizer, list(string.punctuation)))
     return _settings(
         tokenizer, "[unused0]", "[unused1]", 32, 180, True, False, list(string.punctuation)
     )
+
+
+def _in_vocabulary(tokenizer: Any, token: str) -> bool:
+    token_id = tokenizer.convert_tokens_to_ids(token)
+    return token_id is not None and token_id != tokenizer.unk_token_id
 
 
 def _settings(

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from encoders import from_token
+from encoders import from_token, jina_xlmr
 from retrieval.errors import ConfigError, UnsafeModelError
 
 logger = logging.getLogger(__name__)
@@ -55,11 +55,16 @@ def check_remote_code(folder: Path, raw: dict[str, Any], trust_remote_code: bool
     if "auto_map" not in raw or trust_remote_code:
         return
     if raw.get("model_type") in CONFIG_MAPPING:
+        native = (
+            "the toolkit's native Jina XLM-RoBERTa (rotary)"
+            if raw.get("position_embedding_type") == "rotary"
+            else f"transformers' native {raw.get('model_type')!r}"
+        )
         logger.warning(
-            "%s ships custom code (auto_map) that is ignored; loading transformers' native "
-            "%r implementation. Pass trust_remote_code=True to run the custom code.",
+            "%s ships custom code (auto_map) that is ignored; loading %s implementation. "
+            "Pass trust_remote_code=True to run the custom code.",
             folder,
-            raw.get("model_type"),
+            native,
         )
         return
     msg = (
@@ -118,6 +123,8 @@ def load_backbone(
 ) -> nn.Module:
     """The transformer in eval mode: bare (``AutoModel``) for embedding models, with its
     classification head for sequence / token classifiers."""
+    if _native_jina(folder, config, family, trust_remote_code):
+        return jina_xlmr.load_backbone(folder, config, dtype, device)
     import transformers
     from transformers.utils import logging as hf_logging
 
@@ -163,10 +170,18 @@ def load_backbone(
     return model.to(device).eval()
 
 
+def _native_jina(folder: Path, config: Any, family: str, trust_remote_code: bool) -> bool:
+    """Jina's rotary XLM-RoBERTa (jina-colbert-v2) runs on the native backbone, as in vLLM;
+    LoRA checkpoints (jina-embeddings-v3) only with their own code when it is trusted."""
+    if family not in ("embed", "colbert") or not jina_xlmr.wants_native(config):
+        return False
+    return not (trust_remote_code and jina_xlmr.has_lora(folder))
+
+
 def _check_backbone_weights(folder: Path, config: Any, family: str, missing: Any) -> None:
     """Backbone weights the checkpoint does not provide would be random: a checkpoint in
-    another layout (e.g. Jina's XLM-RoBERTa flash implementation with rotary positions, loaded
-    as plain XLM-RoBERTa) would embed garbage without a word. The unused BERT pooler is fine."""
+    another layout (e.g. rotary-position weights loaded as a plain classifier) would embed
+    garbage without a word. The unused BERT pooler is fine."""
     if family in ("classify", "token_classify", "sparse"):
         return  # heads are checked above; their backbones share the same keys
     missing = sorted(k for k in missing if not k.startswith("pooler."))
@@ -176,7 +191,8 @@ def _check_backbone_weights(folder: Path, config: Any, family: str, missing: Any
     if getattr(config, "position_embedding_type", None) == "rotary":
         hint = (
             "Its config asks for rotary position embeddings, which transformers' native "
-            f"{getattr(config, 'model_type', '?')!r} model does not implement: pass "
+            f"{getattr(config, 'model_type', '?')!r} model does not implement (only Jina's "
+            "XLM-RoBERTa layout runs natively, as an embedding or ColBERT model): pass "
             "trust_remote_code=True (--trust-remote-code) to run the checkpoint's own code."
         )
     msg = (

@@ -176,10 +176,12 @@ def test_dense_models_serve_token_vectors_for_maxsim(st_legacy_mean: Path) -> No
     torch.testing.assert_close(q, tokens.outputs.data)
 
 
-def _jina_flash_layout(folder: Path) -> Path:
+def _jina_flash_layout(folder: Path, *, flash_names: bool = True) -> Path:
     """Rewrite a tiny RoBERTa folder into jina-colbert-v2's on-disk shape: an ``xlm-roberta``
-    config asking for rotary positions (served by Jina's custom code through ``auto_map``) and
-    ``roberta.encoder.layers.N.mixer.Wqkv`` style weight names plus ``linear.weight``."""
+    config asking for rotary positions (served by Jina's custom code through ``auto_map``),
+    ``roberta.``-prefixed flash-attention weights (fused ``mixer.Wqkv``, ``norm1``/``norm2``,
+    ``mlp.fc1``/``fc2``, ``emb_ln``, no position table) plus ``linear.weight``. With
+    ``flash_names=False`` the weights keep transformers' names: a layout nothing can run."""
     from safetensors.torch import load_file
 
     config = json.loads((folder / "config.json").read_text())
@@ -192,19 +194,50 @@ def _jina_flash_layout(folder: Path) -> Path:
     }
     write_json(folder / "config.json", config)
     state = load_file(str(folder / "model.safetensors"))
-    flash = {"encoder.layer.": "encoder.layers.", ".attention.": ".mixer."}
-    renamed = {}
-    for key, value in state.items():
-        if "position_embeddings" not in key:
-            for old, new in flash.items():
-                key = key.replace(old, new)
-            renamed["roberta." + key] = value
+    if flash_names:
+        state = _flash_names(state, config["num_hidden_layers"])
+    renamed = {"roberta." + k: v for k, v in state.items() if "position_embeddings" not in k}
     renamed["linear.weight"] = torch.randn(16, 32)
     save_file(renamed, str(folder / "model.safetensors"))
     return folder
 
 
-def test_jina_colbert_layout_without_its_code_is_refused_not_garbage(tmp_path: Path) -> None:
+def _flash_names(state: dict[str, torch.Tensor], layers: int) -> dict[str, torch.Tensor]:
+    out = {k.replace("embeddings.LayerNorm", "emb_ln"): v for k, v in state.items()
+           if not k.startswith("encoder.")}  # fmt: skip
+    names = {"attention.output.dense": "mixer.out_proj", "attention.output.LayerNorm": "norm1",
+             "intermediate.dense": "mlp.fc1", "output.dense": "mlp.fc2",
+             "output.LayerNorm": "norm2"}  # fmt: skip
+    for i in range(layers):
+        old, new = f"encoder.layer.{i}.", f"encoder.layers.{i}."
+        for part in ("weight", "bias"):
+            qkv = [state[f"{old}attention.self.{n}.{part}"] for n in ("query", "key", "value")]
+            out[f"{new}mixer.Wqkv.{part}"] = torch.cat(qkv)
+            for hf, flash in names.items():
+                out[f"{new}{flash}.{part}"] = state[f"{old}{hf}.{part}"]
+    return out
+
+
+def test_jina_colbert_layout_loads_natively_without_remote_code(tmp_path: Path) -> None:
+    """Full numerical checks against an independent forward: tests/encoders/test_jina_colbert.py."""
+    from safetensors.torch import load_file
+
     folder = _jina_flash_layout(make_family(tmp_path / "jina-colbert", "roberta", "model"))
-    with pytest.raises(ConfigError, match=r"rotary position embeddings.*trust_remote_code=True"):
+    llm = LLM(
+        str(folder), device="cpu", hf_overrides={"architectures": ["ColBERTJinaRobertaModel"]}
+    )
+    assert llm.model.family == "colbert"
+    fused = load_file(str(folder / "model.safetensors"))[
+        "roberta.encoder.layers.1.mixer.Wqkv.weight"
+    ]
+    torch.testing.assert_close(llm.model.backbone.encoder.layers[1].mixer.Wqkv.weight, fused)
+    (q,) = llm.encode_queries(QUERY)
+    assert q.shape == (32, 16)
+    assert torch.allclose(q.norm(dim=-1), torch.ones(32), atol=1e-5)
+
+
+def test_rotary_config_with_unknown_weight_layout_is_refused_not_garbage(tmp_path: Path) -> None:
+    folder = make_family(tmp_path / "jina-colbert", "roberta", "model")
+    folder = _jina_flash_layout(folder, flash_names=False)
+    with pytest.raises(ConfigError, match=r"'emb_ln\.weight'.*missing.*position_embedding_type"):
         LLM(str(folder), device="cpu", hf_overrides={"architectures": ["ColBERTJinaRobertaModel"]})
