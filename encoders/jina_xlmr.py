@@ -20,6 +20,8 @@ Checkpoint keys (``roberta.`` prefix optional): ``embeddings.word_embeddings.wei
 ``embeddings.token_type_embeddings.weight``, ``emb_ln.*``,
 ``encoder.layers.N.{mixer.Wqkv, mixer.out_proj, norm1, mlp.fc1, mlp.fc2, norm2}.*``.
 A ColBERT ``linear.weight`` and the unused ``pooler.*`` are read elsewhere / ignored.
+jina-embeddings-v3 stores LoRA task adapters beside the weights; one is merged at load
+(:func:`merge_lora`), as vLLM does.
 """
 
 from __future__ import annotations
@@ -200,7 +202,7 @@ def load_backbone(
     _check_config(folder, config)
     model = JinaXLMRobertaModel(config)
     state = backbone_state(folder)
-    _refuse_lora(folder, state)
+    merge_lora(folder, state, config)
     expected = model.state_dict()
     for key, param in expected.items():
         if key not in state:
@@ -233,17 +235,42 @@ def has_lora(folder: Path) -> bool:
     return False
 
 
-def _refuse_lora(folder: Path, state: dict[str, torch.Tensor]) -> None:
-    """jina-embeddings-v3 stores task LoRA adapters as ``parametrizations`` of each weight;
-    merging them (vLLM merges the last, "text-matching", adapter) is not implemented."""
-    lora = sorted(k for k in state if ".parametrizations." in k)
-    if lora:
+def merge_lora(folder: Path, state: dict[str, torch.Tensor], config: Any) -> None:
+    """Fold one task adapter of jina-embeddings-v3 into the weights, in place.
+
+    Each adapted weight is stored as ``X.parametrizations.weight.original`` with per-task
+    ``...weight.0.lora_A`` / ``lora_B`` stacks; Jina's code computes
+    ``W + (B[t] @ A[t]) * lora_alpha / lora_rank`` for linear layers (A: ``(tasks, r, in)``,
+    B: ``(tasks, out, r)``) and ``W + (A[t] @ B[t]) * scale`` for embeddings (A:
+    ``(tasks, vocab, r)``, B: ``(tasks, r, hidden)``). Like vLLM, the last adapter
+    ("text-matching") is used; ``hf_overrides={"lora_adaptation": name}`` picks another.
+    """
+    suffix = ".parametrizations.weight.original"
+    originals = sorted(k for k in state if k.endswith(suffix))
+    if not originals:
+        return
+    names = [str(n) for n in getattr(config, "lora_adaptations", None) or []]
+    chosen = getattr(config, "lora_adaptation", None)
+    if chosen is not None and chosen not in names:
         msg = (
-            f"Model {str(folder)!r} stores LoRA task adapters (e.g. {lora[0]!r}), as "
-            "jina-embeddings-v3 does; the native Jina XLM-RoBERTa backbone does not merge "
-            "them. Pass trust_remote_code=True to run the checkpoint's own code."
+            f"Model {str(folder)!r}: unknown lora_adaptation {chosen!r}. "
+            f"Valid: {', '.join(names) or '(none listed in lora_adaptations)'}."
         )
         raise ConfigError(msg)
+    task = names.index(chosen) if chosen is not None else -1
+    scale = float(getattr(config, "lora_alpha", 1)) / float(getattr(config, "lora_rank", 4))
+    for key in originals:
+        base = key.removesuffix(suffix)
+        lora = [f"{base}.parametrizations.weight.0.lora_{x}" for x in ("A", "B")]
+        if any(k not in state for k in lora):
+            msg = f"Model {str(folder)!r}: LoRA weights {lora} for {key!r} are incomplete."
+            raise ConfigError(msg)
+        a, b = (state.pop(k)[task].float() for k in lora)
+        weight = state.pop(key)
+        delta = a @ b if base.endswith("_embeddings") else b @ a
+        state[f"{base}.weight"] = (weight.float() + delta.view(weight.shape) * scale).to(
+            weight.dtype
+        )
 
 
 def _check_config(folder: Path, config: Any) -> None:

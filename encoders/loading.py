@@ -171,8 +171,9 @@ def load_backbone(
 
 
 def _native_jina(folder: Path, config: Any, family: str, trust_remote_code: bool) -> bool:
-    """Jina's rotary XLM-RoBERTa (jina-colbert-v2) runs on the native backbone, as in vLLM;
-    LoRA checkpoints (jina-embeddings-v3) only with their own code when it is trusted."""
+    """Jina's rotary XLM-RoBERTa (jina-colbert-v2, jina-embeddings-v3) runs on the native
+    backbone, as in vLLM; a LoRA checkpoint whose own code is trusted runs that code (it can
+    switch task adapters per request)."""
     if family not in ("embed", "colbert") or not jina_xlmr.wants_native(config):
         return False
     return not (trust_remote_code and jina_xlmr.has_lora(folder))

@@ -121,19 +121,18 @@ def _rotary(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((z.real, z.imag), dim=-1).float()
 
 
-def reference_hidden(folder: Path, ids: list[int], attend: list[int] | None = None) -> torch.Tensor:
-    """Last hidden states ``(l, HIDDEN)`` of one unpadded sequence; ``attend`` masks keys."""
-    w = {
-        k.removeprefix("roberta."): v
-        for k, v in load_file(str(folder / "model.safetensors")).items()
-    }
+def reference_hidden(
+    folder: Path, ids: list[int], weights: dict[str, torch.Tensor] | None = None
+) -> torch.Tensor:
+    """Last hidden states ``(l, HIDDEN)`` of one unpadded sequence."""
+    state = weights if weights is not None else load_file(str(folder / "model.safetensors"))
+    w = {k.removeprefix("roberta."): v for k, v in state.items()}
     tokens = torch.tensor(ids)
     x = (
         w["embeddings.word_embeddings.weight"][tokens]
         + w["embeddings.token_type_embeddings.weight"][0]
     )
     x = _layer_norm(x, w["emb_ln.weight"], w["emb_ln.bias"])
-    keys = torch.tensor(attend if attend is not None else [1] * len(ids), dtype=torch.bool)
     head = HIDDEN // HEADS
     for i in range(LAYERS):
         p = f"encoder.layers.{i}."
@@ -141,7 +140,6 @@ def reference_hidden(folder: Path, ids: list[int], attend: list[int] | None = No
         q, k, v = (t.reshape(len(ids), HEADS, head) for t in qkv.split(HIDDEN, dim=-1))
         q, k = _rotary(q), _rotary(k)
         scores = torch.einsum("qhd,khd->hqk", q, k) / math.sqrt(head)
-        scores = scores.masked_fill(~keys[None, None, :], float("-inf"))
         weights = torch.exp(scores - scores.amax(-1, keepdim=True))
         weights = weights / weights.sum(-1, keepdim=True)
         attn = torch.einsum("hqk,khd->qhd", weights, v).reshape(len(ids), HIDDEN)
@@ -154,11 +152,9 @@ def reference_hidden(folder: Path, ids: list[int], attend: list[int] | None = No
     return x
 
 
-def reference_vectors(
-    folder: Path, ids: list[int], attend: list[int] | None = None
-) -> torch.Tensor:
+def reference_vectors(folder: Path, ids: list[int]) -> torch.Tensor:
     projection = load_file(str(folder / "model.safetensors"))["linear.weight"]
-    out = reference_hidden(folder, ids, attend) @ projection.T
+    out = reference_hidden(folder, ids) @ projection.T
     return out / out.norm(dim=-1, keepdim=True)
 
 
@@ -267,18 +263,71 @@ def test_inconsistent_rotary_config_is_refused(tmp_path: Path) -> None:
         LLM(str(folder), device="cpu", hf_overrides=OVERRIDE)
 
 
-def test_lora_adapters_are_refused_with_the_fix(tmp_path: Path) -> None:
-    """jina-embeddings-v3 keeps task LoRA adapters as weight parametrizations."""
-    folder = make_jina_colbert(tmp_path / "v3")
-    key = "roberta.encoder.layers.0.mixer.Wqkv"
+TASKS = ["retrieval.query", "retrieval.passage", "text-matching"]
+RANK, ALPHA = 2, 3.0
+
+
+def make_jina_v3(folder: Path) -> Path:
+    """jina-embeddings-v3's layout: every linear and embedding weight of the backbone stored
+    as a torch parametrization with one LoRA (A, B) pair per task."""
+    make_jina_colbert(folder, seed=9)
+    g = torch.Generator().manual_seed(10)
     state = load_file(str(folder / "model.safetensors"))
-    weight = state.pop(f"{key}.weight")
-    state[f"{key}.parametrizations.weight.original"] = weight
-    state[f"{key}.parametrizations.weight.0.lora_A"] = torch.zeros(5, 4, HIDDEN)
-    state[f"{key}.parametrizations.weight.0.lora_B"] = torch.zeros(5, 3 * HIDDEN, 4)
+    del state["linear.weight"]
+    for key in [k for k in state if k.endswith(".weight") and "norm" not in k and "_ln" not in k]:
+        rows, cols = state[key].shape
+        base = key.removesuffix(".weight") + ".parametrizations.weight"
+        state[f"{base}.original"] = state.pop(key)
+        if key.endswith("_embeddings.weight"):  # A: (tasks, vocab, r), B: (tasks, r, hidden)
+            a, b = torch.randn(3, rows, RANK, generator=g), torch.randn(3, RANK, cols, generator=g)
+        else:  # A: (tasks, r, in), B: (tasks, out, r)
+            a, b = torch.randn(3, RANK, cols, generator=g), torch.randn(3, rows, RANK, generator=g)
+        state[f"{base}.0.lora_A"], state[f"{base}.0.lora_B"] = a * 0.1, b * 0.1
     save_file(state, str(folder / "model.safetensors"))
-    with pytest.raises(ConfigError, match=r"LoRA.*trust_remote_code=True"):
-        LLM(str(folder), device="cpu")
+    config = json.loads((folder / "config.json").read_text())
+    extra = {"lora_adaptations": TASKS, "lora_rank": RANK, "lora_alpha": ALPHA,
+             "load_trained_adapters": True}  # fmt: skip
+    write_json(folder / "config.json", config | extra)
+    return folder
+
+
+def merged_weights(folder: Path, task: int) -> dict[str, torch.Tensor]:
+    """The published LoRA formula: linear ``W + B A * alpha / r``, embedding ``W + A B``."""
+    state = load_file(str(folder / "model.safetensors"))
+    merged = {k: v for k, v in state.items() if ".parametrizations." not in k}
+    for key in [k for k in state if k.endswith(".original")]:
+        base = key.removesuffix(".parametrizations.weight.original")
+        a = state[f"{base}.parametrizations.weight.0.lora_A"][task]
+        b = state[f"{base}.parametrizations.weight.0.lora_B"][task]
+        if base.endswith("_embeddings"):
+            delta = torch.einsum("vr,rh->vh", a, b)
+        else:
+            delta = torch.einsum("or,ri->oi", b, a)
+        merged[f"{base}.weight"] = state[key] + delta * ALPHA / RANK
+    return merged
+
+
+@pytest.fixture(scope="module")
+def jina_v3(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_jina_v3(tmp_path_factory.mktemp("jina-embeddings-v3"))
+
+
+@pytest.mark.parametrize(("override", "task"), [(None, 2), ("retrieval.query", 0)])
+def test_lora_adapter_is_merged_like_vllm(jina_v3: Path, override: str | None, task: int) -> None:
+    """vLLM merges the last adapter (text-matching); ``lora_adaptation`` picks another."""
+    overrides = {"lora_adaptation": override} if override else None
+    llm = LLM(str(jina_v3), device="cpu", hf_overrides=overrides)
+    ids = llm.model.tokenizer(DOCS[1])["input_ids"]
+    (out,) = llm.embed(DOCS[1])
+    cls = reference_hidden(jina_v3, ids, merged_weights(jina_v3, task))[0]
+    close(torch.tensor(out.outputs.embedding), cls / cls.norm())
+    other = reference_hidden(jina_v3, ids, merged_weights(jina_v3, 1))[0]
+    assert (torch.tensor(out.outputs.embedding) - other / other.norm()).abs().max() > 1e-3
+
+
+def test_unknown_lora_adaptation_lists_the_valid_ones(jina_v3: Path) -> None:
+    with pytest.raises(ConfigError, match=r"'classification'.*retrieval\.query, retrieval"):
+        LLM(str(jina_v3), device="cpu", hf_overrides={"lora_adaptation": "classification"})
 
 
 def test_bfloat16_stays_close_to_the_float32_reference(jina: Path) -> None:
