@@ -32,9 +32,14 @@ class PlaidConfig:
     """A streamed ``add`` (an iterator of batches) buffers this many tokens to train the
     codebook on before encoding; it bounds the raw float32 tokens held in memory."""
     grow_after: int = 1024
-    """Far tokens (squared residual above the codec's 99th training percentile) buffered
-    before the codebook grows: k-means on them adds as many centroids as a fresh build on
-    that many tokens would have (``auto_centroids``), and they are re-encoded."""
+    """Far tokens (squared residual above the 90th percentile of the residuals their
+    codebook generation was fitted on) buffered before the codebook may grow: k-means on
+    them adds a generation of as many centroids as a fresh build on that many tokens would
+    have (``auto_centroids``) with re-fitted residual buckets, and they are re-encoded."""
+    drift_share: float = 0.2
+    """Growth happens only when drift is measured: at least this share of recently added
+    tokens was far (about 0.1 for tokens like the fitted ones, so 0.2 = twice as many);
+    otherwise far tokens are the codebook's usual tail and it does not grow."""
     ncells: int = 4
     """Default centroids probed per query token."""
     centroid_score_threshold: float | None = 0.4
@@ -56,6 +61,9 @@ class PlaidConfig:
             _check_positive(name, getattr(self, name))
         if self.n_centroids is not None:
             _check_positive("n_centroids", self.n_centroids)
+        if not 0 < self.drift_share <= 1:
+            msg = f"drift_share must be in (0, 1]; got {self.drift_share!r}."
+            raise ConfigError(msg)
         if not self.centroids_per_sqrt_token > 0:
             msg = f"centroids_per_sqrt_token must be > 0; got {self.centroids_per_sqrt_token!r}."
             raise ConfigError(msg)

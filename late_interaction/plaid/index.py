@@ -4,11 +4,13 @@ index protocol (upsert, delete, filters, crash-safe folders).
 Documents are lists of token vectors (a list of ``(tokens_i, dim)`` arrays or tensors, or a
 ``MultiVectorEmbeddings``); a query is one ``(q_tokens, dim)`` array. Scores are MaxSim on
 the decompressed tokens. The codebook is trained on the first ``add`` (for a streamed add,
-on its first ``train_tokens`` tokens); tokens added later that land far from every centroid
-are buffered and the codebook grows with centroids fitted to them (``codec.grow``), and
-those tokens are re-encoded, so many small updates keep the quality of a fresh build.
+on its first ``train_tokens`` tokens). When later additions drift (a measured share of far
+tokens, ``drift.py``), the codebook grows a generation of centroids with re-fitted residual
+buckets and re-encodes the drifted tokens, so many small updates keep the quality of a
+fresh build.
 
-Folder files (``.npy`` unless noted): ``centroids``, ``cutoffs``, ``weights`` (the codec),
+Folder files (``.npy`` unless noted): ``centroids``, ``cutoffs``, ``weights`` (the codec;
+generation starts and far cutoffs are in the manifest state),
 ``codes`` (int32 per token), ``residuals`` (uint8 ``(tokens, dim * nbits / 8)``),
 ``doc_ptr``, ``labels``, ``live`` (per document), ``ivf_ptr`` / ``ivf_docs`` (inverted
 lists), ``far_positions`` / ``far_vectors`` (the far tokens buffered for the next codebook
@@ -28,6 +30,7 @@ import torch
 
 from late_interaction.plaid.codec import ResidualCodec
 from late_interaction.plaid.config import PlaidConfig
+from late_interaction.plaid.drift import Growth
 from late_interaction.plaid.search import search_one
 from late_interaction.plaid.store import TokenArray, TokenStore
 from retrieval.errors import ConfigError, IndexCorruptError
@@ -68,14 +71,16 @@ class PlaidIndex(StoredIndex):
         folder: IndexFolder | None,
         codec: ResidualCodec | None,
         tokens: TokenStore,
+        far: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         """Internal: use ``PlaidIndex.create`` or ``PlaidIndex.open``."""
         super().__init__(manifest, store, folder)
         self.config = PlaidConfig.from_json(manifest.config)
         self._codec = codec
         self._tokens = tokens
-        self._far_positions: list[np.ndarray] = []
-        self._far_vectors: list[np.ndarray] = []
+        dim = self.config.dim
+        empty = (np.zeros(0, np.int64), np.zeros((0, dim), np.float32))
+        self._growth = Growth(self.config, manifest.state.get("drift", []), *(far or empty))
 
     @classmethod
     def create(
@@ -112,21 +117,12 @@ class PlaidIndex(StoredIndex):
         codec = None
         if state.get("trained"):
             parts = cls._read_arrays(folder, manifest, _CODEC_FILES)
-            codec = ResidualCodec(
-                parts["centroids"],
-                parts["cutoffs"],
-                parts["weights"],
-                float(state["far_cutoff"]),
-                bool(state.get("normalized", False)),
-            )
+            codec = _codec_from(parts, state)
         n_centroids = 0 if codec is None else len(codec.centroids)
         tokens = TokenStore(arrays, n_centroids, int(state.get("n_indexed", 0)))
-        index = cls(manifest, store, folder, codec, tokens)
         far = cls._read_arrays(folder, manifest, _FAR_FILES)
-        if len(far["far_positions"]):
-            index._far_positions = [far["far_positions"]]
-            index._far_vectors = [far["far_vectors"]]
-        return index
+        buffered = (far["far_positions"], far["far_vectors"])
+        return cls(manifest, store, folder, codec, tokens, buffered)
 
     # -- public extras -------------------------------------------------------------------
     def add(
@@ -211,6 +207,12 @@ class PlaidIndex(StoredIndex):
         return self._tokens.n_tokens
 
     @property
+    def drift_share(self) -> float:
+        """Share of recently added tokens that were far from the codebook (about 0.1 for
+        tokens like those it was fitted on; growth needs ``config.drift_share``)."""
+        return self._growth.share
+
+    @property
     def n_centroids(self) -> int:
         return 0 if self._codec is None else len(self._codec.centroids)
 
@@ -261,13 +263,9 @@ class PlaidIndex(StoredIndex):
             self._train(batch.vectors)
         assert self._codec is not None
         start = self._tokens.n_tokens
-        codes, packed, norms = self._codec.encode(batch.vectors)
+        codes, packed, level = self._codec.encode(batch.vectors)
         self._tokens.append(labels, batch.lengths, codes, packed)
-        far = np.flatnonzero(norms > self._codec.far_cutoff)
-        if len(far):
-            self._far_positions.append(far + start)
-            self._far_vectors.append(batch.vectors[far].copy())
-            self._flush_far(force=False)
+        self._growth.observe(self._codec, self._tokens, start, codes, level, batch.vectors)
         self._tokens.maybe_rebuild_lists()
 
     def _remove(self, labels: np.ndarray) -> None:
@@ -305,9 +303,7 @@ class PlaidIndex(StoredIndex):
         for name, value in self._tokens.arrays().items():
             writer: Writer = value.writer() if isinstance(value, TokenArray) else npy_writer(value)
             out[name] = ("npy", writer)
-        dim = self.config.dim
-        positions = np.concatenate([np.zeros(0, np.int64), *self._far_positions])
-        vectors = np.concatenate([np.zeros((0, dim), np.float32), *self._far_vectors])
+        positions, vectors = self._growth.buffer(self.config.dim)
         out["far_positions"] = ("npy", npy_writer(positions))
         out["far_vectors"] = ("npy", npy_writer(vectors))
         return out
@@ -316,10 +312,12 @@ class PlaidIndex(StoredIndex):
         codec = self._codec
         return {
             "trained": codec is not None,
-            "far_cutoff": 0.0 if codec is None else codec.far_cutoff,
+            "far_cutoffs": [] if codec is None else codec.far_cutoffs.tolist(),
+            "generations": [] if codec is None else codec.starts.tolist(),
             "normalized": codec is not None and codec.normalized,
             "n_indexed": self._tokens.n_indexed,
             "n_tokens": self._tokens.n_tokens,
+            "drift": self._growth.counts.tolist(),
         }
 
     # -- internals -------------------------------------------------------------------------
@@ -353,30 +351,10 @@ class PlaidIndex(StoredIndex):
         self._tokens.rebuild_lists()
 
     def _flush_far(self, *, force: bool) -> None:
-        """Grow the codebook from buffered far tokens and re-encode them (``force``: now,
-        whatever their number; otherwise once ``grow_after`` are buffered)."""
-        buffered = sum(len(p) for p in self._far_positions)
-        if self._codec is None or not buffered:
-            return
-        if not force and buffered < self.config.grow_after:
-            return
-        positions = np.concatenate(self._far_positions)
-        vectors = np.concatenate(self._far_vectors)
-        self._far_positions, self._far_vectors = [], []
-        if buffered < 16:
-            return  # too few to fit centroids to: they stay encoded as they are
-        n_new = self.config.auto_centroids(buffered)
-        added = self._codec.grow(vectors, n_new, self.config.seed)
-        codes, packed, _ = self._codec.encode(vectors)
-        tokens = self._tokens
-        tokens.codes.put(positions, codes)
-        tokens.residuals.put(positions, packed)
-        tokens.n_centroids += added
-        if positions.min() < tokens.n_indexed:
-            tokens.rebuild_lists()
-        else:
-            tail = np.full(added, tokens.ivf_ptr[-1])
-            tokens.ivf_ptr = np.concatenate([tokens.ivf_ptr, tail])
+        """Settle buffered far tokens and seal the open generation (before compaction)."""
+        if self._codec is not None:
+            self._growth.flush(self._codec, self._tokens, force=force)
+        self._growth.seal()
 
     def _valid_rows(self, labels: np.ndarray) -> np.ndarray:
         mask = np.zeros(self._tokens.n_rows, bool)
@@ -399,6 +377,28 @@ def _is_stream(embeddings: Any) -> bool:
     if isinstance(embeddings, MultiVectorEmbeddings | np.ndarray | torch.Tensor | Sequence):
         return False
     return isinstance(embeddings, Iterator)
+
+
+def _codec_from(parts: dict[str, np.ndarray], state: Mapping[str, Any]) -> ResidualCodec:
+    """The codec of a saved index (folders from before codebook generations hold 2-d
+    ``cutoffs`` / ``weights`` and one ``far_cutoff``: one generation)."""
+    cutoffs, weights = parts["cutoffs"], parts["weights"]
+    if cutoffs.ndim == 2:
+        cutoffs, weights = cutoffs[None], weights[None]
+    starts = state.get("generations") or [0]
+    old = state.get("far_cutoff", 0.0)
+    far = state.get("far_cutoffs") or [[old, old]]
+    if len(starts) != len(cutoffs) or len(far) != len(cutoffs):
+        msg = "The index's codebook generations do not match its buckets; rebuild the index."
+        raise IndexCorruptError(msg)
+    return ResidualCodec(
+        parts["centroids"],
+        cutoffs,
+        weights,
+        np.asarray(starts, np.int64),
+        np.asarray(far, np.float64).reshape(-1, 2),
+        bool(state.get("normalized", False)),
+    )
 
 
 def _load(path: os.PathLike[str], mmap: bool) -> np.ndarray:

@@ -56,15 +56,18 @@ def _recall(index: PlaidIndex, queries: list, truth: np.ndarray, ids: list[str])
 def test_codec_round_trip_error_per_nbits(nbits: int, bound: float) -> None:
     tokens = np.concatenate(token_docs(600, 0))
     codec = ResidualCodec.train(tokens, 128, nbits)
-    codes, packed, norms = codec.encode(tokens)
+    codes, packed, level = codec.encode(tokens)
     assert packed.shape == (len(tokens), DIM * nbits // 8)
     decoded = codec.decode(codes, packed)
     relative = np.linalg.norm(decoded - tokens) / np.linalg.norm(tokens)
     assert relative <= bound
     centroid_only = np.linalg.norm(codec.centroids[codes] - tokens) / np.linalg.norm(tokens)
     assert relative < 0.75 * centroid_only  # the residual bits do real work
-    expected_norms = ((tokens - codec.centroids[codes]) ** 2).sum(1)
-    np.testing.assert_allclose(norms, expected_norms, rtol=1e-4, atol=1e-6)
+    norms = ((tokens - codec.centroids[codes]) ** 2).sum(1)
+    median, p90 = np.quantile(norms, [0.5, 0.9])  # levels: above the fitted median / p90
+    np.testing.assert_array_equal(level[norms > p90 * 1.01], 2)
+    np.testing.assert_array_equal(level[norms < median * 0.99], 0)
+    assert 0.05 <= (level == 2).mean() <= 0.15
 
 
 @pytest.mark.parametrize("nbits", [1, 2, 4])
@@ -76,9 +79,9 @@ def test_decompression_is_exact_bucket_lookup(nbits: int) -> None:
     codes, packed, _ = codec.encode(tokens)
     residual = tokens - codec.centroids[codes]
     buckets = np.stack(
-        [np.searchsorted(codec.cutoffs[d], residual[:, d], side="left") for d in range(DIM)], 1
+        [np.searchsorted(codec.cutoffs[0, d], residual[:, d], side="left") for d in range(DIM)], 1
     )
-    expected = codec.centroids[codes] + codec.weights[np.arange(DIM), buckets]
+    expected = codec.centroids[codes] + codec.weights[0, np.arange(DIM), buckets]
     assert codec.normalized  # unit training tokens: decoded tokens are unit length too
     expected /= np.linalg.norm(expected, axis=1, keepdims=True)
     np.testing.assert_allclose(codec.decode(codes, packed), expected, rtol=0, atol=1e-6)
@@ -87,11 +90,12 @@ def test_decompression_is_exact_bucket_lookup(nbits: int) -> None:
     codes, packed, _ = scaled.encode(tokens * 3.0)
     residual = tokens * 3.0 - scaled.centroids[codes]
     buckets = np.stack(
-        [np.searchsorted(scaled.cutoffs[d], residual[:, d], side="left") for d in range(DIM)], 1
+        [np.searchsorted(scaled.cutoffs[0, d], residual[:, d], side="left") for d in range(DIM)],
+        1,
     )
-    expected = scaled.centroids[codes] + scaled.weights[np.arange(DIM), buckets]
+    expected = scaled.centroids[codes] + scaled.weights[0, np.arange(DIM), buckets]
     np.testing.assert_allclose(scaled.decode(codes, packed), expected, rtol=0, atol=1e-5)
-    assert np.all(np.diff(codec.cutoffs, axis=1) >= 0)
+    assert np.all(np.diff(codec.cutoffs, axis=-1) >= 0)
 
 
 def test_bytes_per_token_within_colbertv2_figure() -> None:
@@ -168,31 +172,77 @@ def test_updates_and_deletes_match_a_rebuilt_index() -> None:
     assert recall_updated >= 0.85
 
 
-def test_drift_grows_the_codebook_and_keeps_quality() -> None:
-    """Train on topics seen first, then add documents pointing in unseen directions in
-    small batches: far tokens grow the codebook, which recovers most of the quality of a
-    fresh build (measured: 0.893 grown, 0.763 without growth, 0.943 fresh; the gap to a
-    fresh build is a known shortfall, see BENCHMARKS.md)."""
-    first = token_docs(500, 11, **EASY)
-    shifted = [d[:, ::-1].copy() for d in token_docs(500, 12, **EASY)]  # new directions
-    everything, all_ids = [*first, *shifted], [*_ids(500), *_ids(500, "s")]
-    queries = [d[:, ::-1].copy() for d in token_docs(30, 13, **EASY)]
-    truth = maxsim_truth(queries, everything)
-    results = {}
-    for grow_after in (1024, 10**9):  # 10**9: never grows
-        index = PlaidIndex.create(None, dim=DIM, nbits=2, grow_after=grow_after)
-        index.add(_ids(500), first)
-        trained = index.n_centroids
-        for start in range(0, 500, 25):
-            index.add(_ids(500, "s")[start : start + 25], shifted[start : start + 25])
-        if grow_after == 1024:
-            index.compact()  # also folds the last buffered far tokens into the codebook
-        results[grow_after] = (index.n_centroids, _recall(index, queries, truth, all_ids))
-    assert results[1024][0] > trained == results[10**9][0]
+def _fast_truth(queries: list, docs: list) -> np.ndarray:
+    """``(n_q, n_docs)`` exact MaxSim in float64 (one matrix product per query)."""
+    flat = np.concatenate(docs).astype(np.float64)
+    starts = np.concatenate([[0], np.cumsum([len(d) for d in docs])[:-1]])
+    return np.stack(
+        [np.maximum.reduceat(flat @ np.asarray(q, np.float64).T, starts).sum(1) for q in queries]
+    )
+
+
+def _drift_run(seed: int, *, grow: bool = True) -> tuple[float, float, int, int]:
+    """Build on one set of topics, then add 500 documents pointing in new directions in
+    batches of 25 (and delete some): recall@10 of the updated index and of a fresh build of
+    the same live documents, the updated index's centroids and generations."""
+    first = token_docs(500, 11 + seed, **EASY)
+    shifted = [d[:, ::-1].copy() for d in token_docs(500, 12 + seed, **EASY)]  # new directions
+    index = PlaidIndex.create(None, dim=DIM, nbits=2, grow_after=1024 if grow else 10**9)
+    index.add(_ids(500), first)
+    deleted = set()
+    for start in range(0, 500, 25):
+        index.add(_ids(500, "s")[start : start + 25], shifted[start : start + 25])
+        gone = [f"s{start}", f"d{start}"]
+        index.delete(gone)
+        deleted.update(gone)
+    if grow:
+        index.compact()  # also folds the last buffered far tokens into the codebook
+    live = dict(zip([*_ids(500), *_ids(500, "s")], [*first, *shifted], strict=True))
+    live = {i: d for i, d in live.items() if i not in deleted}
+    queries = [d[:, ::-1].copy() for d in token_docs(100, 13 + seed, **EASY)]
+    truth = _fast_truth(queries, list(live.values()))
+    for hits in index.search_batch(queries, k=40):
+        assert not {h.id for h in hits} & deleted  # deleted ids never come back
     fresh = PlaidIndex.create(None, dim=DIM, nbits=2)
-    fresh.add(all_ids, everything)
-    assert results[1024][1] >= results[10**9][1] + 0.08
-    assert results[1024][1] >= _recall(fresh, queries, truth, all_ids) - 0.07
+    fresh.add(list(live), list(live.values()))
+    codec = index._codec
+    assert codec is not None
+    return (
+        _recall(index, queries, truth, list(live)),
+        _recall(fresh, queries, truth, list(live)),
+        index.n_centroids,
+        codec.generations,
+    )
+
+
+@pytest.mark.slow
+def test_drift_re_clusters_the_codebook_and_keeps_quality_within_one_percent() -> None:
+    """Many small updates from unseen directions: measured drift (the share of far tokens)
+    grows a codebook generation with re-fitted buckets, re-clustered while it is open, so
+    recall@10 stays within 1 % of a fresh build (mean of 3 seeds; measured 0.935 vs 0.939;
+    before generations / re-clustering 0.893 vs 0.943); without growth it falls far behind."""
+    runs = [_drift_run(seed) for seed in (0, 10, 20)]
+    updated = float(np.mean([r[0] for r in runs]))
+    fresh = float(np.mean([r[1] for r in runs]))
+    assert updated >= 0.99 * fresh
+    assert all(r[3] >= 2 for r in runs)  # a generation was added
+    frozen = _drift_run(0, grow=False)
+    assert frozen[3] == 1
+    assert runs[0][0] >= frozen[0] + 0.08
+
+
+def test_no_growth_without_drift() -> None:
+    """Documents like the trained ones, added in small batches: the far share stays near
+    0.1, so the codebook does not grow and the far buffer stays bounded."""
+    docs = token_docs(1600, 24, **EASY)
+    index = PlaidIndex.create(None, dim=DIM, nbits=2, grow_after=256)
+    index.add(_ids(800), docs[:800])
+    centroids = index.n_centroids
+    for start in range(800, 1600, 25):
+        index.add(_ids(1600)[start : start + 25], docs[start : start + 25])
+        assert sum(len(p) for p in index._growth._positions) <= 256
+    assert index.drift_share < 0.2
+    assert index.n_centroids == centroids
 
 
 def test_streamed_add_equals_list_add_and_checks_counts() -> None:
@@ -276,6 +326,7 @@ def test_far_token_buffer_survives_save_and_grows_on_a_mapped_index(tmp_path: Pa
     index = PlaidIndex.create(tmp_path / "idx", dim=DIM, nbits=2, grow_after=2500)
     index.add(_ids(300), first)
     index.add(_ids(150, "s"), shifted[:150])  # ~1800 far tokens: buffered, no growth yet
+    assert index.drift_share > 0.2  # drift measured; growth waits for grow_after
     centroids = index.n_centroids
     queries = [d[:, ::-1].copy() for d in token_docs(5, 22, **EASY)]
     before = index.search_batch(queries, k=5)
