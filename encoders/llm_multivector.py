@@ -8,6 +8,7 @@ attributes declared below.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -42,6 +43,7 @@ class MultiVectorMethods:
             self, prompts: Any, params: PoolingParams, request: Request, kwargs: Any
         ) -> list[list[int]]: ...
         def _next_id(self) -> str: ...
+        def _request(self, task: str, params: PoolingParams) -> Request: ...
 
     def embed_sparse(
         self,
@@ -88,23 +90,45 @@ class MultiVectorMethods:
     def embed_hybrid(
         self,
         prompts: Any,
+        pooling_params: PoolingParams | None = None,
         *,
         truncate_prompt_tokens: int | None = None,
         use_tqdm: ProgressArg = True,
         tokenization_kwargs: dict[str, Any] | None = None,
     ) -> list[PoolingRequestOutput[HybridEmbeddingOutput]]:
-        """BGE-M3's dense vector, lexical weights and ColBERT vectors from ONE forward pass:
-        ``out.outputs.dense / .sparse / .multi_vector``."""
-        params = PoolingParams(truncate_prompt_tokens=truncate_prompt_tokens)
-        token_ids = self._tokenize(prompts, params, Request("embed"), tokenization_kwargs)
-        results = self.engine.map_batches(
-            token_ids, lambda ids, _: self.model.hybrid_batch(ids), use_tqdm
+        """The pooled embedding and the token vectors of each prompt from ONE forward pass:
+        ``out.outputs.dense / .multi_vector``, plus ``.sparse`` lexical weights for BGE-M3
+        (``None`` for other models).
+
+        For an embedding model ``dense`` equals ``embed``'s output and ``multi_vector``
+        ``encode(..., pooling_task="token_embed")``'s, with the same ``pooling_params``
+        (``dimensions``, ``use_activation``); a hybrid dense + MaxSim index needs no second
+        pass. ColBERT models have no pooled embedding: use ``encode_documents``.
+        """
+        params = pooling_params or PoolingParams()
+        if truncate_prompt_tokens is not None:
+            params = replace(params, truncate_prompt_tokens=truncate_prompt_tokens)
+        if "embed" not in self.supported_tasks or "token_embed" not in self.supported_tasks:
+            msg = (
+                f"Model {self.model.name!r} cannot give a pooled embedding and token vectors "
+                f"together (its tasks are {list(self.supported_tasks)}); embed_hybrid needs "
+                "BGE-M3 or an embedding model. For ColBERT models use encode_documents."
+            )
+            raise ConfigError(msg)
+        params.verify("embed")
+        request = self._request("embed", params)
+        token_ids = self._tokenize(prompts, params, request, tokenization_kwargs)
+        forward = lambda ids, _: self.model.hybrid_batch(  # noqa: E731
+            ids, request.dimensions, request.activation
         )
+        results = self.engine.map_batches(token_ids, forward, use_tqdm)
         tokenizer = self.model.tokenizer
         special = set(tokenizer.all_special_ids)
         outputs = []
         for ids, (dense, weights, vectors) in zip(token_ids, results, strict=True):
-            sparse = from_weights(lexical_weights(ids, weights, special), tokenizer, None)
+            sparse = None
+            if weights is not None:
+                sparse = from_weights(lexical_weights(ids, weights, special), tokenizer, None)
             hybrid = HybridEmbeddingOutput(dense.tolist(), sparse, vectors)
             outputs.append(PoolingRequestOutput(self._next_id(), hybrid, ids))
         return outputs

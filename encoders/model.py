@@ -291,16 +291,36 @@ class PoolingModel:
         return [vectors[i][marked.keep[i]] for i in range(len(batch))]
 
     @torch.inference_mode()
-    def hybrid_batch(self, batch: list[list[int]]) -> list[tuple[torch.Tensor, ...]]:
-        """BGE-M3 in one forward: ``(dense (h,), token weights (n,), colbert (n - 1, d))``."""
-        if self.m3 is None:
-            msg = f"Model {self.name!r} is not BGE-M3; hybrid output needs its three heads."
+    def hybrid_batch(
+        self, batch: list[list[int]], dimensions: int | None = None, normalize: bool = True
+    ) -> list[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]:
+        """Everything one forward pass gives, per input: ``(dense (d,), lexical weights (n,)
+        or None, token vectors (n_tokens, d))``.
+
+        BGE-M3: normalized CLS, its sparse weights and its ColBERT vectors (``dimensions`` /
+        ``normalize`` do not apply). An embedding model: exactly its ``embed`` output and its
+        ``token_embed`` output (the same head over the pooled and the per-token states), no
+        lexical weights.
+        """
+        if self.m3 is None and self.family != "embed":
+            msg = (
+                f"Model {self.name!r} ({self.family}) has no pooled embedding to pair with its "
+                "token vectors; hybrid output needs BGE-M3 or an embedding model."
+            )
             raise ConfigError(msg)
         hidden, mask = self.hidden_states(batch)
-        dense = self.apply_head(pool_sequences(hidden, mask, "CLS"), None, True)
+        per_token = pool_tokens(hidden, mask)
+        if self.m3 is not None:
+            dense = self.apply_head(pool_sequences(hidden, mask, "CLS"), None, True)
+            return [
+                (dense[row], self.m3.token_weights(t).cpu(), self.m3.colbert_vectors(t).cpu())
+                for row, t in enumerate(per_token)
+            ]
+        pooled = pool_sequences(hidden, mask, self._sequence_pooling())
+        dense = self.apply_head(pooled, dimensions, normalize)
         return [
-            (dense[row], self.m3.token_weights(tokens).cpu(), self.m3.colbert_vectors(tokens).cpu())
-            for row, tokens in enumerate(pool_tokens(hidden, mask))
+            (dense[row], None, self.apply_head(t, dimensions, normalize))
+            for row, t in enumerate(per_token)
         ]
 
     @torch.inference_mode()

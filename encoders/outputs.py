@@ -74,7 +74,8 @@ class HybridEmbeddingOutput:
     dense: list[float]
     """The normalized sentence embedding."""
     sparse: Any
-    """Lexical weights as an ``encoders.sparse.SparseEmbeddingOutput``."""
+    """Lexical weights as an ``encoders.sparse.SparseEmbeddingOutput`` (BGE-M3); ``None`` for a
+    model without a lexical head."""
     multi_vector: torch.Tensor
     """Normalized token vectors ``(n_tokens, d)`` for MaxSim."""
 
