@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
+from typing import Any
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,6 +23,9 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         progress=not (args.quiet or args.json),
         config=args.config,
+        ray=args.ray,
+        ray_actors=args.ray_actors,
+        ray_shards=args.ray_shards,
     )
     for reason in report.skipped:
         print(f"warning: skipped {reason}", file=sys.stderr)
@@ -35,8 +39,18 @@ def run(args: argparse.Namespace) -> int:
             f"({report.tokens:,} tokens) embedded; {report.total_chunks} chunks in the index; "
             f"{report.seconds:.1f} s in all"
             + (f"; {len(report.skipped)} skipped" if report.skipped else "")
+            + _ray_note(report.execution)
         )
     return 0
+
+
+def _ray_note(execution: dict[str, Any]) -> str:
+    if execution.get("encoder") != "ray" or not execution.get("windows"):
+        return ""
+    return (
+        f"; encoded on Ray ({execution['address']}) by {execution['actors']} actors "
+        f"in {execution['shards']} shards"
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -70,6 +84,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="FILE.toml",
         help="pipeline TOML (kind, model, index kinds, fusion, rerank); flags override it",
+    )
+    index.add_argument(
+        "--ray",
+        default=None,
+        metavar="ADDRESS",
+        help=(
+            "encode on Ray (pip install 'retrieval-toolkit[ray]'): local (a cluster on this "
+            "machine for this run), auto (the one `ray start --head` runs here) or HOST:PORT / "
+            "ray://HOST:10001; the index is the same as without --ray"
+        ),
+    )
+    index.add_argument(
+        "--ray-actors", type=int, default=None, metavar="N", help="Ray actors (one per GPU/CPU)"
+    )
+    index.add_argument(
+        "--ray-shards",
+        default=None,
+        metavar="DIR",
+        help="scratch folder for Ray's embedding shards, on a file system every worker can "
+        "write (default: inside --index; fine on one machine)",
     )
     index.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     index.add_argument("--json", action="store_true", help="machine-readable report")

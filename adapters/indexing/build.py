@@ -13,11 +13,12 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapters.indexing.backends import ChunkEncoder, Feed, check_encoder_options, make_encoder
 from adapters.indexing.chunking import check_chunking, chunk_text
 from adapters.indexing.encode import Embedder, check_kind, is_vision_model
 from adapters.indexing.models import load_model
@@ -25,12 +26,10 @@ from adapters.indexing.pipeline_toml import index_fields, read_pipeline
 from adapters.indexing.readers import UnreadableFileError
 from adapters.indexing.sources import Document, Unit, check_sources, scan_sources
 from adapters.indexing.store import DocumentIndex, IndexSettings, writer_lock
-from retrieval.errors import ConfigError
+from retrieval.errors import ConfigError, IndexCorruptError
 
 logger = logging.getLogger(__name__)
 
-EMBED_SLICE = 64
-"""Chunks per embedding call within a committed batch."""
 PAUSE_ENV = "RETRIEVAL_INDEX_PAUSE_AFTER_BATCH"
 """Seconds to sleep after each committed batch: lets tests kill a run between batches."""
 
@@ -54,6 +53,9 @@ class IndexReport:
     ignored: int = 0
     """Files of types that are not indexed."""
     seconds: float = 0.0
+    execution: dict[str, Any] = field(default_factory=dict)
+    """How the chunks were encoded: ``{"encoder": "local", "device"}`` or ``{"encoder":
+    "ray", "address", "actors", "gpus_per_actor", "windows", "shards", "shard_size"}``."""
 
 
 @dataclass
@@ -78,6 +80,9 @@ def index_sources(
     device: str = "auto",
     progress: bool = True,
     config: str | Path | None = None,
+    ray: str | None = None,
+    ray_actors: int | None = None,
+    ray_shards: str | Path | None = None,
 ) -> IndexReport:
     """Bring the index at ``index_dir`` in line with ``sources`` (see the module docstring).
 
@@ -85,56 +90,71 @@ def index_sources(
     to the embedded all-MiniLM-L6-v2, ``hybrid`` and 200-token chunks overlapping by 40.
     ``batch_size`` is the number of chunks embedded and committed together. ``config`` is a
     pipeline TOML (``adapters.indexing.pipeline_toml``); explicit arguments override it.
+    ``ray`` (``local``, ``auto`` or a cluster address) encodes the chunks with a Ray Data
+    actor pool of ``ray_actors`` actors writing shards under ``ray_shards``
+    (``adapters.indexing.ray_backend``); the index comes out as without it.
     """
     started = time.perf_counter()
     if batch_size < 1:
         msg = f"batch size must be a positive number of chunks; got {batch_size}."
         raise ConfigError(msg)
     check_sources(list(sources))
+    check_encoder_options(ray, ray_actors, ray_shards, device)
+    run = _Run(model, kind, chunk_tokens, chunk_overlap, batch_size, device, progress, config,
+               ray, ray_actors, ray_shards)  # fmt: skip
     with writer_lock(Path(index_dir)):
-        report = _run(sources, Path(index_dir), model, kind, chunk_tokens, chunk_overlap,
-                      batch_size, device, progress, config)  # fmt: skip
+        report = _run(sources, Path(index_dir), run)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _run(
-    sources: Sequence[str | Path],
-    index_dir: Path,
-    model: str | None,
-    kind: str | None,
-    chunk_tokens: int | None,
-    chunk_overlap: int | None,
-    batch_size: int,
-    device: str,
-    progress: bool,
-    config: str | Path | None,
-) -> IndexReport:
-    extra: dict[str, Any] = {}
-    if config is not None:
-        extra = index_fields(read_pipeline(config))
+@dataclass(frozen=True)
+class _Run:
+    """The options of one ``index_sources`` call (see its docstring)."""
+
+    model: str | None
+    kind: str | None
+    chunk_tokens: int | None
+    chunk_overlap: int | None
+    batch_size: int
+    device: str
+    progress: bool
+    config: str | Path | None
+    ray: str | None
+    ray_actors: int | None
+    ray_shards: str | Path | None
+
+
+def _run(sources: Sequence[str | Path], index_dir: Path, run: _Run) -> IndexReport:
+    model, kind, extra = run.model, run.kind, {}
+    if run.config is not None:
+        extra = index_fields(read_pipeline(run.config))
         model, kind = model or extra.pop("model"), kind or extra.pop("kind")
         extra.pop("model", None)
         extra.pop("kind", None)
     index = _open_or_create(
-        Path(index_dir), model, kind, chunk_tokens, chunk_overlap, device, extra
+        Path(index_dir), model, kind, run.chunk_tokens, run.chunk_overlap, run.device, extra
     )
     try:
         scan = scan_sources(list(sources), images=index.settings.images)
         report = IndexReport(ignored=scan.ignored, skipped=list(scan.skipped))
-        embedder = Embedder(load_model(index.settings.model, device), index.settings.kind)
-        known = index.state.units()
-        keys = {unit.key for unit in scan.units}
-        gone = [key for key in known if key not in keys]
-        todo = [u for u in scan.units if not _current(known.get(u.key), u.digest)]
-        report.unchanged = len(scan.units) - len(todo)
-        if gone:
-            index.delete([i for key in gone for i in known[key].all_ids()])
-            index.save()
-            index.state.forget(gone)
-            report.removed = len(gone)
-        _index_units(index, embedder, todo, known, batch_size, progress, report)
-        report.total_chunks = len(index)
+        embedder = Embedder(load_model(index.settings.model, run.device), index.settings.kind)
+        encoder = make_encoder(embedder, index.settings.model, index.path, run.device, run.ray,
+                               run.ray_actors, run.ray_shards, run.progress)  # fmt: skip
+        with encoder:
+            known = index.state.units()
+            keys = {unit.key for unit in scan.units}
+            gone = [key for key in known if key not in keys]
+            todo = [u for u in scan.units if not _current(known.get(u.key), u.digest)]
+            report.unchanged = len(scan.units) - len(todo)
+            if gone:
+                index.delete([i for key in gone for i in known[key].all_ids()])
+                index.save()
+                index.state.forget(gone)
+                report.removed = len(gone)
+            _index_units(index, embedder, encoder, todo, known, run, report)
+            report.total_chunks = len(index)
+        report.execution = encoder.describe()
     finally:
         index.close()
     for reason in report.skipped:
@@ -195,31 +215,66 @@ def _check_same(index: DocumentIndex, name: str, wanted: Any, flag: str) -> None
 def _index_units(
     index: DocumentIndex,
     embedder: Embedder,
+    encoder: ChunkEncoder,
     todo: list[Unit],
     known: dict[str, Any],
-    batch_size: int,
-    progress: bool,
+    run: _Run,
     report: IndexReport,
 ) -> None:
+    """Prepare units into committed batches of about ``batch_size`` chunks, encode them a
+    window (``encoder.window`` chunks) at a time, and commit batch by batch."""
     if not todo:
         return
     tokenizer = embedder.llm.get_tokenizer()
     pause = float(os.environ.get(PAUSE_ENV, "0") or 0)
-    batch: list[_Prepared] = []
-    with _Progress(len(todo), progress, report) as bar:
-        for unit in todo:
-            prepared = _prepare(unit, tokenizer, index.settings, report)
-            if prepared is None:
-                bar.advance(1)
-                continue
-            batch.append(prepared)
-            if sum(len(p.ids) for p in batch) >= batch_size:
-                _commit(index, embedder, batch, known, report, bar)
-                batch = []
-                if pause:
+    with _Progress(len(todo), run.progress, report) as bar:
+        batches = _batches(todo, tokenizer, index.settings, run.batch_size, report, bar)
+        for window in _windows(batches, encoder.window):
+            ids = [i for batch, _ in window for p in batch for i in p.ids]
+            texts = [t for batch, _ in window for p in batch for t in p.texts]
+            feed = Feed(encoder.encode(ids, texts))
+            for batch, full in window:
+                _commit(index, feed, batch, known, report, bar)
+                if pause and full:
                     time.sleep(pause)
-        if batch:
-            _commit(index, embedder, batch, known, report, bar)
+
+
+_Batch = tuple[list["_Prepared"], bool]
+"""Prepared units committed together, and whether the batch reached ``batch_size``."""
+
+
+def _batches(
+    todo: list[Unit],
+    tokenizer: Any,
+    settings: IndexSettings,
+    batch_size: int,
+    report: IndexReport,
+    bar: _Progress,
+) -> Iterator[_Batch]:
+    batch: list[_Prepared] = []
+    for unit in todo:
+        prepared = _prepare(unit, tokenizer, settings, report)
+        if prepared is None:
+            bar.advance(1)
+            continue
+        batch.append(prepared)
+        if sum(len(p.ids) for p in batch) >= batch_size:
+            yield batch, True
+            batch = []
+    if batch:
+        yield batch, False
+
+
+def _windows(batches: Iterator[_Batch], size: int) -> Iterator[list[_Batch]]:
+    """Consecutive batches holding at least ``size`` chunks (one batch when ``size`` is 0)."""
+    window: list[_Batch] = []
+    for batch in batches:
+        window.append(batch)
+        if sum(len(p.ids) for b, _ in window for p in b) >= size:
+            yield window
+            window = []
+    if window:
+        yield window
 
 
 class _Progress:
@@ -287,7 +342,7 @@ def _chunk_metadata(doc: Document, start: int, end: int, text: str) -> dict[str,
 
 def _commit(
     index: DocumentIndex,
-    embedder: Embedder,
+    feed: Feed,
     batch: list[_Prepared],
     known: dict[str, Any],
     report: IndexReport,
@@ -299,20 +354,20 @@ def _commit(
     if stale:
         index.delete(stale)
     ids = [i for p in batch for i in p.ids]
-    texts = [t for p in batch for t in p.texts]
     metadata = [m for p in batch for m in p.metadata]
-    # Chunks embedded per model call: small enough for a lively progress bar, large enough
-    # for efficient batches. Units are counted done once their last chunk is embedded.
+    # Units are counted done once their last chunk is embedded.
     ends = list(itertools.accumulate(len(p.ids) for p in batch))
-    counted = 0
-    for start in range(0, len(texts), EMBED_SLICE):
-        stop = min(start + EMBED_SLICE, len(texts))
-        encoded = embedder.documents(texts[start:stop])
-        index.add(ids[start:stop], encoded, metadata[start:stop])
+    counted = start = 0
+    for piece_ids, encoded in feed.take(len(ids)):
+        stop = start + len(piece_ids)
+        if piece_ids != ids[start:stop]:
+            msg = f"The encoder returned chunk {piece_ids[0]!r} out of order; re-run the command."
+            raise IndexCorruptError(msg)
+        index.add(piece_ids, encoded, metadata[start:stop])
         report.tokens += encoded.n_tokens
         finished = sum(1 for end in ends if end <= stop)
         bar.embedded(encoded.n_tokens, finished - counted)
-        counted = finished
+        counted, start = finished, stop
     bar.advance(len(batch) - counted)  # units without any chunk (empty files)
     index.save()
     index.state.finish({p.unit.key: (p.unit.digest, p.ids, p.tokens) for p in batch})

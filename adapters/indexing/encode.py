@@ -164,3 +164,18 @@ def _one_pass(llm: Any, texts: list[str]) -> Encoded:
     dense = torch.nn.functional.normalize(dense, dim=-1)
     tokens = [torch.nn.functional.normalize(s, dim=-1).numpy() for s in states]
     return Encoded(dense.numpy(), tokens, None, sum(len(r.prompt_token_ids) for r in raw))
+
+
+def slice_encoded(encoded: Encoded, start: int, stop: int, total: int) -> Encoded:
+    """Items ``[start, stop)`` of a batch of ``total`` items. ``n_tokens`` is shared out in
+    proportion (slices of one batch add up to its exact count)."""
+
+    def share(at: int) -> int:
+        return round(encoded.n_tokens * at / total) if total else 0
+
+    return Encoded(
+        None if encoded.dense is None else encoded.dense[start:stop],
+        None if encoded.tokens is None else encoded.tokens[start:stop],
+        None if encoded.sparse is None else encoded.sparse[start:stop],
+        share(stop) - share(start),
+    )

@@ -24,16 +24,16 @@ import json
 import math
 import os
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from adapters.ray.encoder import EncoderSpec, LLMEncoder
+from adapters.ray.session import import_ray, ray_session
 from adapters.ray.shards import ShardRecord, ShardSet, commit_manifest, write_shard
 from encoders.resolve import DEFAULT_MODEL
-from retrieval.errors import ConfigError, IndexCorruptError, MissingDependencyError
+from retrieval.errors import ConfigError, IndexCorruptError
 from retrieval.storage import MANIFEST_NAME
 
 Document = Mapping[str, Any]
@@ -98,29 +98,58 @@ def encode_corpus_with_ray(
     else 0; ``num_actors`` to the number of GPUs, else CPUs / ``num_cpus_per_actor``.
     ``num_blocks`` splits an in-memory corpus (default: one block per batch).
     """
-    ray = _import_ray()
+    ray = import_ray()
     spec = encoder or LLMEncoder(model, representation, dict(llm_kwargs or {}))
     folder = _output_folder(output_dir, overwrite)
     _check_batch_size(batch_size)
-    with _ray_session(ray, address, ray_init_kwargs):
+    with ray_session(ray, address, ray_init_kwargs):
         dataset = _dataset(ray, documents, batch_size, num_blocks)
-        gpus, actors = _resources(ray, num_actors, num_gpus_per_actor, num_cpus_per_actor)
-        encoded = dataset.map_batches(
-            ShardWriter,
-            fn_constructor_kwargs={"encoder": spec, "output_dir": str(folder)},
-            batch_size=batch_size,
-            batch_format="numpy",
-            concurrency=actors,
-            num_gpus=gpus or None,
-            num_cpus=num_cpus_per_actor,
-        )
-        rows = encoded.take_all()
+        pool = ActorPool.size(ray, num_actors, num_gpus_per_actor, num_cpus_per_actor)
+        rows = pool.run(dataset, ShardWriter, spec, folder, batch_size)
     names = {f.name for f in fields(ShardRecord)}
     records = [ShardRecord(**{k: v for k, v in row.items() if k in names}) for row in rows]
     commit_manifest(folder, records, _model_name(spec))
     shards = ShardSet.open(folder)
     _check_unique(shards)
     return shards
+
+
+@dataclass(frozen=True)
+class ActorPool:
+    """How many encoder actors to run and what each one holds."""
+
+    actors: int
+    """Number of actors (model replicas)."""
+    gpus: float
+    """GPUs per actor (0: CPU encoding)."""
+    cpus: float
+    """CPUs per actor."""
+
+    @classmethod
+    def size(
+        cls, ray: Any, num_actors: int | None, gpus_per_actor: float | None, cpus_per_actor: float
+    ) -> ActorPool:
+        """Defaults from the cluster: one GPU per actor when it has GPUs, one actor per GPU
+        (else per ``cpus_per_actor`` CPUs)."""
+        gpus, actors = _resources(ray, num_actors, gpus_per_actor, cpus_per_actor)
+        return cls(actors, gpus, cpus_per_actor)
+
+    def run(
+        self, dataset: Any, writer: type, spec: EncoderSpec, folder: Path, batch_size: int
+    ) -> list[dict[str, Any]]:
+        """``map_batches`` the ``writer`` actor over ``dataset``; the rows it returned."""
+        from ray.data import ActorPoolStrategy
+
+        encoded = dataset.map_batches(
+            writer,
+            fn_constructor_kwargs={"encoder": spec, "output_dir": str(folder)},
+            batch_size=batch_size,
+            batch_format="numpy",
+            compute=ActorPoolStrategy(size=self.actors),
+            num_gpus=self.gpus or None,
+            num_cpus=self.cpus,
+        )
+        return list(encoded.take_all())
 
 
 class ShardWriter:
@@ -141,31 +170,6 @@ class ShardWriter:
 
 
 # -- helpers -------------------------------------------------------------------------------
-def _import_ray() -> Any:
-    try:
-        import ray
-        import ray.data  # registers the Data API
-    except ImportError as err:
-        package = "ray"
-        raise MissingDependencyError(package, "ray") from err
-    return ray
-
-
-@contextmanager
-def _ray_session(
-    ray: Any, address: str | None, init_kwargs: Mapping[str, Any] | None
-) -> Iterator[None]:
-    """Use the running Ray session, or start / join one for this call only."""
-    if ray.is_initialized():
-        yield
-        return
-    ray.init(address=address, **dict(init_kwargs or {}))
-    try:
-        yield
-    finally:
-        ray.shutdown()
-
-
 def _resources(
     ray: Any, num_actors: int | None, gpus_per_actor: float | None, cpus_per_actor: float
 ) -> tuple[float, int]:

@@ -50,3 +50,41 @@ def write_corpus(folder: Path, docs: dict[str, str] | None = None) -> Path:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(text, encoding="utf-8")
     return folder
+
+
+def write_long_corpus(folder: Path, n: int = 8) -> Path:
+    """``n`` files of a few sentences each: several 16-token chunks per file."""
+    words = "the cat dog man food park ball sat on a mat runs eats bread with cheese".split()
+    docs = {}
+    for i in range(n):
+        sentence = " ".join(words[(i + j) % len(words)] for j in range(7 + i))
+        docs[f"doc{i}.txt"] = f"{sentence}. " * (2 + i % 3)
+    return write_corpus(folder, docs)
+
+
+def assert_same_index(a: Path, b: Path, atol: float = 1e-5) -> None:
+    """Two document indexes hold the same chunks: ids, metadata, incremental state, and
+    vectors (compared through the scores of random queries against every chunk)."""
+    import numpy as np
+
+    from adapters.indexing import DocumentIndex
+
+    left, right = DocumentIndex.open(a), DocumentIndex.open(b)
+    try:
+        assert left.settings == right.settings
+        assert left.state.units() == right.state.units()
+        rng = np.random.default_rng(0)
+        dim = left.settings.dim
+        for name, part in left.parts.items():
+            for _ in range(3):
+                shape = (dim,) if name == "dense" else (3, dim)
+                query = rng.standard_normal(shape).astype(np.float32)
+                hits_a = {h.id: h for h in part.search(query, k=10_000)}
+                hits_b = {h.id: h for h in right.parts[name].search(query, k=10_000)}
+                assert sorted(hits_a) == sorted(hits_b)
+                for chunk_id, hit in hits_a.items():
+                    assert abs(hit.score - hits_b[chunk_id].score) <= atol, (name, chunk_id)
+                    assert hit.metadata == hits_b[chunk_id].metadata
+    finally:
+        left.close()
+        right.close()

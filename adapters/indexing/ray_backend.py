@@ -1,0 +1,258 @@
+"""``retrieval index --ray``: the run's chunks are encoded by a Ray Data actor pool.
+
+The indexer prepares chunks as usual and hands them over a window (``RAY_WINDOW`` chunks,
+several committed batches) at a time. ``adapters.ray.encode_parts_with_ray`` encodes the
+window on the cluster - every actor holds the indexer's own ``Embedder`` for the index kind,
+so the vectors are those of a plain run - into embedding shards, one shard folder per
+component (``dense`` / ``tokens`` / ``sparse``). The driver then streams the shards back in
+chunk order and commits them batch by batch with the same code as a plain run: the index,
+its metadata and its incremental state come out the same, and a later run with or without
+``--ray`` sees nothing to redo.
+
+Crash safety is the plain run's: a batch is committed (indexes saved, then the state) before
+the next one starts. Ray retries a failed task; its shard is rewritten under the same name and
+each manifest lists only finished tasks, so a retry never duplicates a chunk. The shard
+folders are scratch space (``<index>/.ray-shards`` unless ``--ray-shards DIR``), deleted when a
+window is committed; a killed run's leftovers are deleted by the next ``--ray`` run. On a
+multi-machine cluster the shard folder must be on a file system every worker can write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adapters.indexing.backends import EMBED_SLICE, Piece
+from adapters.indexing.encode import Embedder, Encoded
+from adapters.ray.encode import ActorPool
+from adapters.ray.encoder import EncodeFn
+from adapters.ray.parts import EncodedParts, PartShards, encode_parts_with_ray
+from adapters.ray.session import (
+    CONNECT_TIMEOUT_S,
+    check_reachable,
+    import_ray,
+    ray_session,
+)
+from retrieval.errors import ConfigError, RetrievalError
+from retrieval.multivector import MultiVectorEmbeddings
+from retrieval.types import SparseEmbeddings
+
+RAY_WINDOW = 4096
+"""Chunks per Ray Data job: large enough to amortize starting the actor pool, small enough
+that a window's token-vector shards stay a few GB on disk."""
+SHARD_CHUNKS = EMBED_SLICE
+"""Chunks per Ray batch, i.e. per shard (and per model call on an actor)."""
+SHARDS_FOLDER = ".ray-shards"
+
+
+@dataclass(frozen=True)
+class IndexEncoder:
+    """What each Ray actor runs: the indexer's ``Embedder`` (an ``adapters.ray`` encoder spec
+    returning ``EncodedParts``)."""
+
+    model: str
+    """Model folder or repo id (resolved on the worker)."""
+    kind: str
+    """Index kind: ``dense | sparse | multivector | hybrid``."""
+    device: str = "auto"
+    """Worker device; Ray decides which GPU a GPU actor sees."""
+
+    def load(self) -> EncodeFn:
+        from adapters.indexing.models import load_model
+
+        embedder = Embedder(load_model(self.model, self.device), self.kind)
+        vocab = int(embedder.llm.vocab_size) if self.kind == "sparse" else 0
+
+        def run(texts: list[str]) -> EncodedParts:
+            encoded = embedder.documents(texts)
+            return EncodedParts(to_parts(encoded, vocab), encoded.n_tokens)
+
+        return run  # type: ignore[return-value]
+
+
+def to_parts(encoded: Encoded, vocab_size: int) -> dict[str, Any]:
+    """The shard containers of an ``Encoded`` batch, by component name."""
+    parts: dict[str, Any] = {}
+    if encoded.dense is not None:
+        parts["dense"] = encoded.dense
+    if encoded.tokens is not None:
+        parts["tokens"] = MultiVectorEmbeddings.from_list(encoded.tokens)
+    if encoded.sparse is not None:
+        parts["sparse"] = SparseEmbeddings.from_items(encoded.sparse, vocab_size)
+    return parts
+
+
+def from_parts(shards: PartShards, name: str) -> Piece:
+    """Shard ``name`` of every part, as the ids and ``Encoded`` batch a plain run makes."""
+    out = Encoded(n_tokens=shards.tokens.get(name, 0))
+    ids: list[str] | None = None
+    for part, shard_set in shards.sets.items():
+        shard = shard_set.read(name)
+        if ids is not None and shard.ids != ids:
+            msg = f"Shard {name} holds different ids in its parts; re-run the command."
+            raise ConfigError(msg)
+        ids = shard.ids
+        if part == "dense":
+            out.dense = np.asarray(shard.embeddings, np.float32)
+        elif part == "tokens":
+            assert isinstance(shard.embeddings, MultiVectorEmbeddings)
+            out.tokens = [t.numpy() for t in shard.embeddings.to_list()]
+        else:
+            out.sparse = [(i.astype(np.int64), v.astype(np.float32)) for i, v in shard.embeddings]
+    return list(ids or []), out
+
+
+_GPUS: dict[str, float | None] = {"auto": None, "cpu": 0.0, "cuda": 1.0}
+"""``--device`` -> GPUs per Ray actor (``None``: one when the cluster has GPUs)."""
+
+
+def check_ray_options(address: str, actors: int | None, device: str) -> None:
+    """``ray`` is installed, the address is well formed, and the other options fit Ray."""
+    import_ray()
+    if address not in ("local", "auto"):
+        check_reachable(address, CONNECT_TIMEOUT_S)  # bounded: no hang on a bad address
+    if actors is not None and (isinstance(actors, bool) or actors < 1):
+        msg = f"--ray-actors must be a positive number of actors; got {actors}."
+        raise ConfigError(msg)
+    if device not in _GPUS:
+        msg = (
+            f"--device {device} cannot be combined with --ray: Ray gives each actor its "
+            "own GPU. Use --device auto (GPUs when the cluster has them), cuda or cpu."
+        )
+        raise ConfigError(msg)
+
+
+class RayEncoder:
+    """Encodes windows of chunks on a Ray cluster (see the module docstring)."""
+
+    window = RAY_WINDOW
+
+    def __init__(
+        self,
+        spec: IndexEncoder,
+        address: str,
+        actors: int | None,
+        gpus_per_actor: float | None,
+        work: Path,
+        progress: bool,
+    ) -> None:
+        self.spec = spec
+        self.address = address
+        self.actors = actors
+        self.gpus_per_actor = gpus_per_actor
+        self.work = work
+        self.progress = progress
+        self.windows = 0
+        self.shards = 0
+        self.pool: ActorPool | None = None
+        self._ray: Any = None
+        self._session: contextlib.ExitStack | None = None
+
+    @classmethod
+    def for_run(
+        cls,
+        embedder: Embedder,
+        model: str,
+        index_dir: Path,
+        device: str,
+        address: str,
+        actors: int | None,
+        shards: str | Path | None,
+        progress: bool,
+    ) -> RayEncoder:
+        """Check that ``--ray`` can run with the other options, and build the encoder."""
+        if embedder.images:
+            msg = (
+                "--ray encodes text chunks; this index's model embeds page images. Index "
+                "image corpora without --ray."
+            )
+            raise ConfigError(msg)
+        check_ray_options(address, actors, device)
+        gpus = _GPUS[device]
+        local = Path(model).expanduser()
+        # Workers do not share the driver's working directory: give them an absolute path.
+        name = str(local.resolve()) if local.exists() else model
+        spec = IndexEncoder(name, embedder.kind, "auto" if gpus is None else device)
+        work = Path(shards) / "retrieval-index-shards" if shards else index_dir / SHARDS_FOLDER
+        return cls(spec, address, actors, gpus, work, progress)
+
+    def __enter__(self) -> RayEncoder:
+        self._ray = import_ray()
+        shutil.rmtree(self.work, ignore_errors=True)  # a killed run's scratch shards
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def encode(self, ids: list[str], texts: list[Any]) -> Iterator[Piece]:
+        if not ids:
+            return
+        self._start()
+        self.windows += 1
+        folder = self.work / f"window-{self.windows:06d}"
+        shards = self._encode_window(ids, texts, folder)
+        self.shards += len(shards.shard_names)
+        try:
+            for name in shards.shard_names:
+                yield from_parts(shards, name)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"encoder": "ray", "address": self.address}
+        out.update(windows=self.windows, shards=self.shards, shard_size=SHARD_CHUNKS)
+        if self.pool is not None:
+            out.update(actors=self.pool.actors, gpus_per_actor=self.pool.gpus)
+        return out
+
+    def _start(self) -> None:
+        """Join or start the cluster on first use (a run with nothing to encode never does)."""
+        if self._session is not None:
+            return
+        ray = self._ray
+        session = contextlib.ExitStack()
+        session.enter_context(ray_session(ray, self.address, self._init_kwargs()))
+        self._session = session
+        ray.data.DataContext.get_current().enable_progress_bars = self.progress
+        if not self.progress:  # --quiet / --json: no per-job execution logs on stderr
+            logging.getLogger("ray.data").setLevel(logging.WARNING)
+        self.pool = ActorPool.size(ray, self.actors, self.gpus_per_actor, 1)
+
+    def _init_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"log_to_driver": self.progress}
+        if not self.progress:
+            kwargs["logging_level"] = logging.WARNING
+        if self.address == "local":
+            kwargs["include_dashboard"] = False
+        return kwargs
+
+    def _encode_window(self, ids: list[str], texts: list[Any], folder: Path) -> PartShards:
+        docs = [{"id": i, "text": t} for i, t in zip(ids, texts, strict=True)]
+        assert self.pool is not None
+        try:
+            return encode_parts_with_ray(
+                docs,
+                folder,
+                encoder=self.spec,
+                batch_size=SHARD_CHUNKS,
+                num_actors=self.pool.actors,
+                num_gpus_per_actor=self.pool.gpus,
+                overwrite=True,
+            )
+        except self._ray.exceptions.RayError as err:
+            lines = [line for line in str(err).splitlines() if line.strip()]
+            msg = (
+                f"The Ray encode of {len(ids)} chunks failed: {lines[-1] if lines else err!r}. "
+                "Batches committed so far are kept; fix the cause and re-run to resume."
+            )
+            raise RetrievalError(msg) from err
