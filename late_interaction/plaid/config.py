@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
 from late_interaction.plaid.codec import check_layout
 from late_interaction.plaid.search import SearchParams
 from retrieval.errors import ConfigError
+
+Rescore = Literal["none", "fp16"]
+RESCORE: tuple[Rescore, ...] = ("none", "fp16")
 
 
 @dataclass(frozen=True)
@@ -46,11 +49,19 @@ class PlaidConfig:
     """Default pruning threshold on centroid scores (``None``: no pruning)."""
     ndocs: int = 256
     """Default candidates scored from centroids; a quarter of them are decompressed."""
+    rescore: Rescore = "none"
+    """``"fp16"`` also keeps every token at full precision (float16, ``2 * dim`` bytes per
+    token in the memory-mapped ``full`` file beside the compressed ones) and scores the
+    final candidates by MaxSim on those instead of on the decompressed tokens: exact scores
+    for the candidates, at ~8x the bytes per token of the 2-bit index (see BENCHMARKS.md)."""
     seed: int = 0
     """k-means seed (builds are reproducible)."""
 
     def __post_init__(self) -> None:
         check_layout(self.dim, self.nbits)
+        if self.rescore not in RESCORE:
+            msg = f"rescore must be one of {RESCORE}; got {self.rescore!r}."
+            raise ConfigError(msg)
         positive = (
             "kmeans_niter",
             "kmeans_points_per_centroid",
@@ -77,7 +88,11 @@ class PlaidConfig:
         return max(1, min(n_tokens, 1 << round(math.log2(max(1.0, target)))))
 
     def search_params(
-        self, ncells: int | None, ndocs: int | None, threshold: float | str | None
+        self,
+        ncells: int | None,
+        ndocs: int | None,
+        threshold: float | str | None,
+        rescore: bool = True,
     ) -> SearchParams:
         """Validated search knobs: ``None`` for ``ncells`` / ``ndocs`` and ``"config"`` for
         ``threshold`` keep the defaults; ``threshold=None`` turns pruning off."""
@@ -89,7 +104,11 @@ class PlaidConfig:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             msg = f"centroid_score_threshold must be a number or None; got {value!r}."
             raise ConfigError(msg)
-        return SearchParams(ncells, None if value is None else float(value), ndocs)
+        if not isinstance(rescore, bool):
+            msg = f"rescore must be True or False; got {rescore!r}."
+            raise ConfigError(msg)
+        threshold_value = None if value is None else float(value)
+        return SearchParams(ncells, threshold_value, ndocs, rescore and self.rescore != "none")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

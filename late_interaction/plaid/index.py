@@ -43,7 +43,7 @@ from retrieval.types import Hit
 
 _CODEC_FILES = ("centroids", "cutoffs", "weights")
 _STORE_FILES = ("codes", "residuals", "doc_ptr", "labels", "live", "ivf_ptr", "ivf_docs")
-_MMAP_FILES = ("codes", "residuals")
+_MMAP_FILES = ("codes", "residuals", "full")
 _FAR_FILES = ("far_positions", "far_vectors")
 _MIN_COMPACT_TOKENS = 65_536
 
@@ -102,7 +102,7 @@ class PlaidIndex(StoredIndex):
             kind=cls.KIND, dim=dim, metric="maxsim", count=0, config=settings.to_json()
         )
         manifest, store, folder = cls._new_parts(path, manifest)
-        tokens = TokenStore.empty(dim * nbits // 8)
+        tokens = TokenStore.empty(dim * nbits // 8, dim if settings.rescore == "fp16" else None)
         return cls(manifest, store, folder, None, tokens)._first_commit()
 
     @classmethod
@@ -111,9 +111,8 @@ class PlaidIndex(StoredIndex):
         ``verify=False`` skips the SHA-256 check (which reads every file once)."""
         manifest, store, folder = cls._open_parts(path, verify=verify)
         state = manifest.state
-        arrays = {
-            name: _load(folder.file(manifest, name), name in _MMAP_FILES) for name in _STORE_FILES
-        }
+        names = _STORE_FILES + (("full",) if manifest.config.get("rescore") == "fp16" else ())
+        arrays = {name: _load(folder.file(manifest, name), name in _MMAP_FILES) for name in names}
         codec = None
         if state.get("trained"):
             parts = cls._read_arrays(folder, manifest, _CODEC_FILES)
@@ -174,10 +173,12 @@ class PlaidIndex(StoredIndex):
         ncells: int | None = None,
         ndocs: int | None = None,
         centroid_score_threshold: float | str | None = "config",
+        rescore: bool = True,
     ) -> list[Hit]:
         """The best ``k`` documents for one ``(q_tokens, dim)`` query; knobs override the
-        config for this call (``centroid_score_threshold=None`` disables pruning)."""
-        params = self.config.search_params(ncells, ndocs, centroid_score_threshold)
+        config for this call (``centroid_score_threshold=None`` disables pruning;
+        ``rescore=False`` scores on decompressed tokens even with a side store)."""
+        params = self.config.search_params(ncells, ndocs, centroid_score_threshold, rescore)
         return self._search_one(query, k, filter, params)
 
     def search_batch(
@@ -189,9 +190,10 @@ class PlaidIndex(StoredIndex):
         ncells: int | None = None,
         ndocs: int | None = None,
         centroid_score_threshold: float | str | None = "config",
+        rescore: bool = True,
     ) -> list[list[Hit]]:
         """``search`` for each query of a list (or packed container); knobs as in ``search``."""
-        params = self.config.search_params(ncells, ndocs, centroid_score_threshold)
+        params = self.config.search_params(ncells, ndocs, centroid_score_threshold, rescore)
         return self._run_search(self._prepare_queries(queries), k, filter, params)
 
     def compact(self) -> None:
@@ -221,6 +223,11 @@ class PlaidIndex(StoredIndex):
         """Index bytes per stored token: codes, residuals, inverted lists and per-document
         arrays (the codebook and the metadata store excluded)."""
         return self._tokens.nbytes / max(1, self._tokens.n_tokens)
+
+    @property
+    def side_bytes_per_token(self) -> float:
+        """Bytes per token of the ``rescore`` side store (0 without one): ``2 * dim``."""
+        return self._tokens.side_nbytes / max(1, self._tokens.n_tokens)
 
     # -- StoredIndex hooks -----------------------------------------------------------------
     def _prepare_add(self, embeddings: Any) -> _Docs:
@@ -264,7 +271,7 @@ class PlaidIndex(StoredIndex):
         assert self._codec is not None
         start = self._tokens.n_tokens
         codes, packed, level = self._codec.encode(batch.vectors)
-        self._tokens.append(labels, batch.lengths, codes, packed)
+        self._tokens.append(labels, batch.lengths, codes, packed, batch.vectors)
         self._growth.observe(self._codec, self._tokens, start, codes, level, batch.vectors)
         self._tokens.maybe_rebuild_lists()
 

@@ -11,7 +11,8 @@
    ``centroid_score_threshold`` count; computed per (centroid, document) pair of the inverted
    lists), keeping ``ndocs`` rows; then over every token of those, keeping ``ndocs // 4``
    (at least ``k``).
-4. Decompress the survivors and score them by exact MaxSim on the decoded tokens.
+4. Decompress the survivors and score them by exact MaxSim on the decoded tokens (with a
+   ``rescore="fp16"`` side store: on the stored full-precision tokens instead).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class SearchParams:
     approximate pass (stage 3); ``None`` disables pruning."""
     ndocs: int
     """Candidates kept after the pruned approximate pass; ``ndocs // 4`` are decompressed."""
+    rescore: bool = False
+    """Score the final candidates on the full-precision side store (there must be one)."""
 
 
 def search_one(
@@ -54,7 +57,7 @@ def search_one(
     """Best ``k`` rows for ``query`` ``(q_tokens, dim)`` among rows where ``valid`` (bool,
     ``n_valid`` of them): ``(rows, scores)`` each ``(k,)``, row -1 / score -inf past the end."""
     if n_valid <= max(params.ndocs, k):
-        return _exact(query, store, codec, np.flatnonzero(valid), k)
+        return _exact(query, store, codec, np.flatnonzero(valid), k, params.rescore)
     centroid_scores = query @ codec.centroids.T  # (q_tokens, n_centroids)
     table = np.ascontiguousarray(centroid_scores.T)  # a centroid's scores are one row
     n_probe = min(params.ncells, centroid_scores.shape[1])
@@ -71,7 +74,7 @@ def search_one(
         pruned = _approximate(table, store, rows)
     rows = _best(rows, pruned, params.ndocs)
     rows = _best(rows, _approximate(table, store, rows), max(k, params.ndocs // 4))
-    return _exact(query, store, codec, rows, k)
+    return _exact(query, store, codec, rows, k, params.rescore)
 
 
 def _pruned_scores(
@@ -124,15 +127,24 @@ def _best(rows: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
 
 
 def _exact(
-    query: np.ndarray, store: TokenStore, codec: ResidualCodec, rows: np.ndarray, k: int
+    query: np.ndarray,
+    store: TokenStore,
+    codec: ResidualCodec,
+    rows: np.ndarray,
+    k: int,
+    rescore: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Decompress ``rows`` (sorted) and rank them by MaxSim with the decoded tokens."""
+    """Decompress ``rows`` (sorted) and rank them by MaxSim with the decoded tokens (or the
+    side store's full-precision ones)."""
     out_rows = np.full(k, -1, np.int64)
     out_scores = np.full(k, -np.inf, np.float32)
     if not len(rows):
         return out_rows, out_scores
     index, lengths = store.token_index(rows)
-    vectors = codec.decode(store.codes.take(index), store.residuals.take(index))
+    if rescore and store.full is not None:  # exact re-scoring from the full-precision side store
+        vectors = store.full.take(index).astype(np.float32)
+    else:
+        vectors = codec.decode(store.codes.take(index), store.residuals.take(index))
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     docs = MultiVectorEmbeddings(torch.from_numpy(vectors), torch.from_numpy(offsets))
     scores = maxsim(torch.from_numpy(query), docs).numpy()

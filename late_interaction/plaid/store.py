@@ -114,9 +114,11 @@ class TokenStore:
         self.ivf_ptr = np.array(arrays["ivf_ptr"], np.int64)
         self.ivf_docs = np.asarray(arrays["ivf_docs"])
         self.n_indexed = n_indexed
+        # optional full-precision side store (float16 ``(tokens, dim)``) for exact re-scoring
+        self.full = TokenArray(arrays["full"]) if "full" in arrays else None
 
     @classmethod
-    def empty(cls, bytes_per_token: int) -> TokenStore:
+    def empty(cls, bytes_per_token: int, full_dim: int | None = None) -> TokenStore:
         arrays: dict[str, np.ndarray] = {
             "codes": np.zeros(0, np.int32),
             "residuals": np.zeros((0, bytes_per_token), np.uint8),
@@ -126,6 +128,8 @@ class TokenStore:
             "ivf_ptr": np.zeros(1, np.int64),
             "ivf_docs": np.zeros(0, np.int32),
         }
+        if full_dim is not None:
+            arrays["full"] = np.zeros((0, full_dim), np.float16)
         return cls(arrays, 0, 0)
 
     @property
@@ -137,6 +141,11 @@ class TokenStore:
         return int(self.ptr[-1])
 
     @property
+    def side_nbytes(self) -> int:
+        """Bytes of the full-precision side store (0 without one)."""
+        return 0 if self.full is None else len(self.full) * self.full.base.shape[1] * 2
+
+    @property
     def nbytes(self) -> int:
         """Bytes of everything stored per token and per document (codes, residuals, lists)."""
         per_token = len(self.codes) * 4 + len(self.residuals) * self.residuals.base.shape[1]
@@ -144,11 +153,19 @@ class TokenStore:
         return per_token + per_doc + self.ivf_ptr.nbytes + self.ivf_docs.nbytes
 
     def append(
-        self, labels: np.ndarray, lengths: np.ndarray, codes: np.ndarray, packed: np.ndarray
+        self,
+        labels: np.ndarray,
+        lengths: np.ndarray,
+        codes: np.ndarray,
+        packed: np.ndarray,
+        vectors: np.ndarray,
     ) -> None:
-        """Add documents of ``lengths`` tokens (codes / residuals packed in order)."""
+        """Add documents of ``lengths`` tokens (codes / residuals packed in order; the raw
+        ``vectors`` go to the side store when there is one)."""
         self.codes.append(codes)
         self.residuals.append(packed)
+        if self.full is not None:
+            self.full.append(vectors.astype(np.float16))
         self.ptr = np.concatenate([self.ptr, self.ptr[-1] + np.cumsum(lengths)])
         self.labels = np.concatenate([self.labels, labels])
         self.live = np.concatenate([self.live, np.ones(len(labels), bool)])
@@ -182,6 +199,8 @@ class TokenStore:
         index, lengths = self.token_index(keep)
         self.codes.replace(self.codes.take(index))
         self.residuals.replace(self.residuals.take(index))
+        if self.full is not None:
+            self.full.replace(self.full.take(index))
         self.ptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         self.labels = self.labels[keep]
         self.live = np.ones(len(keep), bool)
@@ -222,7 +241,8 @@ class TokenStore:
         return np.concatenate(pair_cells), np.concatenate(pair_rows)
 
     def arrays(self) -> dict[str, np.ndarray | TokenArray]:
-        return {
+        out: dict[str, np.ndarray | TokenArray] = {} if self.full is None else {"full": self.full}
+        return out | {
             "codes": self.codes,
             "residuals": self.residuals,
             "doc_ptr": self.ptr,
