@@ -8,12 +8,18 @@ Cranfield (``../shared/data/cranfield``), L2-normalized, scored as in
 Reported: recall@10 of PLAID against exact MaxSim's top 10, p50 / p95 latency per query and
 their ratio to exact MaxSim (``late_interaction.maxsim`` over the packed corpus, same
 threads), index bytes per token, build time and peak RSS. ``--grid`` sweeps the search knobs
-(how the defaults were chosen). ``--rss`` measures the streaming build's peak RSS for several
-corpus sizes, each in a fresh process.
+(how the defaults were chosen). ``--rescore`` adds the fp16 side store and runs each setting
+with and without it; ``recall@10_vs_decoded`` compares with exhaustive MaxSim over the
+decompressed tokens (the search stages' own loss, apart from the codec's). ``--drift``
+measures many small updates from new directions against a fresh build. ``--rss`` measures
+the streaming build's peak RSS for several corpus sizes, each in a fresh process.
 
     .venv/bin/python benchmarks/plaid_search.py --tokens 1000000 --grid
     .venv/bin/python benchmarks/plaid_search.py --cranfield ../shared/data/cranfield
     .venv/bin/python benchmarks/plaid_search.py --rss 250000 500000 1000000
+    .venv/bin/python benchmarks/plaid_search.py --drift 200000 --queries 30
+    .venv/bin/python benchmarks/plaid_search.py --tokens 1000000 --rescore
+    .venv/bin/python benchmarks/plaid_search.py --large 10000000 --queries 30
 """
 
 from __future__ import annotations
@@ -44,9 +50,10 @@ def peak_rss_mib() -> float:
 
 
 def synthetic_batches(
-    n_tokens: int, dim: int, seed: int, batch_docs: int = 2000
+    n_tokens: int, dim: int, seed: int, batch_docs: int = 2000, topics: tuple[int, int] = (0, 512)
 ) -> Iterator[list[np.ndarray]]:
-    """Documents of 50-150 unit tokens around topic centres (4096 centres, 8 per topic)."""
+    """Documents of 50-150 unit tokens around topic centres (4096 centres, 8 per topic),
+    topics drawn from ``range(*topics)``."""
     shared = np.random.default_rng(4242)
     centres = shared.normal(size=(4096, dim)).astype(np.float32)
     basis = (shared.normal(size=(16, dim)) / 12).astype(np.float32)  # low-rank spread
@@ -58,7 +65,7 @@ def synthetic_batches(
             if made >= n_tokens:
                 break
             size = min(int(rng.integers(50, 151)), n_tokens - made)
-            topic = rng.integers(512)
+            topic = rng.integers(*topics)
             picks = centres[topic * 8 + rng.integers(0, 8, size)]
             tokens = picks + rng.normal(size=(size, 16)).astype(np.float32) @ basis
             tokens += 0.05 * rng.normal(size=(size, dim)).astype(np.float32)
@@ -93,6 +100,15 @@ def exact_topk(queries: list[np.ndarray], packed: MultiVectorEmbeddings, k: int)
     return tops, times
 
 
+def decoded_truth(
+    index: PlaidIndex, n_docs: int, queries: list[np.ndarray], k: int
+) -> tuple[list[np.ndarray], list[float]]:
+    """Exhaustive MaxSim over every document's *decompressed* tokens (ids ``0..n-1``): the
+    ceiling of PLAID's search stages on this codec (PLAID vs vanilla ColBERTv2)."""
+    decoded = [index.decompressed(str(i)) for i in range(n_docs)]
+    return exact_topk(queries, MultiVectorEmbeddings.from_list(decoded), k)
+
+
 def plaid_run(index: PlaidIndex, queries: list[np.ndarray], k: int, **knobs: Any) -> tuple:
     results, times = [], []
     for q in queries:
@@ -123,11 +139,14 @@ def bench_synthetic(args: argparse.Namespace) -> dict[str, Any]:
     ids = [str(i) for i in range(len(docs))]
     rss0 = peak_rss_mib()
     _, build = timed(lambda: index.add(ids, iter(_chunks(docs, 2000))))
+    decoded, _ = decoded_truth(index, len(docs), queries, 10)
     report: dict[str, Any] = {
         "tokens": int(packed.vectors.shape[0]),
         "docs": len(docs),
         "centroids": index.n_centroids,
         "bytes_per_token": round(index.bytes_per_token, 2),
+        "side_bytes_per_token": round(index.side_bytes_per_token, 2),
+        "decoded_exhaustive_recall@10": round(recall([t.tolist() for t in decoded], truth), 4),
         "build_s": round(build, 1),
         "peak_rss_mib_before_build": round(rss0),
         "peak_rss_mib_after_build": round(peak_rss_mib()),
@@ -136,12 +155,15 @@ def bench_synthetic(args: argparse.Namespace) -> dict[str, Any]:
         "runs": [],
     }
     settings = _grid(args) if args.grid else [{}]
+    if args.rescore:
+        settings = [{**knobs, "rescore": on} for knobs in settings for on in (False, True)]
     for knobs in settings:
         plaid_run(index, queries[:3], 10, **knobs)  # warm-up
         got, times = plaid_run(index, queries, 10, **knobs)
         row = {
             **knobs,
             "recall@10": round(recall(got, truth), 4),
+            "recall@10_vs_decoded": round(recall(got, decoded), 4),
             "p50_ms": round(pct(times, 50), 2),
             "p95_ms": round(pct(times, 95), 2),
             "p50_ratio": round(pct(times, 50) / pct(exact_times, 50), 4),
@@ -204,7 +226,7 @@ def _chunks(docs: list[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"rescore": "fp16"} if args.rescore else {}
     if args.n_centroids:
         out["n_centroids"] = args.n_centroids
     if args.centroids_per_sqrt_token:
@@ -221,6 +243,101 @@ def _grid(args: argparse.Namespace) -> list[dict[str, Any]]:
                     {"ncells": ncells, "ndocs": ndocs, "centroid_score_threshold": threshold}
                 )
     return grid
+
+
+def bench_drift(args: argparse.Namespace) -> dict[str, Any]:
+    """Many small updates from new directions vs a fresh build: train on topics 0-255 (half
+    the tokens), then add documents of topics 256-511 (centres the codebook never saw) in
+    batches of ``--drift-batch`` documents; queries come from the new documents."""
+    half = args.drift // 2
+    old = [d for b in synthetic_batches(half, args.dim, 0, topics=(0, 256)) for d in b]
+    new = [d for b in synthetic_batches(half, args.dim, 1, topics=(256, 512)) for d in b]
+    docs = old + new
+    queries = synthetic_queries(new, args.queries, 2)
+    truth, _ = exact_topk(queries, MultiVectorEmbeddings.from_list(docs), 10)
+    ids = [str(i) for i in range(len(docs))]
+    report: dict[str, Any] = {"tokens": sum(len(d) for d in docs), "docs": len(docs)}
+    for name, options in (("fresh", {}), ("updated", {}), ("updated_no_growth", {})):
+        if name == "updated_no_growth":
+            options = {"grow_after": 10**9}
+        index = PlaidIndex.create(None, dim=args.dim, nbits=args.nbits, **_config(args), **options)
+
+        def build(index: PlaidIndex = index, name: str = name) -> None:
+            if name == "fresh":
+                index.add(ids, iter(_chunks(docs, 2000)))
+                return
+            index.add(ids[: len(old)], iter(_chunks(old, 2000)))
+            for start in range(len(old), len(docs), args.drift_batch):
+                stop = start + args.drift_batch
+                index.add(ids[start:stop], docs[start:stop])
+
+        _, seconds = timed(build)
+        got, times = plaid_run(index, queries, 10)
+        row = {
+            "index": name,
+            "recall@10": round(recall(got, truth), 4),
+            "p50_ms": round(pct(times, 50), 2),
+            "centroids": index.n_centroids,
+            "build_s": round(seconds, 1),
+            "bytes_per_token": round(index.bytes_per_token, 2),
+        }
+        report[name] = row
+        print(json.dumps(row), flush=True)
+    report["updated_over_fresh"] = round(
+        report["updated"]["recall@10"] / report["fresh"]["recall@10"], 4
+    )
+    return report
+
+
+def bench_large(args: argparse.Namespace) -> dict[str, Any]:
+    """A corpus too big to hold twice: streamed into the index batch by batch while each
+    batch is also written to a float32 ``.npy`` under ``--scratch`` (memory-mapped for the
+    exact baseline); one query comes from the first document of each of ``--queries``
+    batches. Peak RSS is read right after the build."""
+    n, dim = args.large, args.dim
+    raw = np.lib.format.open_memmap(Path(args.scratch), mode="w+", dtype=np.float32, shape=(n, dim))
+    lengths: list[int] = []
+    sources: list[np.ndarray] = []
+
+    def stream() -> Iterator[list[np.ndarray]]:
+        for batch in synthetic_batches(n, dim, 0):
+            start = sum(lengths)
+            flat = np.concatenate(batch)
+            raw[start : start + len(flat)] = flat
+            lengths.extend(len(d) for d in batch)
+            if len(sources) < args.queries:
+                sources.append(batch[0])
+            yield batch
+
+    index = PlaidIndex.create(None, dim=dim, nbits=args.nbits, **_config(args))
+    rss0 = peak_rss_mib()
+    _, build = timed(lambda: index.add((str(i) for i in range(10**9)), stream()))
+    report: dict[str, Any] = {
+        "tokens": index.n_tokens,
+        "docs": len(lengths),
+        "centroids": index.n_centroids,
+        "bytes_per_token": round(index.bytes_per_token, 2),
+        "build_s": round(build, 1),
+        "rss_before_build_mib": round(rss0),
+        "peak_rss_after_build_mib": round(peak_rss_mib()),
+    }
+    print(json.dumps(report), flush=True)
+    raw.flush()
+    queries = [synthetic_queries([doc], 1, i)[0] for i, doc in enumerate(sources)]
+    offsets = torch.from_numpy(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+    packed = MultiVectorEmbeddings(torch.from_numpy(np.asarray(raw)), offsets)
+    exact_topk(queries[:1], packed, 10)  # warm-up: pages the file in
+    truth, exact_times = exact_topk(queries, packed, 10)
+    plaid_run(index, queries[:3], 10)  # warm-up
+    got, times = plaid_run(index, queries, 10)
+    report |= {
+        "exact_p50_ms": round(pct(exact_times, 50), 2),
+        "recall@10": round(recall(got, truth), 4),
+        "p50_ms": round(pct(times, 50), 2),
+        "p95_ms": round(pct(times, 95), 2),
+        "p50_ratio": round(pct(times, 50) / pct(exact_times, 50), 4),
+    }
+    return report
 
 
 def bench_rss(n_tokens: int, dim: int, nbits: int) -> dict[str, Any]:
@@ -344,6 +461,13 @@ def main() -> None:
     parser.add_argument("--centroids-per-sqrt-token", type=float, default=0.0)
     parser.add_argument("--fast-plaid", action="store_true", help="also run fast-plaid")
     parser.add_argument("--grid", action="store_true", help="sweep ncells / ndocs / threshold")
+    parser.add_argument(
+        "--rescore", action="store_true", help="fp16 side store: runs with and without it"
+    )
+    parser.add_argument("--large", type=int, default=0, help="streamed corpus size (10M)")
+    parser.add_argument("--scratch", default="/tmp/plaid-large.npy", help="raw tokens of --large")
+    parser.add_argument("--drift", type=int, default=0, help="drift benchmark corpus size")
+    parser.add_argument("--drift-batch", type=int, default=20, help="documents per update")
     parser.add_argument("--cranfield", default="", help="path of ../shared/data/cranfield")
     parser.add_argument("--cache", default="/tmp/plaid-cranfield-minilm")
     parser.add_argument("--rss", type=int, nargs="*", default=[], help="corpus sizes")
@@ -361,6 +485,10 @@ def main() -> None:
         report["synthetic"] = bench_synthetic(args)
     if args.cranfield:
         report["cranfield"] = bench_cranfield(args)
+    if args.drift:
+        report["drift"] = bench_drift(args)
+    if args.large:
+        report["large"] = bench_large(args)
     for size in args.rss:
         child = [sys.executable, __file__, "--rss-child", str(size), "--threads", str(args.threads)]
         out = subprocess.run(child, capture_output=True, text=True, check=True)

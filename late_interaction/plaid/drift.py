@@ -80,11 +80,14 @@ class Growth:
             self.flush(codec, tokens, force=False)
 
     def flush(self, codec: ResidualCodec, tokens: TokenStore, *, force: bool) -> None:
-        """Grow from the buffer when drift is measured and ``grow_after`` far tokens (or,
-        ``force``, any number) are buffered; without drift keep only the newest
+        """Grow from the buffer when drift is measured and ``grow_after`` far tokens (and a
+        quarter of the open generation's; ``force``: any number) are buffered; without drift keep only the newest
         ``grow_after // 2`` (``force``: none)."""
         buffered = self.buffered
-        if not buffered or (not force and buffered < self.config.grow_after):
+        # re-fitting the open generation costs k-means on all its tokens: wait until the
+        # buffer is a quarter of them, so the total work stays linear in the tokens
+        due = max(self.config.grow_after, 0 if self._open is None else len(self._open[0]) // 4)
+        if not buffered or (not force and buffered < due):
             return
         positions, vectors = self.buffer(codec.dim)
         self._positions, self._vectors = [], []

@@ -203,6 +203,19 @@ class PlaidIndex(StoredIndex):
             self._flush_far(force=True)
             self._tokens.compact()
 
+    def decompressed(self, id: str) -> np.ndarray:
+        """The stored tokens of document ``id`` as decoded from the index ``(tokens, dim)``
+        float32 (what search scores without a side store)."""
+        with self._lock.read():
+            labels = self._store.labels_of([id])
+            rows = self._tokens.rows_of(labels)
+            if self._codec is None or not len(rows):
+                msg = f"No document with id {id!r} in this index."
+                raise KeyError(msg)
+            index, _ = self._tokens.token_index(rows[:1])
+            codes = self._tokens.codes.take(index)
+            return self._codec.decode(codes, self._tokens.residuals.take(index))
+
     @property
     def n_tokens(self) -> int:
         """Stored tokens, deleted documents' included until compaction."""
