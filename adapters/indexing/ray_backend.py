@@ -186,6 +186,10 @@ class RayEncoder:
     def __enter__(self) -> RayEncoder:
         self._ray = import_ray()
         shutil.rmtree(self.work, ignore_errors=True)  # a killed run's scratch shards
+        if self.address != "local":
+            # Joining a running cluster is quick: fail on a wrong address before any work.
+            # Starting a local one is not, and waits until there is something to encode.
+            self._start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -223,9 +227,9 @@ class RayEncoder:
         session = contextlib.ExitStack()
         session.enter_context(ray_session(ray, self.address, self._init_kwargs()))
         self._session = session
-        ray.data.DataContext.get_current().enable_progress_bars = self.progress
         if not self.progress:  # --quiet / --json: no per-job execution logs on stderr
-            logging.getLogger("ray.data").setLevel(logging.WARNING)
+            logging.getLogger("ray.data").setLevel(logging.ERROR)
+        ray.data.DataContext.get_current().enable_progress_bars = self.progress
         self.pool = ActorPool.size(ray, self.actors, self.gpus_per_actor, 1)
 
     def _init_kwargs(self) -> dict[str, Any]:
@@ -245,7 +249,8 @@ class RayEncoder:
                 folder,
                 encoder=self.spec,
                 batch_size=SHARD_CHUNKS,
-                num_actors=self.pool.actors,
+                # No more actors than shards: an idle actor would only load the model.
+                num_actors=min(self.pool.actors, -(-len(ids) // SHARD_CHUNKS)),
                 num_gpus_per_actor=self.pool.gpus,
                 overwrite=True,
             )

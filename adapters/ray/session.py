@@ -109,6 +109,13 @@ def _join_failed(address: str | None, err: BaseException) -> str:
     if address == "auto":
         return (
             "No Ray cluster is running on this machine (--ray auto looks for one started "
-            f"with `ray start --head`): {err}. Start one, pass its HOST:PORT, or use --ray local."
+            f"with `ray start --head`): {str(err).rstrip('.')}. Start one, pass its HOST:PORT, "
+            "or use --ray local."
         )
-    return f"Could not start or join Ray at {address or 'local'!r}: {err}"
+    if address in LOCAL_ADDRESSES:
+        return f"Could not start a local Ray cluster: {err}"
+    return (
+        f"Could not join the Ray cluster at {address!r}: {str(err).rstrip('.')}. Use the "
+        "address `ray start --head` printed; a cluster with token authentication (Ray's "
+        "default for `ray start`) also needs RAY_AUTH_MODE=token in this shell."
+    )
