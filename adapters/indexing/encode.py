@@ -3,11 +3,9 @@
 * ``dense``: one vector per text (``LLM.embed``).
 * ``sparse``: SPLADE / BGE-M3 lexical weights (``LLM.embed_sparse``).
 * ``multivector``: token vectors (``LLM.encode_documents`` / ``encode_queries``).
-* ``hybrid``: dense + token vectors. For a MEAN-pooled model without a projection head
-  (all-MiniLM-L6-v2 and most sentence-transformers models) both come from ONE forward pass:
-  the raw token states, whose normalized mean is exactly the model's ``embed`` output and
-  whose normalized rows are its ``token_embed`` output (``tests/adapters/test_indexing_encode``
-  checks both numerically). Other models take two passes (``Embedder.one_pass`` says which).
+* ``hybrid``: dense + token vectors, from ONE forward pass (``LLM.embed_hybrid``) whenever
+  the model serves both ``embed`` and ``token_embed`` (embedding models, BGE-M3);
+  ``Embedder.one_pass`` says so. ColBERT models have no pooled vector to pair.
 """
 
 from __future__ import annotations
@@ -17,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import numpy as np
-import torch
 
 from retrieval.errors import ConfigError
 
@@ -73,7 +70,7 @@ class Embedder:
                 f"--kind multivector (not {kind!r})."
             )
             raise ConfigError(msg)
-        self.one_pass = kind == "hybrid" and _mean_pooled_plain(model)
+        self.one_pass = kind == "hybrid" and {"embed", "token_embed"} <= set(llm.supported_tasks)
 
     @property
     def dim(self) -> int:
@@ -135,35 +132,11 @@ def is_vision_model(llm: Any) -> bool:
     return isinstance(llm.model, ColQwenModel)
 
 
-def _mean_pooled_plain(model: Any) -> bool:
-    """True when ``embed`` = normalize(mean of the raw token states): MEAN pooling, no
-    projection, no Matryoshka truncation, no ColBERT / BGE-M3 heads."""
-    settings = model.settings
-    return bool(
-        settings.pooling_type == "MEAN"
-        and settings.normalize
-        and settings.dimensions is None
-        and not len(model.head.projections)
-        and model.colbert is None
-        and model.m3 is None
-    )
-
-
 def _one_pass(llm: Any, texts: list[str]) -> Encoded:
-    from encoders import PoolingParams
-
-    raw = llm.encode(
-        texts,
-        PoolingParams(use_activation=False),
-        pooling_task="token_embed",
-        truncate_prompt_tokens=-1,
-        use_tqdm=False,
-    )
-    states = [r.outputs.data.float() for r in raw]
-    dense = torch.stack([s.mean(dim=0) for s in states])
-    dense = torch.nn.functional.normalize(dense, dim=-1)
-    tokens = [torch.nn.functional.normalize(s, dim=-1).numpy() for s in states]
-    return Encoded(dense.numpy(), tokens, None, sum(len(r.prompt_token_ids) for r in raw))
+    outputs = llm.embed_hybrid(texts, truncate_prompt_tokens=-1, use_tqdm=False)
+    dense = np.asarray([o.outputs.dense for o in outputs], np.float32)
+    tokens = [o.outputs.multi_vector.float().numpy() for o in outputs]
+    return Encoded(dense, tokens, None, sum(len(o.prompt_token_ids) for o in outputs))
 
 
 def slice_encoded(encoded: Encoded, start: int, stop: int, total: int) -> Encoded:

@@ -1,4 +1,5 @@
-"""The hybrid kind's one forward pass equals the model's own ``embed`` and ``token_embed``."""
+"""The hybrid kind's one forward pass equals the model's own ``embed`` and ``token_embed``
+(MEAN and CLS pooling)."""
 
 from __future__ import annotations
 
@@ -41,12 +42,5 @@ def test_tiny_mean_model_one_pass(st_legacy_mean: Path) -> None:
     _check_one_pass_matches(LLM(str(st_legacy_mean), device="cpu"))
 
 
-def test_cls_model_takes_two_passes(bert_plain: Path) -> None:
-    llm = LLM(str(bert_plain), device="cpu")
-    embedder = Embedder(llm, "hybrid")
-    assert not embedder.one_pass
-    got = embedder.documents(TEXTS)
-    dense = np.asarray([o.outputs.embedding for o in llm.embed(TEXTS, use_tqdm=False)])
-    np.testing.assert_allclose(got.dense, dense, atol=1e-6)
-    assert got.tokens is not None
-    assert [len(t) for t in got.tokens] == [len(o.prompt_token_ids) for o in llm.embed(TEXTS)]
+def test_cls_model_one_pass(bert_plain: Path) -> None:
+    _check_one_pass_matches(LLM(str(bert_plain), device="cpu"))
