@@ -367,6 +367,7 @@ def bench_cranfield(args: argparse.Namespace) -> dict[str, Any]:
     truth, exact_times = exact_topk(queries, packed, 100)
     index = PlaidIndex.create(None, dim=docs[0].shape[1], nbits=args.nbits, **_config(args))
     _, build = timed(lambda: index.add([str(i) for i in range(len(docs))], docs))
+    decoded, _ = decoded_truth(index, len(docs), queries, 10)
 
     def ndcg(run: dict[str, dict[str, float]]) -> float:
         results = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"}).evaluate(run)
@@ -386,12 +387,17 @@ def bench_cranfield(args: argparse.Namespace) -> dict[str, Any]:
         "queries": len(queries),
         "centroids": index.n_centroids,
         "bytes_per_token": round(index.bytes_per_token, 2),
+        "side_bytes_per_token": round(index.side_bytes_per_token, 2),
+        "decoded_exhaustive_recall@10": round(recall([t.tolist() for t in decoded], truth), 4),
         "build_s": round(build, 1),
         "exact_ndcg10": round(ndcg(exact_run), 4),
         "exact_p50_ms": round(pct(exact_times, 50), 2),
         "runs": [],
     }
-    for knobs in _grid(args) if args.grid else [{}]:
+    settings = _grid(args) if args.grid else [{}]
+    if args.rescore:
+        settings = [{**knobs, "rescore": on} for knobs in settings for on in (False, True)]
+    for knobs in settings:
         got, times = plaid_run(index, queries, 100, **knobs)
         run = {
             q: {doc_ids[j]: float(100 - r) for r, j in enumerate(got[i])}
@@ -402,6 +408,7 @@ def bench_cranfield(args: argparse.Namespace) -> dict[str, Any]:
             "ndcg10": round(ndcg(run), 4),
             "ndcg_ratio": round(ndcg(run) / report["exact_ndcg10"], 4),
             "recall@10": round(recall(got, truth), 4),
+            "recall@10_vs_decoded": round(recall(got, decoded), 4),
             "p50_ms": round(pct(times, 50), 2),
             "p50_ratio": round(pct(times, 50) / report["exact_p50_ms"], 4),
         }

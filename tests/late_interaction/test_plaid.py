@@ -384,3 +384,17 @@ def test_fp16_rescoring_scores_candidates_exactly_and_survives_compaction(tmp_pa
             assert hit.score == pytest.approx(truth[row, int(hit.id[1:])], abs=2e-2)
     with pytest.raises(ConfigError, match="rescore must be one of"):
         PlaidIndex.create(None, dim=DIM, rescore="fp32")
+
+
+def test_codec_of_a_folder_from_before_generations_decodes_the_same() -> None:
+    """Folders written before codebook generations hold 2-d cutoffs / weights and one
+    ``far_cutoff``: they open as one generation that decodes identically."""
+    from late_interaction.plaid.index import _codec_from
+
+    tokens = np.concatenate(token_docs(200, 26))
+    codec = ResidualCodec.train(tokens, 32, 2)
+    codes, packed, _ = codec.encode(tokens)
+    parts = {"centroids": codec.centroids, "cutoffs": codec.cutoffs[0], "weights": codec.weights[0]}
+    old = _codec_from(parts, {"far_cutoff": 0.5, "normalized": True})
+    assert old.generations == 1
+    np.testing.assert_array_equal(old.decode(codes, packed), codec.decode(codes, packed))
