@@ -37,6 +37,7 @@ class Growth:
         self._positions = [positions] if len(positions) else []
         self._vectors = [vectors] if len(vectors) else []
         self._open: tuple[np.ndarray, np.ndarray] | None = None  # (positions, raw vectors)
+        self._open_far = 0  # far tokens that joined the open generation since its fit
 
     @property
     def share(self) -> float:
@@ -71,23 +72,26 @@ class Growth:
         far = level >= (1 if drifting else 2)
         if self._open is not None:  # tokens of the open generation are re-fitted with it
             in_open = codec.generation_of(codes) == codec.generations - 1
+            self._open_far += int((far & in_open).sum())  # its fit misses them: re-fit due
             far &= ~in_open
             self._keep_open(np.flatnonzero(in_open) + start, vectors[in_open])
         picked = np.flatnonzero(far)
         if len(picked):
             self._positions.append(picked + start)
             self._vectors.append(vectors[picked].copy())
-            self.flush(codec, tokens, force=False)
+        self.flush(codec, tokens, force=False)
 
     def flush(self, codec: ResidualCodec, tokens: TokenStore, *, force: bool) -> None:
-        """Grow from the buffer when drift is measured and ``grow_after`` far tokens (and a
-        quarter of the open generation's; ``force``: any number) are buffered; without drift keep only the newest
-        ``grow_after // 2`` (``force``: none)."""
+        """Grow when drift is measured and at least ``grow_after`` far tokens (and a quarter
+        of the open generation's size), buffered or in the open generation, are pending
+        (``force``: any number); without drift keep only the newest ``grow_after // 2``
+        buffered (``force``: none)."""
         buffered = self.buffered
         # re-fitting the open generation costs k-means on all its tokens: wait until the
-        # buffer is a quarter of them, so the total work stays linear in the tokens
+        # far ones (buffered or in it) are a quarter of them, so the work stays linear
         due = max(self.config.grow_after, 0 if self._open is None else len(self._open[0]) // 4)
-        if not buffered or (not force and buffered < due):
+        pending = buffered + self._open_far
+        if not pending or (not force and pending < due):
             return
         positions, vectors = self.buffer(codec.dim)
         self._positions, self._vectors = [], []
@@ -96,18 +100,18 @@ class Growth:
                 keep = self.config.grow_after // 2
                 self._positions, self._vectors = [positions[-keep:]], [vectors[-keep:]]
             return
-        if buffered >= _MIN_GROW:
+        if pending >= _MIN_GROW:
             self._grow(codec, tokens, positions, vectors)
 
     def seal(self) -> None:
         """Close the open generation (before token positions change)."""
-        self._open = None
+        self._open, self._open_far = None, 0
 
     def _keep_open(self, positions: np.ndarray, vectors: np.ndarray) -> None:
         if self._open is None or not len(positions):
             return
         if len(self._open[0]) + len(positions) > self.config.train_tokens:
-            self._open = None  # sealed: its tokens keep their codes, memory stays bounded
+            self.seal()  # its tokens keep their codes; memory stays bounded
             return
         self._open = (
             np.concatenate([self._open[0], positions]),
@@ -127,9 +131,13 @@ class Growth:
             positions = np.concatenate([self._open[0], positions])
             vectors = np.concatenate([self._open[1], vectors])
             codec.drop_last_generation()
+        elif len(vectors) < _MIN_GROW:  # the open generation is full and little is buffered
+            self.seal()
+            return
         n_new = self.config.auto_centroids(len(vectors))
         added = codec.grow(vectors, n_new, niter=self.config.kmeans_niter, seed=self.config.seed)
         self.counts[:] = 0  # measure again against the grown codebook
+        self._open_far = 0
         codes, packed, _ = codec.encode(vectors)
         tokens.codes.put(positions, codes)
         tokens.residuals.put(positions, packed)
