@@ -10,7 +10,13 @@
    and Qdrant (prefetch + RRF in one ``query_points``) - same depth, same ``rrf_k``: share of
    queries with the same top-10, nDCG@10 (pytrec-eval) of each, and query time.
 
+4. ``--cli``: the command line instead of 1-3 - ``retrieval index corpus.jsonl`` in a fresh
+   process, then ``retrieval index ... --ray local --ray-actors N`` into another folder (Ray
+   start-up included), then a no-change re-run with ``--ray``: wall times, and how far apart
+   the two indexes are (ids, incremental state, scores of random queries against every chunk).
+
     .venv/bin/python benchmarks/scale_out.py --cranfield ../shared/data/cranfield --actors 2
+    .venv/bin/python benchmarks/scale_out.py --cli --limit 500 --actors 2
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -206,6 +213,62 @@ def hybrid(  # type: ignore[no-untyped-def]
     }
 
 
+def index_cli(root: Path, out: Path, limit: int, actors: int) -> dict[str, Any]:
+    """``retrieval index`` plain vs ``--ray local``, each in a fresh process."""
+    corpus = out / "corpus.jsonl"
+    lines = (root / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+    corpus.write_text("\n".join(lines[:limit] if limit else lines) + "\n", encoding="utf-8")
+    ray = ["--ray", "local", "--ray-actors", str(actors)]
+
+    def run(index: str, *extra: str) -> tuple[dict[str, Any], float]:
+        command = [sys.executable, "-m", "adapters.cli", "index", str(corpus)]
+        command += ["--index", str(out / index), "--json", *extra]
+        done, seconds = timed(
+            lambda: subprocess.run(command, capture_output=True, text=True, check=True)
+        )
+        return json.loads(done.stdout.splitlines()[-1]), seconds
+
+    plain, t_plain = run("plain")
+    on_ray, t_ray = run("ray", *ray)
+    again, t_again = run("plain", *ray)
+    return {
+        "docs": plain["added"],
+        "chunks": plain["chunks"],
+        "plain_s": round(t_plain, 2),
+        "ray_s": round(t_ray, 2),
+        "ray_over_plain_time": round(t_ray / t_plain, 2),
+        "ray_execution": on_ray["execution"],
+        "rerun_with_ray_s": round(t_again, 2),
+        "rerun_chunks": again["chunks"],
+        **index_difference(out / "plain", out / "ray"),
+    }
+
+
+def index_difference(a: Path, b: Path) -> dict[str, Any]:
+    """Same chunk ids and state? Largest score difference of 5 random queries per part."""
+    from adapters.indexing import DocumentIndex
+
+    left, right = DocumentIndex.open(a), DocumentIndex.open(b)
+    rng = np.random.default_rng(0)
+    diff, same_ids = 0.0, True
+    for name, part in left.parts.items():
+        for _ in range(5):
+            dim = left.settings.dim
+            query = rng.standard_normal((dim,) if name == "dense" else (8, dim)).astype("float32")
+            want = {h.id: h.score for h in part.search(query, k=100_000)}
+            got = {h.id: h.score for h in right.parts[name].search(query, k=100_000)}
+            same_ids &= sorted(want) == sorted(got)
+            diff = max(diff, max(abs(want[i] - got.get(i, np.inf)) for i in want))
+    result = {
+        "same_ids": same_ids,
+        "same_state": left.state.units() == right.state.units(),
+        "max_abs_score_diff": diff,
+    }
+    left.close()
+    right.close()
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cranfield", default="../shared/data/cranfield")
@@ -213,6 +276,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--depth", type=int, default=100)
     parser.add_argument("--limit", type=int, default=0, help="first N docs only (smoke runs)")
+    parser.add_argument("--cli", action="store_true", help="retrieval index vs --ray only")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -226,6 +290,10 @@ def main() -> None:
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared, noisy)",
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         }
+        if args.cli:
+            result["cli"] = index_cli(Path(args.cranfield), out, args.limit, args.actors)
+            print(json.dumps(result, indent=2))
+            return
         result["encode"] = encode_both(docs, out, args.actors, args.batch_size)
         print(json.dumps(result["encode"]), file=sys.stderr, flush=True)
         result["hybrid"] = hybrid(out, docs, queries, qrels, args)

@@ -20,6 +20,7 @@ multi-machine cluster the shard folder must be on a file system every worker can
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import shutil
 from collections.abc import Iterator
@@ -174,13 +175,15 @@ class RayEncoder:
                 "image corpora without --ray."
             )
             raise ConfigError(msg)
-        check_ray_options(address, actors, device)
-        gpus = _GPUS[device]
+        gpus = _GPUS[device]  # index_sources checked the options (check_ray_options)
         local = Path(model).expanduser()
         # Workers do not share the driver's working directory: give them an absolute path.
         name = str(local.resolve()) if local.exists() else model
         spec = IndexEncoder(name, embedder.kind, "auto" if gpus is None else device)
-        work = Path(shards) / "retrieval-index-shards" if shards else index_dir / SHARDS_FOLDER
+        work = index_dir / SHARDS_FOLDER
+        if shards is not None:  # one scratch folder per index: runs on two indexes may share DIR
+            tag = hashlib.sha256(str(index_dir.resolve()).encode("utf-8")).hexdigest()[:12]
+            work = Path(shards) / f"retrieval-index-{tag}"
         return cls(spec, address, actors, gpus, work, progress)
 
     def __enter__(self) -> RayEncoder:

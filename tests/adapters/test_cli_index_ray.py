@@ -81,7 +81,8 @@ def test_ray_index_equals_plain_index_and_reruns_incrementally(
 
     # Change one file: only its chunks are encoded on Ray.
     (folder / "doc3.txt").write_text("the man eats bread. " * 6, encoding="utf-8")
-    one_actor = ["--ray", "local", "--ray-actors", "1"]
+    scratch = tmp_path / "scratch"  # as a shared file system would be on a cluster
+    one_actor = ["--ray", "local", "--ray-actors", "1", "--ray-shards", str(scratch)]
     rerun = run_json(capsys, "index", str(folder), "--index", str(on_ray), *one_actor)
     plain_rerun = run_json(capsys, "index", str(folder), "--index", str(plain))
     assert (rerun["added"], rerun["updated"], rerun["unchanged"]) == (0, 1, base["added"] - 1)
@@ -89,6 +90,8 @@ def test_ray_index_equals_plain_index_and_reruns_incrementally(
     assert 0 < rerun["chunks"] < 8
     assert (rerun["execution"]["windows"], rerun["execution"]["shards"]) == (1, 1)
     assert_same_index(on_ray, plain)
+    assert scratch.is_dir()
+    assert not list(scratch.iterdir())  # the window's shards are gone
     top = search(capsys, on_ray, "the man eats bread")[0]
     assert top["metadata"]["source"].endswith("doc3.txt")
 
@@ -148,3 +151,37 @@ def test_without_ray_installed_the_error_names_the_extra(
     err = run_error(capsys, *args, "--model", str(st_legacy_mean), "--ray", "auto")
     assert 'pip install "retrieval-toolkit[ray]"' in err
     assert not (tmp_path / "index").exists()
+
+
+def test_readme_scale_out_commands_parse() -> None:
+    """The README's `retrieval index --ray` commands are valid command lines."""
+    import shlex
+
+    from adapters.cli import build_parser
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## From one machine to a cluster\n", 1)[1].split("\n## ", 1)[0]
+    commands = [
+        line.split("#", 1)[0].strip()
+        for line in section.splitlines()
+        if line.startswith("retrieval index") and "--ray" in line
+    ]
+    assert len(commands) >= 2
+    for command in commands:
+        args = build_parser().parse_args(shlex.split(command)[1:])
+        assert args.ray in ("local", "auto") or ":" in args.ray
+
+
+def test_image_models_are_refused_with_ray(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("ray")
+    from tests import tiny_vl
+
+    model = str(tiny_vl.make_colqwen(tmp_path / "colqwen", "colqwen3"))
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    (folder / "red.png").write_bytes(tiny_vl.png_bytes(color=(200, 10, 10)))
+    args = ["index", str(folder), "--index", str(tmp_path / "index"), "--model", model]
+    err = run_error(capsys, *args, "--ray", "local")
+    assert "--ray encodes text chunks; this index's model embeds page images" in err
