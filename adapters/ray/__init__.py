@@ -5,6 +5,8 @@ single-node path.
   ``encoders.LLM`` workers writing shards (``pip install "retrieval-toolkit[ray]"``).
 * ``encode_corpus(documents, out_dir, ...)`` - the same shards from this process.
 * ``build_index(shards, index)`` - stream shards into any toolkit index.
+* ``encode_parts_with_ray(documents, out_dir, encoder=...)`` - several representations per
+  item from one pass (one shard folder per part); ``retrieval index --ray`` runs on it.
 
 ``ray`` is imported only when ``encode_corpus_with_ray`` runs.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 from adapters.ray.build import build_index
 from adapters.ray.encode import Document, ShardWriter, encode_corpus, encode_corpus_with_ray
 from adapters.ray.encoder import EncoderSpec, LLMEncoder
+from adapters.ray.parts import EncodedParts, PartShards, encode_parts_with_ray
 from adapters.ray.shards import (
     REPRESENTATIONS,
     Representation,
@@ -27,8 +30,10 @@ from adapters.ray.shards import (
 __all__ = [
     "REPRESENTATIONS",
     "Document",
+    "EncodedParts",
     "EncoderSpec",
     "LLMEncoder",
+    "PartShards",
     "Representation",
     "Shard",
     "ShardRecord",
@@ -38,5 +43,6 @@ __all__ = [
     "commit_manifest",
     "encode_corpus",
     "encode_corpus_with_ray",
+    "encode_parts_with_ray",
     "write_shard",
 ]
