@@ -295,15 +295,16 @@ def bench_large(args: argparse.Namespace) -> dict[str, Any]:
     exact baseline); one query comes from the first document of each of ``--queries``
     batches. Peak RSS is read right after the build."""
     n, dim = args.large, args.dim
-    raw = np.lib.format.open_memmap(Path(args.scratch), mode="w+", dtype=np.float32, shape=(n, dim))
+    scratch = Path(args.scratch)
+    header = {"descr": "<f4", "fortran_order": False, "shape": (n, dim)}
+    handle = scratch.open("wb")  # plain writes: page cache, not this process's RSS
+    np.lib.format.write_array_header_1_0(handle, header)
     lengths: list[int] = []
     sources: list[np.ndarray] = []
 
     def stream() -> Iterator[list[np.ndarray]]:
         for batch in synthetic_batches(n, dim, 0):
-            start = sum(lengths)
-            flat = np.concatenate(batch)
-            raw[start : start + len(flat)] = flat
+            handle.write(np.concatenate(batch).astype("<f4").tobytes())
             lengths.extend(len(d) for d in batch)
             if len(sources) < args.queries:
                 sources.append(batch[0])
@@ -322,7 +323,8 @@ def bench_large(args: argparse.Namespace) -> dict[str, Any]:
         "peak_rss_after_build_mib": round(peak_rss_mib()),
     }
     print(json.dumps(report), flush=True)
-    raw.flush()
+    handle.close()
+    raw = np.load(scratch, mmap_mode="r")
     queries = [synthetic_queries([doc], 1, i)[0] for i, doc in enumerate(sources)]
     offsets = torch.from_numpy(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
     packed = MultiVectorEmbeddings(torch.from_numpy(np.asarray(raw)), offsets)
