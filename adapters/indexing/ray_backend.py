@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -258,9 +259,19 @@ class RayEncoder:
                 overwrite=True,
             )
         except self._ray.exceptions.RayError as err:
-            lines = [line for line in str(err).splitlines() if line.strip()]
             msg = (
-                f"The Ray encode of {len(ids)} chunks failed: {lines[-1] if lines else err!r}. "
+                f"The Ray encode of {len(ids)} chunks failed on a worker: {_worker_error(err)}\n"
                 "Batches committed so far are kept; fix the cause and re-run to resume."
             )
             raise RetrievalError(msg) from err
+
+
+_ERROR_LINE = re.compile(r"^[\w.]*(Error|Exception): ")
+
+
+def _worker_error(err: BaseException) -> str:
+    """The worker's own exception from a Ray error (Ray prefixes it with a remote traceback)."""
+    lines = str(err).splitlines()
+    starts = [i for i, line in enumerate(lines) if _ERROR_LINE.match(line)]
+    text = "\n".join(lines[starts[-1] :]) if starts else str(err)
+    return text.strip()[:2000]

@@ -74,3 +74,24 @@ def test_ray_only_flags_need_ray(st_legacy_mean: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"--ray-actors applies to Ray encoding only"):
         index_sources([folder], tmp_path / "index", model=str(st_legacy_mean), ray_actors=2)
     assert not (tmp_path / "index").exists()  # refused before anything was written
+
+
+def test_a_worker_failure_is_reported_by_its_own_error() -> None:
+    """Ray prefixes a worker's exception with its remote traceback; the message keeps the
+    worker's error and its fix (checked by hand against a real Ray failure: a model folder
+    missing on the workers)."""
+    from adapters.indexing.ray_backend import _worker_error
+
+    remote = RuntimeError(
+        "ray::MapWorker(MapBatches(PartsWriter)).__init__() (pid=1, ip=127.0.0.1)\n"
+        '  File "encoders/resolve.py", line 107, in resolve_model\n'
+        "retrieval.errors.ModelNotFoundError: Model '/m' was not found. Tried, in order:\n"
+        "  - local folder '/m': does not exist\n"
+        "Fix: pass the path of a local model folder."
+    )
+    assert _worker_error(remote) == (
+        "retrieval.errors.ModelNotFoundError: Model '/m' was not found. Tried, in order:\n"
+        "  - local folder '/m': does not exist\n"
+        "Fix: pass the path of a local model folder."
+    )
+    assert _worker_error(RuntimeError("no error line")) == "no error line"
