@@ -1,9 +1,16 @@
 """``index_sources``: incremental, resumable indexing of folders and JSONL files.
 
 A run scans the sources, compares each unit's content digest with the state of the index,
-removes units that disappeared, and (re)indexes new and changed ones in batches. Each batch is
-committed (vector indexes saved, then the state) before the next starts, so a run killed at
-any moment loses at most the batch in flight, and the next run redoes exactly that.
+removes units that disappeared, and (re)indexes new and changed ones in batches. Batches are
+added to the vector indexes one by one and committed together (indexes saved, then the
+state) at checkpoints, so a run killed at any moment loses at most the work since the last
+checkpoint, and the next run redoes exactly that.
+
+Saving rewrites each index's files whole, so saving after every batch would write O(n²)
+bytes over a large corpus. A checkpoint is due once the unsaved chunks reach ``batch_size``
+or ``CHECKPOINT_GROWTH`` of the index, whichever is more: small indexes still save every
+batch, and on a large one all saves together write at most about 10x the final index while
+a kill costs at most a tenth of the index to re-encode.
 """
 
 from __future__ import annotations
@@ -31,7 +38,10 @@ from retrieval.errors import ConfigError, IndexCorruptError
 logger = logging.getLogger(__name__)
 
 PAUSE_ENV = "RETRIEVAL_INDEX_PAUSE_AFTER_BATCH"
-"""Seconds to sleep after each committed batch: lets tests kill a run between batches."""
+"""Seconds to sleep after each checkpoint: lets tests kill a run between commits."""
+
+CHECKPOINT_GROWTH = 0.1
+"""Unsaved chunks, as a fraction of the index, that make a checkpoint due (module doc)."""
 
 
 @dataclass
@@ -221,12 +231,14 @@ def _index_units(
     run: _Run,
     report: IndexReport,
 ) -> None:
-    """Prepare units into committed batches of about ``batch_size`` chunks, encode them a
-    window (``encoder.window`` chunks) at a time, and commit batch by batch."""
+    """Prepare units into batches of about ``batch_size`` chunks, encode them a window
+    (``encoder.window`` chunks) at a time, add them batch by batch, and commit at
+    checkpoints (module doc)."""
     if not todo:
         return
     tokenizer = embedder.llm.get_tokenizer()
     pause = float(os.environ.get(PAUSE_ENV, "0") or 0)
+    unsaved = _Unsaved()
     with _Progress(len(todo), run.progress, report) as bar:
         batches = _batches(todo, tokenizer, index.settings, run.batch_size, report, bar)
         for window in _windows(batches, encoder.window):
@@ -234,9 +246,29 @@ def _index_units(
             texts = [t for batch, _ in window for p in batch for t in p.texts]
             feed = Feed(encoder.encode(ids, texts))
             for batch, full in window:
-                _commit(index, feed, batch, known, report, bar)
-                if pause and full:
-                    time.sleep(pause)
+                _add_batch(index, feed, batch, known, report, bar, unsaved)
+                if unsaved.chunks >= max(run.batch_size, CHECKPOINT_GROWTH * len(index)):
+                    _checkpoint(index, unsaved)
+                    if pause and full:
+                        time.sleep(pause)
+        _checkpoint(index, unsaved)
+
+
+@dataclass
+class _Unsaved:
+    """Batches added to the indexes since the last checkpoint: their units are pending in the
+    state until ``_checkpoint`` saves the indexes and then marks them done."""
+
+    done: dict[str, tuple[str, list[str], int]] = field(default_factory=dict)
+    chunks: int = 0
+
+
+def _checkpoint(index: DocumentIndex, unsaved: _Unsaved) -> None:
+    if not unsaved.done:
+        return
+    index.save()
+    index.state.finish(unsaved.done)
+    unsaved.done, unsaved.chunks = {}, 0
 
 
 _Batch = tuple[list["_Prepared"], bool]
@@ -340,15 +372,16 @@ def _chunk_metadata(doc: Document, start: int, end: int, text: str) -> dict[str,
     return meta
 
 
-def _commit(
+def _add_batch(
     index: DocumentIndex,
     feed: Feed,
     batch: list[_Prepared],
     known: dict[str, Any],
     report: IndexReport,
     bar: _Progress,
+    unsaved: _Unsaved,
 ) -> None:
-    """Write one batch: pending ids -> drop old chunks -> add new -> save -> finish."""
+    """Add one batch: pending ids -> drop old chunks -> add new (saved at the checkpoint)."""
     index.state.begin({p.unit.key: p.ids for p in batch})
     stale = [i for p in batch if p.unit.key in known for i in known[p.unit.key].all_ids()]
     if stale:
@@ -369,8 +402,8 @@ def _commit(
         bar.embedded(encoded.n_tokens, finished - counted)
         counted, start = finished, stop
     bar.advance(len(batch) - counted)  # units without any chunk (empty files)
-    index.save()
-    index.state.finish({p.unit.key: (p.unit.digest, p.ids, p.tokens) for p in batch})
+    unsaved.done.update({p.unit.key: (p.unit.digest, p.ids, p.tokens) for p in batch})
+    unsaved.chunks += len(ids)
     report.chunks += len(ids)
     for p in batch:
         if p.unit.key in known and known[p.unit.key].digest is not None:
