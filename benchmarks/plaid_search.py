@@ -332,7 +332,12 @@ def bench_large(args: argparse.Namespace) -> dict[str, Any]:
     truth, exact_times = exact_topk(queries, packed, 10)
     report["exact_p50_ms"] = round(pct(exact_times, 50), 2)
     report["runs"] = []
-    for knobs in [{"rescore": False}, {"rescore": True}] if args.rescore else [{}]:
+    settings: list[dict[str, Any]] = [{}]
+    if args.grid:  # candidates: the limit at this size (near-tied same-topic documents)
+        settings = [{}, {"ndocs": 1024}, {"ndocs": 4096}]
+    if args.rescore:
+        settings = [{**knobs, "rescore": on} for knobs in settings for on in (False, True)]
+    for knobs in settings:
         plaid_run(index, queries[:3], 10, **knobs)  # warm-up
         got, times = plaid_run(index, queries, 10, **knobs)
         row = {
