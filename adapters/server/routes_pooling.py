@@ -180,7 +180,8 @@ async def _sparse_or_hybrid(
     state: ServerState, served: ServedModel, task: str, body: PoolingRequest
 ) -> Response:
     """Toolkit tasks: ``sparse`` gives ``{token_id, weight, token}`` lists (vLLM's BGE-M3
-    sparse plugin shape); ``hybrid`` gives BGE-M3's three outputs from one forward pass."""
+    sparse plugin shape); ``hybrid`` gives the dense vector and token vectors from one forward
+    pass, plus BGE-M3's lexical weights (``sparse_embedding`` is null for other models)."""
     if body.encoding_format not in ("float", "base64"):
         msg = f"task {task!r} returns JSON; use encoding_format float or base64."
         raise BadRequest(msg, param="encoding_format")
@@ -204,7 +205,9 @@ async def _sparse_or_hybrid(
                 "index": i,
                 "object": "hybrid-embedding",
                 "dense": encode_item(torch.tensor(o.outputs.dense), fmt, dtype, endian),
-                "sparse_embedding": o.outputs.sparse.to_dict(),
+                "sparse_embedding": None
+                if o.outputs.sparse is None
+                else o.outputs.sparse.to_dict(),
                 "multi_vector": encode_item(o.outputs.multi_vector, fmt, dtype, endian),
             }
             for i, o in enumerate(outputs)

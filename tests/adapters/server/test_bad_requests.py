@@ -60,7 +60,7 @@ CASES: list[tuple[str, Any, int, str]] = [
     ("/pooling", {"input": "x", "task": "classify"}, 400, "does not support"),
     ("/pooling", {"input": "x", "task": "plugin"}, 400, "does not support"),
     ("/pooling", {"input": "x", "task": "sparse"}, 400, "is not a sparse model"),
-    ("/pooling", {"input": "x", "task": "hybrid"}, 400, "BGE-M3"),
+    ("/pooling", {"model": "classifier", "input": "x", "task": "hybrid"}, 400, "BGE-M3 or an"),
     (
         "/pooling",
         {"model": "classifier", "input": "x", "task": "classify", "dimensions": 4},

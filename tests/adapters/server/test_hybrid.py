@@ -1,5 +1,6 @@
-"""BGE-M3 over HTTP: dense + sparse ({token_id, weight, token}) + ColBERT in one request,
-equal to the in-process one-pass ``embed_hybrid``; and the sparse-only task."""
+"""Hybrid over HTTP. BGE-M3: dense + sparse ({token_id, weight, token}) + ColBERT in one request,
+equal to the in-process one-pass ``embed_hybrid``, and the sparse-only task; an embedding
+model: dense + token vectors, no lexical part."""
 
 from __future__ import annotations
 
@@ -55,3 +56,14 @@ def test_hybrid_and_sparse_in_one_request(m3: Any) -> None:
     assert tokens.status_code == 200
     weights = m3.encode(TEXTS[0], pooling_task="token_classify", use_tqdm=False)[0].outputs.data
     np.testing.assert_allclose(tokens.json()["data"][0]["data"], weights.numpy(), atol=1e-6)
+
+
+def test_hybrid_on_an_embedding_model_has_no_lexical_part(minilm: Any) -> None:
+    with TestClient(build_app([(["minilm"], minilm)])) as client:
+        body = client.post("/pooling", json={"input": TEXTS, "task": "hybrid"}).json()
+    dense = minilm.embed(TEXTS, use_tqdm=False)
+    tokens = minilm.encode(TEXTS, pooling_task="token_embed", use_tqdm=False)
+    for item, d, t in zip(body["data"], dense, tokens, strict=True):
+        assert item["sparse_embedding"] is None
+        np.testing.assert_allclose(item["dense"], d.outputs.embedding, atol=1e-6)
+        np.testing.assert_allclose(item["multi_vector"], t.outputs.data.numpy(), atol=1e-6)
