@@ -11,8 +11,8 @@ re-encoded in place. The newest generation stays *open* while its raw tokens fit
 ``train_tokens``: the next growth re-clusters it on all of them, so drifted tokens end up
 with centroids as dense as a fresh build's. Compaction and reopening seal it.
 
-Memory: at most ``grow_after`` far tokens plus ``train_tokens`` open-generation tokens,
-raw float32 (``(grow_after + train_tokens) * dim * 4`` bytes).
+Memory: raw float32 tokens, at most ``max(grow_after, train_tokens / 4)`` buffered (plus
+one batch) and ``train_tokens`` in the open generation (~160 MiB at dim 128 by default).
 """
 
 from __future__ import annotations
