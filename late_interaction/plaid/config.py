@@ -33,7 +33,8 @@ class PlaidConfig:
     """Training sample size per centroid: k-means runs on at most this many tokens each."""
     train_tokens: int = 262_144
     """A streamed ``add`` (an iterator of batches) buffers this many tokens to train the
-    codebook on before encoding; it bounds the raw float32 tokens held in memory."""
+    codebook on before encoding; it bounds the raw float32 tokens held in memory (also
+    those kept to re-cluster the newest codebook generation after drift)."""
     grow_after: int = 1024
     """Far tokens (squared residual above the 90th percentile of the residuals their
     codebook generation was fitted on) buffered before the codebook may grow: k-means on

@@ -14,8 +14,9 @@ generation starts and far cutoffs are in the manifest state),
 ``codes`` (int32 per token), ``residuals`` (uint8 ``(tokens, dim * nbits / 8)``),
 ``doc_ptr``, ``labels``, ``live`` (per document), ``ivf_ptr`` / ``ivf_docs`` (inverted
 lists), ``far_positions`` / ``far_vectors`` (the far tokens buffered for the next codebook
-growth, at most about ``grow_after``), ``metadata.sqlite``. ``open`` memory-maps ``codes``
-and ``residuals`` copy-on-write: nothing is read until searched, the files never change.
+growth), ``full`` (float16 ``(tokens, dim)``, only with ``rescore="fp16"``),
+``metadata.sqlite``. ``open`` memory-maps ``codes``, ``residuals`` and ``full``
+copy-on-write: nothing is read until searched, the files never change.
 """
 
 from __future__ import annotations
