@@ -152,19 +152,30 @@ class ActorPool:
         return list(encoded.take_all())
 
 
-class ShardWriter:
-    """The Ray Data actor: loads the encoder once, then encodes and writes one shard per
-    batch. Returns the shard's record as a one-row batch."""
+class EncodingActor:
+    """Base of the Ray Data actors: the encoder is loaded once per actor, and every batch
+    is read the same way."""
 
     def __init__(self, encoder: EncoderSpec, output_dir: str) -> None:
         self._encode = encoder.load()
         self._folder = Path(output_dir)
 
-    def __call__(self, batch: Mapping[str, Any]) -> dict[str, list[Any]]:
+    @staticmethod
+    def read(batch: Mapping[str, Any]) -> tuple[list[str], list[str], int | None]:
+        """The batch's ids, texts and first input row (``None`` without a ``row`` column)."""
         ids = [str(value) for value in batch["id"]]
         texts = [str(value) for value in batch["text"]]
-        metadata = _metadata_column(batch["metadata"]) if "metadata" in batch else None
         first_row = int(batch["row"][0]) if "row" in batch else None
+        return ids, texts, first_row
+
+
+class ShardWriter(EncodingActor):
+    """Encodes and writes one shard per batch; returns the shard's record as a one-row
+    batch."""
+
+    def __call__(self, batch: Mapping[str, Any]) -> dict[str, list[Any]]:
+        ids, texts, first_row = self.read(batch)
+        metadata = _metadata_column(batch["metadata"]) if "metadata" in batch else None
         record = write_shard(self._folder, ids, self._encode(texts), metadata, first_row=first_row)
         return {key: [value] for key, value in asdict(record).items()}
 

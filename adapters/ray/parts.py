@@ -27,6 +27,7 @@ from typing import Any
 from adapters.ray.encode import (
     ActorPool,
     Document,
+    EncodingActor,
     _check_batch_size,
     _check_unique,
     _dataset,
@@ -92,18 +93,12 @@ def encode_parts_with_ray(
     return commit_parts(folder, rows, _model_name(encoder))
 
 
-class PartsWriter:
+class PartsWriter(EncodingActor):
     """The Ray Data actor: one shard per part per batch; returns one row per shard written
     (the shard's record plus its ``part`` and the batch's ``n_tokens``)."""
 
-    def __init__(self, encoder: EncoderSpec, output_dir: str) -> None:
-        self._encode = encoder.load()
-        self._folder = Path(output_dir)
-
     def __call__(self, batch: Mapping[str, Any]) -> dict[str, list[Any]]:
-        ids = [str(value) for value in batch["id"]]
-        texts = [str(value) for value in batch["text"]]
-        first_row = int(batch["row"][0]) if "row" in batch else None
+        ids, texts, first_row = self.read(batch)
         encoded = self._encode(texts)
         if not isinstance(encoded, EncodedParts) or not encoded.parts:
             msg = f"A multi-part encoder returned {type(encoded).__name__}, not EncodedParts."
