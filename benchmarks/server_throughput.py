@@ -38,7 +38,9 @@ def load_texts(count: int) -> list[str]:
         with path.open(encoding="utf-8") as handle:
             for line in handle:
                 doc = json.loads(line)
-                texts.append(f"{doc.get('title', '')} {doc.get('text', '')}".strip()[:300])
+                text = f"{doc.get('title', '')} {doc.get('text', '')}".strip()[:300]
+                if text:  # the server refuses empty inputs (400); in-process embeds them
+                    texts.append(text)
                 if len(texts) == count:
                     break
     words = "wing lift pressure boundary layer flow shock heat transfer plate cone".split()
