@@ -8,6 +8,7 @@ import torch
 
 from late_interaction._chunks import (
     QUERY_TOKENS_PER_PASS,
+    TALL_QUERY_TOKENS,
     DocumentChunks,
     document_chunks,
     query_groups,
@@ -43,18 +44,21 @@ def test_query_groups_respect_the_pass_size() -> None:
     assert list(query_groups([])) == []
 
 
-def test_cpu_reduceat_and_gpu_scatter_reductions_agree() -> None:
+@pytest.mark.parametrize("q_tokens", [4, TALL_QUERY_TOKENS, TALL_QUERY_TOKENS + 1])
+def test_cpu_reduceat_and_gpu_scatter_reductions_agree(q_tokens: int) -> None:
+    """Both CPU layouts (tall up to TALL_QUERY_TOKENS query tokens, wide above) and the GPU
+    reduction give the per-document maxima of the definition, empty documents 0."""
     g = torch.Generator().manual_seed(0)
     items = [torch.randn(n, 8, generator=g) for n in (3, 0, 5, 1, 0, 7)]
     docs = MultiVectorEmbeddings.from_list(items)
-    packed = torch.randn(4, 8, generator=g)
+    packed = torch.randn(q_tokens, 8, generator=g)
     for chunk_tokens in (4, 100):
         reduceat = DocumentChunks(docs, chunk_tokens, use_scatter=False)
         scatter = DocumentChunks(docs, chunk_tokens, use_scatter=True)
         for start, stop in reduceat:
             want = torch.stack(
                 [
-                    (packed @ d.T).amax(dim=1) if len(d) else torch.zeros(4)
+                    (packed @ d.T).amax(dim=1) if len(d) else torch.zeros(q_tokens)
                     for d in items[start:stop]
                 ],
                 dim=1,
