@@ -76,7 +76,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     index.add_argument("--chunk-tokens", type=int, default=None, help="tokens per chunk (200)")
     index.add_argument("--chunk-overlap", type=int, default=None, help="overlap tokens (size/5)")
     index.add_argument(
-        "--batch-size", type=int, default=256, help="chunks embedded and committed together"
+        "--batch-size",
+        type=int,
+        default=256,
+        help="chunks embedded and added together (saved at checkpoints)",
     )
     index.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     index.add_argument(

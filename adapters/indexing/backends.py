@@ -2,13 +2,13 @@
 ``retrieval index --ray``.
 
 The indexer (``adapters.indexing.build``) prepares chunks, then asks a ``ChunkEncoder`` for
-their vectors as a stream of pieces in chunk order, and commits them batch by batch through
-the same code whichever encoder produced them - so state, metadata, snippets and crash
-safety do not depend on the encoder.
+their vectors as a stream of pieces in chunk order, and adds them batch by batch (saving at
+checkpoints) through the same code whichever encoder produced them - so state, metadata,
+snippets and crash safety do not depend on the encoder.
 
 * ``LocalEncoder``: this process, one ``Embedder`` call per ``EMBED_SLICE`` chunks, lazily
-  (a committed batch at a time).
-* ``adapters.indexing.ray_backend.RayEncoder``: a window of many committed batches is encoded
+  (one batch at a time).
+* ``adapters.indexing.ray_backend.RayEncoder``: a window of many batches is encoded
   at once by a Ray Data actor pool into embedding shards, which the stream then reads back.
 """
 
@@ -33,7 +33,7 @@ class ChunkEncoder(Protocol):
     """Encodes the chunks of an indexing run; a context manager around the run."""
 
     window: int
-    """Chunks prepared ahead and handed to ``encode`` together (0: one committed batch)."""
+    """Chunks prepared ahead and handed to ``encode`` together (0: one batch)."""
 
     def encode(self, ids: list[str], texts: list[Any]) -> Iterator[Piece]:
         """Vectors of ``texts`` as pieces whose ids, concatenated, are exactly ``ids``."""
@@ -108,7 +108,7 @@ def make_encoder(
 
 class Feed:
     """Hands out a piece stream in runs of ``n`` items, splitting pieces at run ends (a Ray
-    shard may straddle two committed batches)."""
+    shard may straddle two batches)."""
 
     def __init__(self, pieces: Iterator[Piece]) -> None:
         self._pieces = pieces

@@ -98,8 +98,9 @@ def index_sources(
 
     ``model`` / ``kind`` / chunking default to the index's own settings, or for a new index
     to the embedded all-MiniLM-L6-v2, ``hybrid`` and 200-token chunks overlapping by 40.
-    ``batch_size`` is the number of chunks embedded and committed together. ``config`` is a
-    pipeline TOML (``adapters.indexing.pipeline_toml``); explicit arguments override it.
+    ``batch_size`` is the number of chunks embedded and added together (saved at
+    checkpoints). ``config`` is a pipeline TOML (``adapters.indexing.pipeline_toml``);
+    explicit arguments override it.
     ``ray`` (``local``, ``auto`` or a cluster address) encodes the chunks with a Ray Data
     actor pool of ``ray_actors`` actors writing shards under ``ray_shards``
     (``adapters.indexing.ray_backend``); the index comes out as without it.
@@ -272,7 +273,7 @@ def _checkpoint(index: DocumentIndex, unsaved: _Unsaved) -> None:
 
 
 _Batch = tuple[list["_Prepared"], bool]
-"""Prepared units committed together, and whether the batch reached ``batch_size``."""
+"""Prepared units added together, and whether the batch reached ``batch_size``."""
 
 
 def _batches(

@@ -1,20 +1,21 @@
 """``retrieval index --ray``: the run's chunks are encoded by a Ray Data actor pool.
 
 The indexer prepares chunks as usual and hands them over a window (``RAY_WINDOW`` chunks,
-several committed batches) at a time. ``adapters.ray.encode_parts_with_ray`` encodes the
-window on the cluster - every actor holds the indexer's own ``Embedder`` for the index kind,
-so the vectors are those of a plain run - into embedding shards, one shard folder per
-component (``dense`` / ``tokens`` / ``sparse``). The driver then streams the shards back in
-chunk order and commits them batch by batch with the same code as a plain run: the index,
+several batches) at a time. ``adapters.ray.encode_parts_with_ray`` encodes the window on the
+cluster - every actor holds the indexer's own ``Embedder`` for the index kind, so the vectors
+are those of a plain run - into embedding shards, one shard folder per component (``dense`` /
+``tokens`` / ``sparse``). The driver then streams the shards back in chunk order and adds them
+batch by batch, saving at the same checkpoints with the same code as a plain run: the index,
 its metadata and its incremental state come out the same, and a later run with or without
 ``--ray`` sees nothing to redo.
 
-Crash safety is the plain run's: a batch is committed (indexes saved, then the state) before
-the next one starts. Ray retries a failed task; its shard is rewritten under the same name and
-each manifest lists only finished tasks, so a retry never duplicates a chunk. The shard
-folders are scratch space (``<index>/.ray-shards`` unless ``--ray-shards DIR``), deleted when a
-window is committed; a killed run's leftovers are deleted by the next ``--ray`` run. On a
-multi-machine cluster the shard folder must be on a file system every worker can write.
+Crash safety is the plain run's: indexes are saved, then the state, at checkpoints; a killed
+run redoes what came after the last one. Ray retries a failed task; its shard is rewritten
+under the same name and each manifest lists only finished tasks, so a retry never duplicates
+a chunk. The shard folders are scratch space (``<index>/.ray-shards`` unless ``--ray-shards
+DIR``), deleted once a window has been read; a killed run's leftovers are deleted by the next
+``--ray`` run. On a multi-machine cluster the shard folder must be on a file system every
+worker can write.
 """
 
 from __future__ import annotations
@@ -261,7 +262,7 @@ class RayEncoder:
         except self._ray.exceptions.RayError as err:
             msg = (
                 f"The Ray encode of {len(ids)} chunks failed on a worker: {_worker_error(err)}\n"
-                "Batches committed so far are kept; fix the cause and re-run to resume."
+                "Checkpoints saved so far are kept; fix the cause and re-run to resume."
             )
             raise RetrievalError(msg) from err
 
