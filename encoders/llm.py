@@ -9,7 +9,6 @@ embeds = output.outputs.embedding
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -46,7 +45,7 @@ from encoders.outputs import (
     ScoringOutput,
     ScoringRequestOutput,
 )
-from encoders.params import PoolingParams
+from encoders.params import Params, PoolingParams, one_params
 from encoders.plugins import load_plugin
 from encoders.resolve import DEFAULT_MODEL, resolve_model
 from encoders.vision.colqwen import ColQwenModel, detect_format
@@ -65,7 +64,6 @@ _IGNORED_ENGINE_ARGS = frozenset(
         "compilation_config", "disable_custom_all_reduce", "task", "seed",
     }
 )  # fmt: skip
-Params = PoolingParams | Sequence[PoolingParams] | None
 
 
 class LLM(MultiVectorMethods):
@@ -243,7 +241,7 @@ class LLM(MultiVectorMethods):
         if isinstance(self.model, ColQwenModel):
             return [self._scored(score, []) for score in self._score_items(data_1, data_2)]
         pairs = score_pairs(data_1, data_2)
-        params = _one_params(pooling_params, truncate_prompt_tokens)
+        params = one_params(pooling_params, truncate_prompt_tokens)
         if self.model.colbert is not None:
             maxsim = scoring.maxsim_scores(
                 pairs,
@@ -290,7 +288,7 @@ class LLM(MultiVectorMethods):
         ``(n_tokens, d)`` for ``token_embed``, ``(n_labels,)`` for ``classify``,
         ``(n_tokens, n_labels)`` for ``token_classify``, the plugin's tensor for ``plugin``."""
         task = self._check_task(pooling_task)
-        params = _one_params(pooling_params, truncate_prompt_tokens)
+        params = one_params(pooling_params, truncate_prompt_tokens)
         params.verify(task)
         request = self._request(task, params)
         if isinstance(self.model, ColQwenModel) and has_images(prompts):
@@ -369,19 +367,3 @@ class LLM(MultiVectorMethods):
 
 def _convert(output: PoolingRequestOutput[PoolingOutput], outputs: Any) -> Any:
     return PoolingRequestOutput(output.request_id, outputs, output.prompt_token_ids)
-
-
-def _one_params(pooling_params: Params, truncate_prompt_tokens: int | None) -> PoolingParams:
-    if pooling_params is None:
-        params = PoolingParams()
-    elif isinstance(pooling_params, PoolingParams):
-        params = PoolingParams(**vars(pooling_params))
-    else:
-        distinct = {repr(p) for p in pooling_params}
-        if len(distinct) != 1:
-            msg = "Per-prompt pooling_params must currently all be equal; pass one PoolingParams."
-            raise ConfigError(msg)
-        params = PoolingParams(**vars(pooling_params[0]))
-    if truncate_prompt_tokens is not None:
-        params.truncate_prompt_tokens = truncate_prompt_tokens
-    return params

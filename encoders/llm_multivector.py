@@ -19,7 +19,7 @@ from encoders.engine import Engine, ProgressArg, Request
 from encoders.inputs import Truncation, normalize_prompts, tokenize
 from encoders.model import PoolingModel
 from encoders.outputs import HybridEmbeddingOutput, PoolingOutput, PoolingRequestOutput
-from encoders.params import PoolingParams
+from encoders.params import Params, PoolingParams, one_params
 from encoders.sparse import SparseEmbeddingOutput, from_weights, to_sparse
 from encoders.vision.colqwen import ColQwenModel
 from encoders.vision.items import VisionItem, parse_items
@@ -90,7 +90,7 @@ class MultiVectorMethods:
     def embed_hybrid(
         self,
         prompts: Any,
-        pooling_params: PoolingParams | None = None,
+        pooling_params: Params = None,
         *,
         truncate_prompt_tokens: int | None = None,
         use_tqdm: ProgressArg = True,
@@ -103,11 +103,11 @@ class MultiVectorMethods:
         For an embedding model ``dense`` equals ``embed``'s output and ``multi_vector``
         ``encode(..., pooling_task="token_embed")``'s, with the same ``pooling_params``
         (``dimensions``, ``use_activation``); a hybrid dense + MaxSim index needs no second
-        pass. ColBERT models have no pooled embedding: use ``encode_documents``.
+        pass. ColBERT models have no pooled embedding: use ``encode_documents``. Chunked
+        processing does not apply (token vectors come from one window): an input longer than
+        the model needs ``truncate_prompt_tokens``.
         """
-        params = pooling_params or PoolingParams()
-        if truncate_prompt_tokens is not None:
-            params = replace(params, truncate_prompt_tokens=truncate_prompt_tokens)
+        params = one_params(pooling_params, truncate_prompt_tokens)
         if "embed" not in self.supported_tasks or "token_embed" not in self.supported_tasks:
             msg = (
                 f"Model {self.model.name!r} cannot give a pooled embedding and token vectors "
@@ -116,7 +116,7 @@ class MultiVectorMethods:
             )
             raise ConfigError(msg)
         params.verify("embed")
-        request = self._request("embed", params)
+        request = replace(self._request("embed", params), chunked=False)
         token_ids = self._tokenize(prompts, params, request, tokenization_kwargs)
         forward = lambda ids, _: self.model.hybrid_batch(  # noqa: E731
             ids, request.dimensions, request.activation

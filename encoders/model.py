@@ -300,14 +300,8 @@ class PoolingModel:
         BGE-M3: normalized CLS, its sparse weights and its ColBERT vectors (``dimensions`` /
         ``normalize`` do not apply). An embedding model: exactly its ``embed`` output and its
         ``token_embed`` output (the same head over the pooled and the per-token states), no
-        lexical weights.
+        lexical weights. ``LLM.embed_hybrid`` checks that the model serves both.
         """
-        if self.m3 is None and self.family != "embed":
-            msg = (
-                f"Model {self.name!r} ({self.family}) has no pooled embedding to pair with its "
-                "token vectors; hybrid output needs BGE-M3 or an embedding model."
-            )
-            raise ConfigError(msg)
         hidden, mask = self.hidden_states(batch)
         per_token = pool_tokens(hidden, mask)
         if self.m3 is not None:

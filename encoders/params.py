@@ -3,6 +3,7 @@ explicitly instead of mutating the request."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 from retrieval.errors import ConfigError
@@ -70,3 +71,25 @@ class PoolingParams:
             if value is not None:
                 return bool(value)
         return None
+
+
+Params = PoolingParams | Sequence[PoolingParams] | None
+"""What the ``LLM`` methods take as ``pooling_params``: one, one per prompt, or defaults."""
+
+
+def one_params(pooling_params: Params, truncate_prompt_tokens: int | None) -> PoolingParams:
+    """A fresh ``PoolingParams`` for a whole request, with ``truncate_prompt_tokens`` (when
+    given) merged in; per-prompt params must all be equal."""
+    if pooling_params is None:
+        params = PoolingParams()
+    elif isinstance(pooling_params, PoolingParams):
+        params = PoolingParams(**vars(pooling_params))
+    else:
+        distinct = {repr(p) for p in pooling_params}
+        if len(distinct) != 1:
+            msg = "Per-prompt pooling_params must currently all be equal; pass one PoolingParams."
+            raise ConfigError(msg)
+        params = PoolingParams(**vars(pooling_params[0]))
+    if truncate_prompt_tokens is not None:
+        params.truncate_prompt_tokens = truncate_prompt_tokens
+    return params

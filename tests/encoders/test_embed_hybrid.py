@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from encoders import LLM, PoolingParams
-from retrieval.errors import ConfigError
+from retrieval.errors import ConfigError, InputTooLongError
 from tests.tiny_models import add_legacy_st_files, make_bert
 
 TEXTS = ["the wing lift and air flow", "a cat", "what is the air pressure at the boundary layer"]
@@ -59,3 +59,17 @@ def test_models_without_both_outputs_are_refused(tmp_path: Path) -> None:
     plain = LLM(str(add_legacy_st_files(make_bert(tmp_path / "plain"))), device="cpu")
     with pytest.raises(ConfigError, match="only supports"):
         plain.embed_hybrid(TEXTS, PoolingParams(softmax=True))
+
+
+def test_chunked_processing_does_not_apply_to_one_pass(folder: Path) -> None:
+    """Token vectors come from one window: an over-long input is refused (or truncated on
+    request), even when ``embed`` would chunk it."""
+    chunked = {"enable_chunked_processing": True, "max_embed_len": 400}
+    llm = LLM(str(folder), device="cpu", pooler_config=chunked)
+    text = " ".join(["the wing lift and air flow speed"] * 24)
+    assert len(llm.embed(text, use_tqdm=False)[0].prompt_token_ids) > llm.max_model_len
+    limit = f"maximum context length is {llm.max_model_len} tokens"
+    with pytest.raises(InputTooLongError, match=limit):
+        llm.embed_hybrid(text, use_tqdm=False)
+    (cut,) = llm.embed_hybrid(text, truncate_prompt_tokens=-1, use_tqdm=False)
+    assert cut.outputs.multi_vector.shape[0] == llm.max_model_len
