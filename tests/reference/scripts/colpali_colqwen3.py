@@ -60,17 +60,11 @@ def build(seed: Path, folder: Path, settings: dict) -> None:
     processor.save_pretrained(str(folder))
 
 
-def embed(model: ColQwen3, batch: dict) -> tuple[torch.Tensor, dict]:
-    with torch.inference_mode():
-        return model(**batch), batch
-
-
 def main(seed: Path, folder: Path, inputs_path: Path, out: Path) -> None:
     inputs = json.loads(inputs_path.read_text())
     build(seed, folder, inputs)
     model = ColQwen3.from_pretrained(str(folder), dtype=torch.float32).eval()
-    kwargs = {"max_num_visual_tokens": inputs["max_num_visual_tokens"]}
-    processor = ColQwen3Processor.from_pretrained(str(folder), **kwargs)
+    processor = ColQwen3Processor.from_pretrained(str(folder))
     images = [Image.open(p) for p in inputs["images"]]
     batches = {
         "queries": processor.process_queries(inputs["queries"]),
@@ -95,6 +89,18 @@ def main(seed: Path, folder: Path, inputs_path: Path, out: Path) -> None:
     )
     tensors["scores.queries_texts"] = processor.score_multi_vector(
         vectors["queries"], vectors["texts"], device="cpu"
+    )
+    # The same with each item's padding rows dropped first (the zero rows of padded documents
+    # can win a query token's max when all its similarities are negative).
+    unpadded = {
+        kind: [v[m.bool()] for v, m in zip(vectors[kind], batch["attention_mask"])]
+        for kind, batch in batches.items()
+    }
+    tensors["scores.unpadded.queries_images"] = processor.score_multi_vector(
+        unpadded["queries"], unpadded["images"], device="cpu"
+    )
+    tensors["scores.unpadded.queries_texts"] = processor.score_multi_vector(
+        unpadded["queries"], unpadded["texts"], device="cpu"
     )
     out.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(out / "outputs.safetensors"))
