@@ -20,6 +20,10 @@ configuration code); where a detail could not be confirmed the assumption is mar
   as NVIDIA's own modeling code does (vLLM's port runs it causally with the norm; we follow the
   checkpoint's authors).
 
+A projection's bias is applied, as the authors' modeling code does (``nn.Linear`` with bias);
+vLLM's ``ColQwen3Model`` builds it with ``bias=False`` whenever the config states the size, and
+so drops a stored bias.
+
 Every format also accepts the other families' outer prefixes (``vlm.model.``, ``model.``,
 ``base_model.model.``), as vLLM's loader does.
 

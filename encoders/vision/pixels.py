@@ -47,7 +47,7 @@ class PixelSettings:
     def from_config(cls, raw: dict[str, Any], where: str) -> PixelSettings:
         """From ``preprocessor_config.json`` keys (``size`` or the older ``min_pixels`` /
         ``max_pixels``, which win when both are present, as in transformers)."""
-        size = raw.get("size") if isinstance(raw.get("size"), dict) else {}
+        size: dict[str, Any] = raw["size"] if isinstance(raw.get("size"), dict) else {}
         defaults = cls()
         resample = int(raw.get("resample", 3))
         if resample not in _MODES:

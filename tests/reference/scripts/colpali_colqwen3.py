@@ -27,6 +27,7 @@ _ops = torch.library.Library("torchvision", "DEF")
 _ops.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
 _ops.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
 
+from colpali_engine.models import ColQwen3, ColQwen3Processor  # noqa: E402
 from PIL import Image  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 from transformers import AutoTokenizer, Qwen3VLConfig  # noqa: E402
@@ -36,8 +37,6 @@ from transformers.models.qwen2_vl.image_processing_qwen2_vl import (  # noqa: E4
 from transformers.models.qwen3_vl.video_processing_qwen3_vl import (  # noqa: E402
     Qwen3VLVideoProcessor,
 )
-
-from colpali_engine.models import ColQwen3, ColQwen3Processor  # noqa: E402
 
 
 def build(seed: Path, folder: Path, settings: dict) -> None:
@@ -93,7 +92,7 @@ def main(seed: Path, folder: Path, inputs_path: Path, out: Path) -> None:
     # The same with each item's padding rows dropped first (the zero rows of padded documents
     # can win a query token's max when all its similarities are negative).
     unpadded = {
-        kind: [v[m.bool()] for v, m in zip(vectors[kind], batch["attention_mask"])]
+        kind: [v[m.bool()] for v, m in zip(vectors[kind], batch["attention_mask"], strict=True)]
         for kind, batch in batches.items()
     }
     tensors["scores.unpadded.queries_images"] = processor.score_multi_vector(
