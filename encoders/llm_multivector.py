@@ -23,6 +23,7 @@ from encoders.params import Params, PoolingParams, one_params
 from encoders.sparse import SparseEmbeddingOutput, from_weights, to_sparse
 from encoders.vision.colqwen import ColQwenModel
 from encoders.vision.items import VisionItem, parse_items
+from encoders.vision.processor import side_item
 from retrieval.errors import ConfigError
 
 
@@ -169,17 +170,7 @@ class MultiVectorMethods:
         items = parse_items(values, "queries" if is_query else "documents")
         if not isinstance(model, ColQwenModel):
             return items
-        fmt = model.format
-        return [
-            VisionItem(
-                text=fmt.query_prefix + i.text + fmt.query_suffix
-                if is_query
-                else fmt.document_prefix + i.text
-            )
-            if i.text is not None
-            else i
-            for i in items
-        ]
+        return [side_item(i, model.format, is_query) for i in items]
 
     def embed_items(
         self, items: list[VisionItem], request: Request | None = None

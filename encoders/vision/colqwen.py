@@ -9,6 +9,7 @@ runs: the three families differ only in names and two switches (see ``formats.py
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +26,13 @@ from encoders.config import PoolerConfig
 from encoders.model import PoolerSettings, PoolingModel
 from encoders.pooling import EmbeddingHead, pool_tokens
 from encoders.resolve import ResolvedModel
-from encoders.vision.formats import VisionFormat, projection_size, qwen3_vl_config, vision_format
+from encoders.vision.formats import (
+    OUTER_PREFIXES,
+    VisionFormat,
+    projection_size,
+    qwen3_vl_config,
+    vision_format,
+)
 from encoders.vision.processor import Prepared, VisionProcessor
 from retrieval.errors import ConfigError
 
@@ -255,12 +262,16 @@ def _load_projection(
     raise ConfigError(msg)
 
 
-def _read_tensors(folder: Path, prefixes: tuple[str, ...]) -> dict[str, torch.Tensor]:
+def _read_tensors(folder: Path, names: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """Tensors under the given top-level names, outer prefixes (``model.``, ...) removed."""
     files = sorted(folder.glob("*.safetensors"))
     found: dict[str, torch.Tensor] = {}
     for file in files:
         with safe_open(str(file), framework="pt") as handle:
             for key in handle.keys():  # noqa: SIM118 - safe_open is not a mapping
-                if key.split(".", 1)[0] in prefixes:
-                    found[key] = handle.get_tensor(key)
+                bare = key
+                for pattern, replacement in OUTER_PREFIXES:
+                    bare = re.sub(pattern, replacement, bare)
+                if bare.split(".", 1)[0] in names:
+                    found[bare] = handle.get_tensor(key)
     return found

@@ -42,6 +42,8 @@ class VisionItem:
     messages: tuple[tuple[str, tuple[str | ImagePart, ...]], ...] | None = None
     bare_image: bool = False
     """A lone image (PIL, path or URL given by itself): the model adds its own image prompt."""
+    generation_prompt: bool = False
+    """Render the chat template with its generation prompt (the assistant turn's opening)."""
 
     @property
     def images(self) -> list[ImagePart]:

@@ -1,8 +1,9 @@
 """Turn ``VisionItem``s into Qwen3-VL model inputs (what ``Qwen3VLProcessor`` produces).
 
-Pixels go through transformers' own Qwen2-VL image processor (the PIL backend, so torchvision
-is not needed); the prompt comes from the tokenizer's chat template; each ``<|image_pad|>`` is
-then expanded to the image's merged patch count, ``t * h * w / merge_size**2``.
+Pixels come from ``pixels.py`` (the pixels of transformers' default, torchvision-backed Qwen2-VL
+image processor, computed with torch alone); the prompt from the tokenizer's chat template or
+the format's own image prompt; each ``<|image_pad|>`` is then expanded to the image's merged
+patch count, ``t * h * w / merge_size**2``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from typing import Any
 
 import torch
 
-from encoders.vision.formats import VisionFormat
+from encoders.vision.formats import IMAGE_PLACEHOLDER, VisionFormat
 from encoders.vision.images import ImagePolicy, load_image
 from encoders.vision.items import ImagePart, VisionItem
+from encoders.vision.pixels import image_patches, read_settings
 from retrieval.errors import ConfigError, InputTooLongError
-
-IMAGE_PLACEHOLDER = "<|vision_start|><|image_pad|><|vision_end|>"
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,22 +32,6 @@ class Prepared:
     """``(n_patches, channels * temporal_patch * patch * patch)`` for this item's images."""
     grids: torch.Tensor | None
     """``(n_images, 3)`` ``(t, h, w)`` patch grid per image, before merging."""
-
-
-def load_image_processor(folder: Path) -> Any:
-    """The Qwen2-VL image processor (PIL backend) from ``preprocessor_config.json``."""
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import (
-        Qwen2VLImageProcessorPil,
-    )
-
-    path = folder / "preprocessor_config.json"
-    if not path.is_file():
-        msg = f"Model {str(folder)!r} has no preprocessor_config.json (its image processor)."
-        raise ConfigError(msg)
-    settings = json.loads(path.read_text(encoding="utf-8"))
-    for key in ("image_processor_type", "processor_class", "auto_map"):
-        settings.pop(key, None)
-    return Qwen2VLImageProcessorPil(**settings)
 
 
 def _processor_chat_template(folder: Path) -> str | None:
@@ -69,25 +53,34 @@ class VisionProcessor:
         if not getattr(tokenizer, "chat_template", None):
             # Multi-modal checkpoints often keep the template beside the processor instead.
             tokenizer.chat_template = _processor_chat_template(folder)
-        self.image_processor = load_image_processor(folder)
+        self.pixels = read_settings(folder)
         self.image_token_id = int(config.image_token_id)
-        self.merge = int(self.image_processor.merge_size)
+        self.merge = self.pixels.merge_size
         self.format = fmt
         self.policy = ImagePolicy()
 
     def render(self, item: VisionItem) -> str:
-        """The chat-template prompt of a message item (images as placeholders)."""
+        """The prompt of a message item (images as placeholders): the chat template's, or the
+        format's own raw prompt for a bare image."""
+        fmt = self.format
+        if item.bare_image and fmt.image_prompt is not None:
+            return fmt.image_prompt
+        generation = item.generation_prompt or (item.bare_image and fmt.chat)
         messages: list[dict[str, Any]] = []
         for role, content in item.messages or ():
             parts: list[dict[str, Any]] = [
                 {"type": "image"} if isinstance(p, ImagePart) else {"type": "text", "text": p}
                 for p in content
             ]
-            if item.bare_image and self.format.image_text:
-                parts.append({"type": "text", "text": self.format.image_text})
+            if item.bare_image and fmt.image_text:
+                parts.append({"type": "text", "text": fmt.image_text})
             messages.append({"role": role, "content": parts})
         if getattr(self.tokenizer, "chat_template", None):
-            return str(self.tokenizer.apply_chat_template(messages, tokenize=False))
+            return str(
+                self.tokenizer.apply_chat_template(
+                    messages, tokenize=False, add_generation_prompt=generation
+                )
+            )
         # Qwen's chat layout, for tokenizers saved without a template.
         turns = []
         for message in messages:
@@ -95,7 +88,7 @@ class VisionProcessor:
                 IMAGE_PLACEHOLDER if p["type"] == "image" else p["text"] for p in message["content"]
             )
             turns.append(f"<|im_start|>{message['role']}\n{body}<|im_end|>\n")
-        return "".join(turns)
+        return "".join(turns) + ("<|im_start|>assistant\n" if generation else "")
 
     def prepare(self, item: VisionItem, where: str, max_len: int) -> Prepared:
         """Token ids (+ pixels) of one item; over-long inputs are a clear error."""
@@ -118,8 +111,9 @@ class VisionProcessor:
             raise ConfigError(msg)
         if not images:
             return self._checked(Prepared(ids, None, None), where, max_len)
-        pixels = self.image_processor(images=images, return_tensors="pt")
-        grids = pixels["image_grid_thw"]
+        patches = [image_patches(image, self.pixels) for image in images]
+        pixel_values = torch.cat([rows for rows, _ in patches])
+        grids = torch.cat([grid for _, grid in patches])
         counts = [int(g.prod()) // self.merge**2 for g in grids]
         expanded: list[int] = []
         start = 0
@@ -127,7 +121,7 @@ class VisionProcessor:
             expanded += ids[start:slot] + [self.image_token_id] * count
             start = slot + 1
         expanded += ids[start:]
-        return self._checked(Prepared(expanded, pixels["pixel_values"], grids), where, max_len)
+        return self._checked(Prepared(expanded, pixel_values, grids), where, max_len)
 
     @staticmethod
     def _checked(prepared: Prepared, where: str, max_len: int) -> Prepared:
@@ -142,3 +136,14 @@ class VisionProcessor:
             msg = f"{where} is empty after tokenization."
             raise ConfigError(msg)
         return prepared
+
+
+def side_item(item: VisionItem, fmt: VisionFormat, is_query: bool) -> VisionItem:
+    """``item`` with the format's query or document prompt around it when it is plain text
+    (images and content parts are taken as given, like ``encode``)."""
+    if item.text is None:
+        return item
+    text = (fmt.query_prompt if is_query else fmt.document_prompt).format(text=item.text)
+    if fmt.chat:
+        return VisionItem(messages=(("user", (text,)),), generation_prompt=True)
+    return VisionItem(text=text)

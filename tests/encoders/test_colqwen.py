@@ -2,7 +2,11 @@
 
 Golden values come from an independent path: transformers' ``Qwen3VLModel`` loaded from a
 state dict the test renames itself, fed by transformers' own ``Qwen3VLProcessor``, with the
-projection and the L2 norm computed here from the raw safetensors tensors.
+projection and the L2 norm computed here from the raw safetensors tensors. That processor is
+given the PIL-backend image processor (torchvision is not installed here), whose resize differs
+from the torchvision backend the toolkit reproduces, so these images need no resize (64 x 48
+is a multiple of the 16-px merged patch); resizing is checked against the real torchvision
+backend in tests/reference/test_colqwen3_colpali.py.
 """
 
 from __future__ import annotations
@@ -102,7 +106,7 @@ def test_preprocessing_matches_transformers_processor(
     fmt_llm: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _, folder, llm = fmt_llm
-    image = _image((70, 45))
+    image = _image((64, 48))
     item = {"content": [{"type": "image_pil", "image_pil": image}, {"type": "text", "text": "hi"}]}
     from encoders.vision import parse_items
 
@@ -122,7 +126,7 @@ def test_image_token_embed_matches_independent_forward(
     fmt_llm: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fmt, folder, llm = fmt_llm
-    image = _image()
+    image = _image((64, 48))
     content = [{"type": "image_pil", "image_pil": image}, {"type": "text", "text": "Describe it."}]
     (out,) = llm.encode([{"content": content}], pooling_task="token_embed")
     hf = _hf_processor(folder, monkeypatch)
@@ -207,9 +211,15 @@ def test_queries_and_documents_use_the_format_prompts(fmt_llm: Any) -> None:
     _, _, llm = fmt_llm
     fmt = llm.model.format
     (query,) = llm.encode_queries("blue sky")
-    (plain,) = llm.encode(
-        fmt.query_prefix + "blue sky" + fmt.query_suffix, pooling_task="token_embed"
-    )
+    prompt = fmt.query_prompt.format(text="blue sky")
+    if fmt.chat:
+        turn = {"role": "user", "content": [{"type": "text", "text": prompt}]}
+        text = llm.model.tokenizer.apply_chat_template(
+            [turn], tokenize=False, add_generation_prompt=True
+        )
+        (plain,) = llm.encode(text, pooling_task="token_embed")
+    else:
+        (plain,) = llm.encode(prompt, pooling_task="token_embed")
     torch.testing.assert_close(query, plain.outputs.data)
     (doc,) = llm.encode_documents([_image()])
     (bare,) = llm.encode([_image()], pooling_task="token_embed")
