@@ -253,7 +253,14 @@ class PoolingModel:
         if self.family == "sparse":
             inputs = self.model_inputs(batch)
             hidden = self.base_hidden(inputs)
-            return splade_pool(hidden, inputs["attention_mask"], mlm_head(self.backbone))
+            st = self.st_config or SentenceTransformersConfig()
+            return splade_pool(
+                hidden,
+                inputs["attention_mask"],
+                mlm_head(self.backbone),
+                reduce=st.splade_pooling,
+                activation=st.splade_activation,
+            )
         hidden, mask = self.hidden_states(batch)
         return pool_sequences(hidden, mask, self._sequence_pooling())
 

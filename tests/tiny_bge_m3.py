@@ -40,17 +40,11 @@ def xlmr_tokenizer() -> Any:
     return XLMRobertaTokenizer(vocab=vocab, model_max_length=MAX_TOKENS)
 
 
-def make_bge_m3(folder: Path, *, seed: int = 11) -> Path:
-    """Write the tiny checkpoint into ``folder`` (created) and return it."""
-    from FlagEmbedding.finetune.embedder.encoder_only.m3.modeling import (
-        EncoderOnlyEmbedderM3Model,
-    )
-    from transformers import XLMRobertaConfig, XLMRobertaModel
+def xlmr_config(vocab_size: int) -> Any:
+    from transformers import XLMRobertaConfig
 
-    folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = xlmr_tokenizer()
-    config = XLMRobertaConfig(
-        vocab_size=len(tokenizer),
+    return XLMRobertaConfig(
+        vocab_size=vocab_size,
         hidden_size=HIDDEN,
         num_hidden_layers=2,
         num_attention_heads=4,
@@ -59,8 +53,31 @@ def make_bge_m3(folder: Path, *, seed: int = 11) -> Path:
         type_vocab_size=1,
         architectures=["XLMRobertaModel"],
     )
+
+
+def make_xlmr(folder: Path, *, seed: int = 13) -> Path:
+    """A bare random ``XLMRobertaModel`` + its tokenizer (the base of bge-reranker-like
+    cross-encoders), saved by transformers."""
+    from transformers import XLMRobertaModel
+
+    tokenizer = xlmr_tokenizer()
     torch.manual_seed(seed)
-    model = XLMRobertaModel(config).eval()
+    XLMRobertaModel(xlmr_config(len(tokenizer))).eval().save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return folder
+
+
+def make_bge_m3(folder: Path, *, seed: int = 11) -> Path:
+    """Write the tiny checkpoint into ``folder`` (created) and return it."""
+    from FlagEmbedding.finetune.embedder.encoder_only.m3.modeling import (
+        EncoderOnlyEmbedderM3Model,
+    )
+    from transformers import XLMRobertaModel
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = xlmr_tokenizer()
+    torch.manual_seed(seed)
+    model = XLMRobertaModel(xlmr_config(len(tokenizer))).eval()
     heads = {
         "model": model,
         "colbert_linear": torch.nn.Linear(HIDDEN, HIDDEN),
