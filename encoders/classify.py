@@ -30,18 +30,36 @@ def score_head(model: PoolingModel) -> nn.Module | None:
     return head if isinstance(head, nn.Module) and hasattr(head, "weight") else None
 
 
+def classify_activation(model: PoolingModel) -> str:
+    """The ``classify`` / ``token_classify`` activation, as vLLM's
+    ``get_classification_act_fn``: from the config's ``problem_type`` (``regression``: none,
+    ``multi_label_classification``: sigmoid), else sigmoid for one label and softmax for
+    several. A cross-encoder's sentence-transformers activation applies to ``score`` only."""
+    problem = getattr(model.hf_config, "problem_type", None)
+    if problem == "regression":
+        return "Identity"
+    if problem == "multi_label_classification":
+        return "Sigmoid"
+    return _by_labels(model)
+
+
 def resolve_activation(model: PoolingModel) -> str:
-    """The classify/score activation: a sentence-transformers CrossEncoder setting when the
-    checkpoint has one, else sigmoid for one label and softmax for several."""
+    """The ``score`` activation, as vLLM's ``get_cross_encoder_act_fn``: the checkpoint's
+    sentence-transformers CrossEncoder activation when it names one (``Sigmoid`` / ``Softmax``
+    read as sigmoid for one label, softmax for several), else the same rule."""
     name = _cross_encoder_activation(model)
-    if name is not None:
-        if name not in _ACTIVATIONS:
-            msg = (
-                f"Cross-encoder activation {name!r} is not supported; supported: "
-                f"{', '.join(_ACTIVATIONS)}."
-            )
-            raise ConfigError(msg)
-        return name
+    if name is None or name in ("Sigmoid", "Softmax"):
+        return _by_labels(model)
+    if name not in _ACTIVATIONS:
+        msg = (
+            f"Cross-encoder activation {name!r} is not supported; supported: "
+            f"{', '.join(_ACTIVATIONS)}."
+        )
+        raise ConfigError(msg)
+    return name
+
+
+def _by_labels(model: PoolingModel) -> str:
     return "Sigmoid" if num_labels(model) < 2 else "Softmax"
 
 

@@ -37,6 +37,9 @@ class Engine:
         self.max_seqs = max_seqs
         self.plugin: PoolerPlugin | None = None
         self.activation_name = "Identity"
+        """The ``classify`` / ``token_classify`` activation (``Sigmoid``, ``Softmax``, ...)."""
+        self.score_activation_name = "Identity"
+        """The ``score`` activation (a cross-encoder's own setting when it has one)."""
 
     def run(
         self,
@@ -53,7 +56,8 @@ class Engine:
 
     def _forward(self, request: Request) -> Callable[..., list[torch.Tensor]]:
         model = self.model
-        activation = self.activation_name if request.activation else None
+        name = self.score_activation_name if request.task == "score" else self.activation_name
+        activation = name if request.activation else None
         if request.task == "token_embed":
             return lambda ids, _: model.token_embed_batch(
                 ids, request.dimensions, request.activation

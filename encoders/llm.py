@@ -135,7 +135,8 @@ class LLM(MultiVectorMethods):
         budget = max(max_num_batched_tokens or default_budget, self.model.max_model_len)
         self.engine = Engine(self.model, budget, max_num_seqs)
         if self.model.family != "embed":
-            self.engine.activation_name = classify.resolve_activation(self.model)
+            self.engine.activation_name = classify.classify_activation(self.model)
+            self.engine.score_activation_name = classify.resolve_activation(self.model)
         if io_processor_plugin is not None:
             self.engine.plugin = load_plugin(io_processor_plugin, self.model)
         self._request_counter = 0

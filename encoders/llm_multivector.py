@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from encoders import colbert, scoring
-from encoders.bge_m3 import lexical_weights
+from encoders.bge_m3 import lexical_weights, unused_token_ids
 from encoders.engine import Engine, ProgressArg, Request
 from encoders.inputs import Truncation, normalize_prompts, tokenize
 from encoders.model import PoolingModel
@@ -77,13 +77,9 @@ class MultiVectorMethods:
         tokenizer = self.model.tokenizer
         if task == "embed":
             return [_convert(o, to_sparse(o.outputs.data, tokenizer, top_k)) for o in outputs]
-        special = set(tokenizer.all_special_ids)
         return [
             _convert(
-                o,
-                from_weights(
-                    lexical_weights(o.prompt_token_ids, o.outputs.data, special), tokenizer, top_k
-                ),
+                o, from_weights(self._lexical(o.prompt_token_ids, o.outputs.data), tokenizer, top_k)
             )
             for o in outputs
         ]
@@ -124,15 +120,22 @@ class MultiVectorMethods:
         )
         results = self.engine.map_batches(token_ids, forward, use_tqdm)
         tokenizer = self.model.tokenizer
-        special = set(tokenizer.all_special_ids)
         outputs = []
         for ids, (dense, weights, vectors) in zip(token_ids, results, strict=True):
             sparse = None
             if weights is not None:
-                sparse = from_weights(lexical_weights(ids, weights, special), tokenizer, None)
+                sparse = from_weights(self._lexical(ids, weights), tokenizer, None)
             hybrid = HybridEmbeddingOutput(dense.tolist(), sparse, vectors)
             outputs.append(PoolingRequestOutput(self._next_id(), hybrid, ids))
         return outputs
+
+    def _lexical(self, token_ids: list[int], weights: torch.Tensor) -> dict[int, float]:
+        """BGE-M3 ``{token_id: weight}`` from one input's ids and its ``token_classify``
+        weights (which skip the BOS / EOS positions)."""
+        heads = self.model.m3
+        assert heads is not None
+        kept = token_ids[heads.weight_span(token_ids)]
+        return lexical_weights(kept, weights, unused_token_ids(self.model.tokenizer))
 
     def encode_queries(self, queries: Any, *, use_tqdm: ProgressArg = True) -> list[torch.Tensor]:
         """Multi-vector query embeddings, one ``(q_tokens, d)`` tensor per query: ColBERT

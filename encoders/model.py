@@ -111,9 +111,10 @@ class PoolingModel:
         )
         if token_head:
             self._install_token_head(folder)
-        self.m3 = (
-            BgeM3Heads(folder).to(device=device, dtype=dtype) if self.family == "bge_m3" else None
-        )
+        self.m3 = None
+        if self.family == "bge_m3":
+            bos, eos = (getattr(self.hf_config, k, None) for k in ("bos_token_id", "eos_token_id"))
+            self.m3 = BgeM3Heads(folder, bos, eos).to(device=device, dtype=dtype)
         dense: list[nn.Module] = [
             DenseProjection(s, allow_pickle_weights) for s in self._dense_specs()
         ]
@@ -252,7 +253,14 @@ class PoolingModel:
         if self.family == "sparse":
             inputs = self.model_inputs(batch)
             hidden = self.base_hidden(inputs)
-            return splade_pool(hidden, inputs["attention_mask"], mlm_head(self.backbone))
+            st = self.st_config or SentenceTransformersConfig()
+            return splade_pool(
+                hidden,
+                inputs["attention_mask"],
+                mlm_head(self.backbone),
+                reduce=st.splade_pooling,
+                activation=st.splade_activation,
+            )
         hidden, mask = self.hidden_states(batch)
         return pool_sequences(hidden, mask, self._sequence_pooling())
 
@@ -268,10 +276,13 @@ class PoolingModel:
         self, batch: list[list[int]], dimensions: int | None, normalize: bool
     ) -> list[torch.Tensor]:
         """Per-token embeddings: one ``(n_tokens, d)`` float32 CPU tensor per input
-        (BGE-M3: its ColBERT vectors, without the CLS position)."""
+        (BGE-M3: its ColBERT vectors, without the BOS position)."""
         hidden, mask = self.hidden_states(batch)
         if self.m3 is not None:
-            return [self.m3.colbert_vectors(tokens).cpu() for tokens in pool_tokens(hidden, mask)]
+            return [
+                self.m3.colbert_vectors(tokens, ids, normalize).cpu()
+                for tokens, ids in zip(pool_tokens(hidden, mask), batch, strict=True)
+            ]
         return [
             self.apply_head(tokens, dimensions, normalize) for tokens in pool_tokens(hidden, mask)
         ]
@@ -294,21 +305,23 @@ class PoolingModel:
     def hybrid_batch(
         self, batch: list[list[int]], dimensions: int | None = None, normalize: bool = True
     ) -> list[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]]:
-        """Everything one forward pass gives, per input: ``(dense (d,), lexical weights (n,)
+        """Everything one forward pass gives, per input: ``(dense (d,), lexical weights
         or None, token vectors (n_tokens, d))``.
 
-        BGE-M3: normalized CLS, its sparse weights and its ColBERT vectors (``dimensions`` /
-        ``normalize`` do not apply). An embedding model: exactly its ``embed`` output and its
-        ``token_embed`` output (the same head over the pooled and the per-token states), no
-        lexical weights. ``LLM.embed_hybrid`` checks that the model serves both.
+        BGE-M3: normalized CLS, its sparse weights and its ColBERT vectors, exactly as
+        ``token_classify`` / ``token_embed`` give them (``dimensions`` / ``normalize`` do not
+        apply). An embedding model: exactly its ``embed`` output and its ``token_embed`` output
+        (the same head over the pooled and the per-token states), no lexical weights.
+        ``LLM.embed_hybrid`` checks that the model serves both.
         """
         hidden, mask = self.hidden_states(batch)
         per_token = pool_tokens(hidden, mask)
         if self.m3 is not None:
             dense = self.apply_head(pool_sequences(hidden, mask, "CLS"), None, True)
+            m3 = self.m3
             return [
-                (dense[row], self.m3.token_weights(t).cpu(), self.m3.colbert_vectors(t).cpu())
-                for row, t in enumerate(per_token)
+                (dense[row], m3.token_weights(t, ids).cpu(), m3.colbert_vectors(t, ids).cpu())
+                for row, (t, ids) in enumerate(zip(per_token, batch, strict=True))
             ]
         pooled = pool_sequences(hidden, mask, self._sequence_pooling())
         dense = self.apply_head(pooled, dimensions, normalize)
@@ -331,10 +344,15 @@ class PoolingModel:
         self, batch: list[list[int]], activation: str | None
     ) -> list[torch.Tensor]:
         """Class scores per token: one ``(n_tokens, n_labels)`` tensor per input
-        (BGE-M3: its lexical weight per token, ``(n_tokens,)``)."""
+        (BGE-M3: its lexical weight per token without BOS / EOS, ``(n_tokens - 2,)``; ReLU
+        unless ``activation`` is None)."""
         if self.m3 is not None:
             hidden, mask = self.hidden_states(batch)
-            return [self.m3.token_weights(tokens).cpu() for tokens in pool_tokens(hidden, mask)]
+            relu = activation is not None
+            return [
+                self.m3.token_weights(tokens, ids, relu).cpu()
+                for tokens, ids in zip(pool_tokens(hidden, mask), batch, strict=True)
+            ]
         logits = classify.token_logits(self, self.model_inputs(batch))
         return [classify.apply_activation(x, activation or "Identity").cpu() for x in logits]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from retrieval.errors import ConfigError
 
@@ -25,6 +25,10 @@ _LEGACY_TRANSFORMER_CONFIGS = (
     "sentence_xlm-roberta_config.json",
     "sentence_xlnet_config.json",
 )
+SpladeReduce = Literal["max", "sum"]
+SPLADE_REDUCTIONS: tuple[str, ...] = get_args(SpladeReduce)
+SpladeActivation = Literal["relu", "log1p_relu"]
+SPLADE_ACTIVATIONS: tuple[str, ...] = get_args(SpladeActivation)
 # sentence-transformers pooling modes -> vLLM pooling types (None: no vLLM equivalent).
 _ST_POOLING_MODES: dict[str, str | None] = {
     "cls": "CLS",
@@ -76,6 +80,11 @@ class SentenceTransformersConfig:
     similarity_fn_name: str | None = None
     model_type: str | None = None
     """v6 only: ``SentenceTransformer``, ``CrossEncoder``, ``SparseEncoder``, ..."""
+    splade_pooling: SpladeReduce = "max"
+    """A ``SpladePooling`` module's ``pooling_strategy`` over tokens: ``max`` or ``sum``."""
+    splade_activation: SpladeActivation = "relu"
+    """A ``SpladePooling`` module's ``activation_function``: ``relu`` (``log1p(relu(x))``) or
+    ``log1p_relu`` (``log1p(log1p(relu(x)))``)."""
 
     @property
     def pooling_type(self) -> str | None:
@@ -115,6 +124,8 @@ def read_sentence_transformers_config(folder: Path) -> SentenceTransformersConfi
             values["dense"].append(_dense_spec(sub))
         elif kind == "Normalize":
             values["normalize"] = True
+        elif kind == "SpladePooling":
+            values.update(_splade_settings(sub / "config.json"))
     values["dense"] = tuple(values["dense"])
     values.update(_model_settings(folder / "config_sentence_transformers.json"))
     return SentenceTransformersConfig(**values)
@@ -149,6 +160,24 @@ def _pooling_mode(path: Path) -> str:
         msg = f"Unknown sentence-transformers pooling mode {mode!r} in {str(path)!r}."
         raise ConfigError(msg)
     return mode
+
+
+def _splade_settings(path: Path) -> dict[str, str]:
+    """``SpladePooling``'s ``config.json`` (absent: the module's defaults, max + relu)."""
+    cfg = _read_json(path) if path.is_file() else {}
+    pooling = str(cfg.get("pooling_strategy", "max"))
+    activation = str(cfg.get("activation_function", "relu"))
+    for name, value, valid in (
+        ("pooling_strategy", pooling, SPLADE_REDUCTIONS),
+        ("activation_function", activation, SPLADE_ACTIVATIONS),
+    ):
+        if value not in valid:
+            msg = (
+                f"Unknown SpladePooling {name} {value!r} in {str(path)!r}. "
+                f"Valid: {', '.join(valid)}."
+            )
+            raise ConfigError(msg)
+    return {"splade_pooling": pooling, "splade_activation": activation}
 
 
 def _dense_spec(folder: Path) -> DenseSpec:

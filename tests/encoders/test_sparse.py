@@ -110,3 +110,26 @@ def test_memory_bounded_chunks_give_the_same_result(tmp_path: Path) -> None:
 def test_sparse_api_on_a_dense_model_is_an_error(bert_plain: Path) -> None:
     with pytest.raises(ConfigError, match="is not a sparse"):
         LLM(str(bert_plain), device="cpu").embed_sparse("hello")
+
+
+@pytest.mark.parametrize(("reduce", "activation"), [("sum", "relu"), ("max", "log1p_relu")])
+def test_splade_pooling_settings_in_chunks(reduce: str, activation: str) -> None:
+    """sentence-transformers' SpladePooling variants, chunked or not, with a row that has no
+    real tokens in the middle of the batch."""
+    from encoders.sparse import splade_pool
+
+    torch.manual_seed(1)
+    head = torch.nn.Linear(8, 50)
+    hidden = torch.randn(4, 7, 8)
+    mask = torch.tensor([[1] * 7, [0] * 7, [1] * 4 + [0] * 3, [1] * 2 + [0] * 5])
+    full = splade_pool(hidden, mask, head, 1000, reduce, activation)
+    tiny = splade_pool(hidden, mask, head, 2, reduce, activation)
+    torch.testing.assert_close(full, tiny)
+    per_token = [torch.log1p(torch.relu(head(hidden[i, mask[i].bool()]))) for i in range(4)]
+    if activation == "log1p_relu":
+        per_token = [torch.log1p(t) for t in per_token]
+    pooled = [
+        t.sum(0) if reduce == "sum" else t.max(0).values for t in per_token[:1] + per_token[2:]
+    ]
+    torch.testing.assert_close(full[[0, 2, 3]], torch.stack(pooled))
+    assert not full[1].any()  # no real tokens: an empty sparse vector

@@ -162,22 +162,66 @@ def test_encoder_families_embed_with_cls_default(tmp_path: Path, family: str) ->
             "Identity",
         ),
         ("sbert_ce_default_activation_function", "torch.nn.modules.activation.Sigmoid", "Sigmoid"),
+        ("sentence_transformers", {"activation_fn": "torch.nn.modules.activation.Tanh"}, "Tanh"),
         (None, None, "Sigmoid"),
     ],
 )
 def test_cross_encoder_activation_sources(
     tmp_path: Path, config_key: str | None, value: object, expected: str
 ) -> None:
+    """vLLM: ``score`` takes the cross-encoder's own activation (get_cross_encoder_act_fn);
+    ``classify`` ignores it (get_classification_act_fn: sigmoid for one label)."""
     folder = make_family(tmp_path / "ce", "bert", "seq", labels=1)
     if config_key is not None:
         config = json.loads((folder / "config.json").read_text())
         config[config_key] = value
         (folder / "config.json").write_text(json.dumps(config))
     llm = LLM(str(folder), device="cpu")
-    assert llm.engine.activation_name == expected
+    assert llm.engine.score_activation_name == expected
+    assert llm.engine.activation_name == "Sigmoid"
     logit = _hf_logits(folder, "hello", "AutoModelForSequenceClassification")[0]
-    want = torch.sigmoid(logit) if expected == "Sigmoid" else logit
-    assert llm.classify("hello")[0].outputs.probs == pytest.approx([want.item()], abs=1e-5)
+    activations = {"Sigmoid": torch.sigmoid, "Identity": lambda x: x, "Tanh": torch.tanh}
+    (scored,) = llm.score("hello", "world")
+    pair_logit = _hf_pair_logit(folder, "hello", "world")
+    assert scored.outputs.score == pytest.approx(activations[expected](pair_logit).item(), abs=1e-5)
+    assert llm.classify("hello")[0].outputs.probs == pytest.approx(
+        [torch.sigmoid(logit).item()], abs=1e-5
+    )
+
+
+def _hf_pair_logit(folder: Path, first: str, second: str) -> torch.Tensor:
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(str(folder)).eval()
+    with torch.no_grad():
+        return model(**tokenizer(first, second, return_tensors="pt")).logits[0, 0]
+
+
+@pytest.mark.parametrize(
+    ("problem_type", "labels", "expected"),
+    [
+        ("regression", 1, "Identity"),
+        ("multi_label_classification", 3, "Sigmoid"),
+        ("single_label_classification", 3, "Softmax"),
+        (None, 3, "Softmax"),
+    ],
+)
+def test_classify_activation_follows_problem_type(
+    tmp_path: Path, problem_type: str | None, labels: int, expected: str
+) -> None:
+    """vLLM's get_classification_act_fn (transformers' ForSequenceClassification losses)."""
+    folder = make_family(tmp_path / "cls", "bert", "seq", labels=labels)
+    config = json.loads((folder / "config.json").read_text())
+    config["problem_type"] = problem_type
+    (folder / "config.json").write_text(json.dumps(config))
+    llm = LLM(str(folder), device="cpu")
+    assert llm.engine.activation_name == expected
+    logits = _hf_logits(folder, "hello", "AutoModelForSequenceClassification")
+    want = {"Identity": logits, "Sigmoid": torch.sigmoid(logits), "Softmax": logits.softmax(-1)}
+    assert llm.classify("hello")[0].outputs.probs == pytest.approx(
+        want[expected].tolist(), abs=1e-5
+    )
 
 
 def test_sentence_transformers_6_cross_encoder_activation(tmp_path: Path) -> None:
@@ -187,7 +231,9 @@ def test_sentence_transformers_6_cross_encoder_activation(tmp_path: Path) -> Non
             {"model_type": "CrossEncoder", "activation_fn": "torch.nn.modules.linear.Identity"}
         )
     )
-    assert LLM(str(folder), device="cpu").engine.activation_name == "Identity"
+    llm = LLM(str(folder), device="cpu")
+    assert llm.engine.score_activation_name == "Identity"
+    assert llm.engine.activation_name == "Sigmoid"
 
 
 def test_decoder_reranker_from_its_own_tokens(models: dict[str, Path]) -> None:
