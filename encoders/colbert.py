@@ -83,7 +83,7 @@ def read_settings(folder: Path, tokenizer: Any) -> ColbertSettings:
             query_marker=meta.get("query_token_id", "[unused0]"),
             document_marker=meta.get("doc_token_id", "[unused1]"),
             query_length=int(meta.get("query_maxlen", 32)),
-            document_length=int(meta.get("doc_maxlen", 180)),
+            document_length=int(meta.get("doc_maxlen", 220)),  # colbert-ai's default
             query_expansion=True,
             attend=bool(meta.get("attend_to_mask_tokens", False)),
             skip=list(string.punctuation) if meta.get("mask_punctuation", True) else [],

@@ -1,15 +1,18 @@
-"""PyLate builds, saves, reloads and encodes a tiny random ColBERT (pylate reference env).
+"""PyLate builds, saves, reloads and encodes tiny random ColBERTs (pylate reference env).
 
     python pylate_colbert.py SPECS.json
 
-SPECS: a list of {"out": folder, "backbone": "bert" | "modernbert", "tokenizer": folder (bert) | null,
-"corpus": [texts to train the ModernBERT tokenizer], "colbert": ColBERT(...) keyword arguments,
-"second_dense": int | null, "queries": [...], "documents": [...]}, one per checkpoint (one
-process pays PyLate's import once). For each it writes OUT/model (PyLate's own save: modules.json, 1_Dense, config_sentence_transformers.json
-with query/document prefixes, lengths, skiplist and attend_to_expansion_tokens) and
-OUT/reference.safetensors: query_i / document_j vectors from ``encode(is_query=...)`` of the
-reloaded folder, their token ids, and ``scores`` (queries x documents) from
-``pylate.scores.colbert_scores`` on each unpadded pair. Imports only PyLate and its stack.
+SPECS is a list, one entry per checkpoint (one process pays PyLate's import once):
+{"out": folder, "backbone": "bert" | "modernbert", "tokenizer": folder (bert), "corpus": texts
+to train the ModernBERT tokenizer on, "colbert": ColBERT(...) keyword arguments,
+"second_dense": int | null, "queries": [...], "documents": [...]}.
+
+For each it writes OUT/model (PyLate's own save: modules.json, 1_Dense,
+config_sentence_transformers.json with query/document prefixes, lengths, skiplist,
+attend_to_expansion_tokens) and OUT/reference.safetensors: query_i / document_j vectors from
+``encode(is_query=...)`` of the reloaded folder, the token ids PyLate kept, and ``scores``
+(queries x documents) from ``pylate.scores.colbert_scores`` on each unpadded pair.
+Imports only PyLate and its stack.
 """
 
 from __future__ import annotations
@@ -19,9 +22,8 @@ import sys
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
-
 from pylate import models, scores
+from safetensors.torch import save_file
 
 
 def bert_base(folder: Path, tokenizer_folder: str) -> None:
@@ -44,8 +46,8 @@ def bert_base(folder: Path, tokenizer_folder: str) -> None:
 def modernbert_base(folder: Path, corpus: list[str]) -> None:
     """ModernBERT with a byte-level BPE tokenizer shaped like ModernBERT's own ([CLS] text [SEP],
     [MASK] / [PAD] / [UNK] specials), trained here on a few sentences."""
-    from tokenizers import Tokenizer, decoders, models as tok_models, pre_tokenizers, processors
-    from tokenizers import trainers
+    from tokenizers import Tokenizer, decoders, pre_tokenizers, processors, trainers
+    from tokenizers import models as tok_models
     from transformers import ModernBertConfig, ModernBertModel, PreTrainedTokenizerFast
 
     specials = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]
@@ -53,12 +55,16 @@ def modernbert_base(folder: Path, corpus: list[str]) -> None:
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        vocab_size=400,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tok.train_from_iterator(corpus, trainer)
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
     )
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=tok,
@@ -106,7 +112,8 @@ def build_and_encode(spec: dict) -> None:
     if spec.get("second_dense"):
         # A second projection, as PyLate appends when embedding_size differs from the saved one.
         model.save(str(out / "first"))
-        model = models.ColBERT(str(out / "first"), device="cpu", embedding_size=spec["second_dense"])
+        width = spec["second_dense"]
+        model = models.ColBERT(str(out / "first"), device="cpu", embedding_size=width)
     model.save(str(saved))
 
     model = models.ColBERT(str(saved), device="cpu")  # everything below reads the saved folder
@@ -115,7 +122,8 @@ def build_and_encode(spec: dict) -> None:
         is_query = side == "query"
         vectors = model.encode(texts, is_query=is_query, batch_size=2, convert_to_tensor=True)
         detail = model.encode(texts, is_query=is_query, batch_size=2, output_value=None)
-        for i, (v, ids, keep) in enumerate(zip(vectors, detail["input_ids"], detail["masks"])):
+        rows = zip(vectors, detail["input_ids"], detail["masks"], strict=True)
+        for i, (v, ids, keep) in enumerate(rows):
             tensors[f"{side}_{i}"] = v.float().contiguous()
             tensors[f"{side}_ids_{i}"] = torch.as_tensor(ids)[torch.as_tensor(keep)].contiguous()
     table = [
