@@ -55,6 +55,14 @@ class ColbertSettings:
     """Apply the skiplist to queries too (``skiplist_tasks`` containing ``"query"``)."""
     keep_only: frozenset[int] | None = None
     """When set, documents keep only these token ids (``keep_only_token_ids``)."""
+    normalize: bool = True
+    """L2-normalize every vector (sentence-transformers 6 folders without a token-level
+    ``Normalize`` module return raw projections)."""
+    truncate_dim: int | None = None
+    """Keep the first dimensions of every vector, then L2-normalize (``truncate_dim``)."""
+    mean_maxsim: bool = False
+    """Scores are MaxSim divided by the query's vector count (``similarity_fn_name:
+    meanmaxsim``)."""
     strip_text: bool = False
     """Strip surrounding whitespace from each (prompted) text before tokenizing: PyLate's
     sentence-transformers 5 Transformer does, which byte-level BPE tokenizers notice."""
@@ -181,7 +189,7 @@ def _st6_settings(folder: Path, st: dict[str, Any], tokenizer: Any) -> ColbertSe
     """sentence-transformers 6: lengths and expansion on the Transformer module
     (``sentence_bert_config.json``), the skiplist on the ``MultiVectorMask`` module, and the
     query/document prefixes as ordinary ``prompts``."""
-    transformer, mask = _st6_module_configs(folder)
+    transformer, mask, normalize = _st6_module_configs(folder)
     default_length = int(getattr(tokenizer, "model_max_length", 512) or 512)
     default_length = min(default_length, 1_000_000)
     expansion = transformer.get("query_expansion") or None
@@ -212,13 +220,18 @@ def _st6_settings(folder: Path, st: dict[str, Any], tokenizer: Any) -> ColbertSe
         expansion_length=int(expansion["length"]) if expansion else None,
         skip_queries="query" in ([tasks] if isinstance(tasks, str) else tasks),
         keep_only=frozenset(int(i) for i in keep_only) if keep_only else None,
+        normalize=normalize,
+        truncate_dim=int(st["truncate_dim"]) if st.get("truncate_dim") else None,
+        mean_maxsim=str(st.get("similarity_fn_name") or "").lower() == "meanmaxsim",
     )
 
 
-def _st6_module_configs(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The Transformer's ``sentence_bert_config.json`` and the ``MultiVectorMask`` config."""
+def _st6_module_configs(folder: Path) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """The Transformer's ``sentence_bert_config.json``, the ``MultiVectorMask`` config and
+    whether a ``Normalize`` module follows the projection."""
     transformer: dict[str, Any] = {}
     mask: dict[str, Any] = {}
+    normalize = False
     modules_file = folder / "modules.json"
     modules = json.loads(modules_file.read_text(encoding="utf-8")) if modules_file.is_file() else []
     for module in modules:
@@ -228,7 +241,8 @@ def _st6_module_configs(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             transformer = json.loads((sub / "sentence_bert_config.json").read_text("utf-8"))
         elif kind == "MultiVectorMask" and (sub / "config.json").is_file():
             mask = json.loads((sub / "config.json").read_text(encoding="utf-8"))
-    return transformer, mask
+        normalize = normalize or kind == "Normalize"
+    return transformer, mask, normalize
 
 
 def _vocabulary_ids(tokenizer: Any, words: list[str]) -> frozenset[int]:
