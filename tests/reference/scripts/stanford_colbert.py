@@ -74,7 +74,9 @@ def build_and_encode(spec: dict) -> None:
 
 
 def main() -> None:
-    # Checkpoint compiles a C++ extension on first use: keep that build with this environment.
+    # Checkpoint compiles a C++ extension on first use, with this environment's ninja (the venv
+    # is not activated, so its bin folder goes on PATH); the build is kept with the environment.
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
     os.environ.setdefault("TORCH_EXTENSIONS_DIR", os.path.join(sys.prefix, "torch_extensions"))
     for spec in json.loads(Path(sys.argv[1]).read_text(encoding="utf-8")):
         build_and_encode(spec)
