@@ -26,6 +26,7 @@ from retrieval.errors import ConfigError
 
 ARCHITECTURES = ("HF_ColBERT", "ColBERTModernBertModel", "ColBERTJinaRobertaModel")
 JINA_MARKERS = ("[QueryMarker]", "[DocumentMarker]")
+PYLATE_KEYS = ("query_prefix", "document_prefix", "query_length", "document_length")
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,17 @@ class ColbertSettings:
     """Apply the skiplist to queries too (``skiplist_tasks`` containing ``"query"``)."""
     keep_only: frozenset[int] | None = None
     """When set, documents keep only these token ids (``keep_only_token_ids``)."""
+    normalize: bool = True
+    """L2-normalize every vector (sentence-transformers 6 folders without a token-level
+    ``Normalize`` module return raw projections)."""
+    truncate_dim: int | None = None
+    """Keep the first dimensions of every vector, then L2-normalize (``truncate_dim``)."""
+    mean_maxsim: bool = False
+    """Scores are MaxSim divided by the query's vector count (``similarity_fn_name:
+    meanmaxsim``)."""
+    strip_text: bool = False
+    """Strip surrounding whitespace from each (prompted) text before tokenizing: PyLate's
+    sentence-transformers 5 Transformer does, which byte-level BPE tokenizers notice."""
 
 
 def is_colbert(architectures: tuple[str, ...], folder: Path) -> bool:
@@ -79,7 +91,7 @@ def read_settings(folder: Path, tokenizer: Any) -> ColbertSettings:
             query_marker=meta.get("query_token_id", "[unused0]"),
             document_marker=meta.get("doc_token_id", "[unused1]"),
             query_length=int(meta.get("query_maxlen", 32)),
-            document_length=int(meta.get("doc_maxlen", 180)),
+            document_length=int(meta.get("doc_maxlen", 220)),  # colbert-ai's default
             query_expansion=True,
             attend=bool(meta.get("attend_to_mask_tokens", False)),
             skip=list(string.punctuation) if meta.get("mask_punctuation", True) else [],
@@ -87,17 +99,8 @@ def read_settings(folder: Path, tokenizer: Any) -> ColbertSettings:
     st = _st_model_config(folder)
     if st.get("model_type") == "MultiVectorEncoder":
         return _st6_settings(folder, st, tokenizer)
-    if "query_prefix" in st or "query_length" in st:
-        return _settings(
-            tokenizer,
-            query_marker=(st.get("query_prefix") or "").strip() or None,
-            document_marker=(st.get("document_prefix") or "").strip() or None,
-            query_length=int(st.get("query_length") or 32),
-            document_length=int(st.get("document_length") or 180),
-            query_expansion=bool(st.get("do_query_expansion", True)),
-            attend=bool(st.get("attend_to_expansion_tokens", False)),
-            skip=list(st.get("skiplist_words") or string.punctuation),
-        )
+    if st.get("model_type") == "ColBERT" or any(key in st for key in PYLATE_KEYS):
+        return _pylate_settings(st, tokenizer)
     if _in_vocabulary(tokenizer, JINA_MARKERS[0]):
         # jina-colbert-v2: the markers vLLM's ``input_type`` picks first, queries padded with
         # <mask> to 32 tokens and attended to (Jina documents attend_to_expansion_tokens=True;
@@ -108,6 +111,40 @@ def read_settings(folder: Path, tokenizer: Any) -> ColbertSettings:
         return replace(jina, skiplist=_vocabulary_ids(tokenizer, list(string.punctuation)))
     return _settings(
         tokenizer, "[unused0]", "[unused1]", 32, 180, True, False, list(string.punctuation)
+    )
+
+
+def _pylate_settings(st: dict[str, Any], tokenizer: Any) -> ColbertSettings:
+    """PyLate's ``config_sentence_transformers.json``, read as ``pylate.models.ColBERT`` reads
+    it: a missing or null key takes PyLate's default (``"[Q] "`` / ``"[D] "``, 32 / 180
+    tokens, punctuation skiplist, expansion on and not attended), an empty prefix means no
+    marker, an empty skiplist means none. Skiplist words are looked up verbatim as vocabulary
+    tokens, so a word the vocabulary lacks stands for ``[UNK]`` (PyLate does the same), and a
+    ``default_prompt_name`` prompt is prepended to queries and documents alike."""
+
+    def value(key: str, default: Any) -> Any:
+        return default if st.get(key) is None else st[key]
+
+    settings = _settings(
+        tokenizer,
+        query_marker=value("query_prefix", "[Q] ") or None,
+        document_marker=value("document_prefix", "[D] ") or None,
+        query_length=int(value("query_length", 32)),
+        document_length=int(value("document_length", 180)),
+        query_expansion=bool(value("do_query_expansion", True)),
+        attend=bool(value("attend_to_expansion_tokens", False)),
+        skip=[],
+    )
+    words = value("skiplist_words", list(string.punctuation))
+    ids = {tokenizer.convert_tokens_to_ids(w) for w in words}
+    prompt = (st.get("prompts") or {}).get(st.get("default_prompt_name")) or ""
+    return replace(
+        settings,
+        attend_to_expansion=settings.attend_to_expansion and settings.query_expansion,
+        skiplist=frozenset(int(i) for i in ids if i is not None),
+        query_prompt=prompt,
+        document_prompt=prompt,
+        strip_text=True,
     )
 
 
@@ -126,8 +163,14 @@ def _settings(
     attend: bool,
     skip: list[str],
 ) -> ColbertSettings:
-    expansion = (
-        tokenizer.mask_token_id if tokenizer.mask_token_id is not None else tokenizer.pad_token_id
+    # PyLate's order: [MASK], else EOS (decoder backbones), else the pad token.
+    expansion = next(
+        (
+            t
+            for t in (tokenizer.mask_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id)
+            if t is not None
+        ),
+        0,
     )
     skiplist = {ids[0] for w in skip if (ids := tokenizer.encode(w, add_special_tokens=False))}
     return ColbertSettings(
@@ -146,7 +189,7 @@ def _st6_settings(folder: Path, st: dict[str, Any], tokenizer: Any) -> ColbertSe
     """sentence-transformers 6: lengths and expansion on the Transformer module
     (``sentence_bert_config.json``), the skiplist on the ``MultiVectorMask`` module, and the
     query/document prefixes as ordinary ``prompts``."""
-    transformer, mask = _st6_module_configs(folder)
+    transformer, mask, normalize = _st6_module_configs(folder)
     default_length = int(getattr(tokenizer, "model_max_length", 512) or 512)
     default_length = min(default_length, 1_000_000)
     expansion = transformer.get("query_expansion") or None
@@ -177,13 +220,18 @@ def _st6_settings(folder: Path, st: dict[str, Any], tokenizer: Any) -> ColbertSe
         expansion_length=int(expansion["length"]) if expansion else None,
         skip_queries="query" in ([tasks] if isinstance(tasks, str) else tasks),
         keep_only=frozenset(int(i) for i in keep_only) if keep_only else None,
+        normalize=normalize,
+        truncate_dim=int(st["truncate_dim"]) if st.get("truncate_dim") else None,
+        mean_maxsim=str(st.get("similarity_fn_name") or "").lower() == "meanmaxsim",
     )
 
 
-def _st6_module_configs(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The Transformer's ``sentence_bert_config.json`` and the ``MultiVectorMask`` config."""
+def _st6_module_configs(folder: Path) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """The Transformer's ``sentence_bert_config.json``, the ``MultiVectorMask`` config and
+    whether a ``Normalize`` module follows the projection."""
     transformer: dict[str, Any] = {}
     mask: dict[str, Any] = {}
+    normalize = False
     modules_file = folder / "modules.json"
     modules = json.loads(modules_file.read_text(encoding="utf-8")) if modules_file.is_file() else []
     for module in modules:
@@ -193,7 +241,8 @@ def _st6_module_configs(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             transformer = json.loads((sub / "sentence_bert_config.json").read_text("utf-8"))
         elif kind == "MultiVectorMask" and (sub / "config.json").is_file():
             mask = json.loads((sub / "config.json").read_text(encoding="utf-8"))
-    return transformer, mask
+        normalize = normalize or kind == "Normalize"
+    return transformer, mask, normalize
 
 
 def _vocabulary_ids(tokenizer: Any, words: list[str]) -> frozenset[int]:
@@ -210,9 +259,14 @@ def _vocabulary_ids(tokenizer: Any, words: list[str]) -> frozenset[int]:
 
 
 def _token_id(tokenizer: Any, token: str | None) -> int | None:
+    """The marker's id. PyLate saves its prefixes as added tokens with their trailing space
+    (``"[Q] "``) and looks them up verbatim; a folder whose vocabulary has only the bare word
+    (``[Q]``) is read through that."""
     if token is None:
         return None
     token_id = tokenizer.convert_tokens_to_ids(token)
+    if (token_id is None or token_id == tokenizer.unk_token_id) and token.strip() != token:
+        token_id = tokenizer.convert_tokens_to_ids(token.strip())
     if token_id is None or token_id == tokenizer.unk_token_id:
         msg = (
             f"ColBERT marker token {token!r} is not in the tokenizer's vocabulary; the "
@@ -301,8 +355,9 @@ def text_budget(settings: ColbertSettings, is_query: bool, max_model_len: int) -
 
 def with_prompt(items: list[Any], settings: ColbertSettings, is_query: bool) -> list[Any]:
     """Prepend the query or document prompt to text inputs (token-id inputs are taken as
-    already prompted)."""
+    already prompted), then strip the text where the format's reference does."""
     prompt = settings.query_prompt if is_query else settings.document_prompt
-    if not prompt:
+    if not prompt and not settings.strip_text:
         return items
-    return [prompt + item if isinstance(item, str) else item for item in items]
+    strip = str.strip if settings.strip_text else str
+    return [strip(prompt + item) if isinstance(item, str) else item for item in items]

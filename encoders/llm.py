@@ -248,6 +248,7 @@ class LLM(MultiVectorMethods):
                 pairs,
                 lambda q: self.encode_queries(q, use_tqdm=use_tqdm),
                 lambda d: self.encode_documents(d, use_tqdm=use_tqdm),
+                mean=self.model.colbert.mean_maxsim,
             )
             return [self._scored(score, []) for score in maxsim]
         if "score" not in self.supported_tasks:

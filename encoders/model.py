@@ -298,7 +298,9 @@ class PoolingModel:
             input_ids=marked.input_ids.to(self.device),
             attention_mask=marked.attention_mask.to(self.device),
         )
-        vectors = self.apply_head(output.last_hidden_state, None, True)
+        settings = self.colbert
+        normalize = settings.normalize or settings.truncate_dim is not None
+        vectors = self.apply_head(output.last_hidden_state, settings.truncate_dim, normalize)
         return [vectors[i][marked.keep[i]] for i in range(len(batch))]
 
     @torch.inference_mode()

@@ -35,9 +35,11 @@ def maxsim_scores(
     pairs: Sequence[tuple[Key, Key]],
     encode_queries: Callable[[list[Key]], list[torch.Tensor]],
     encode_documents: Callable[[list[Key]], list[torch.Tensor]],
+    mean: bool = False,
 ) -> list[float]:
     """Late interaction: sum over query vectors of the best document-vector dot product
-    (0 for a document without vectors). Keys are texts, or item indices for image inputs."""
+    (0 for a document without vectors); ``mean`` divides by the query's vector count
+    (MeanMaxSim). Keys are texts, or item indices for image inputs."""
     queries = list(dict.fromkeys(q for q, _ in pairs))
     documents = list(dict.fromkeys(d for _, d in pairs))
     q_vectors = dict(zip(queries, encode_queries(queries), strict=True))
@@ -45,5 +47,6 @@ def maxsim_scores(
     scores = []
     for query, document in pairs:
         similarity = q_vectors[query] @ d_vectors[document].T
-        scores.append(float(similarity.max(dim=1).values.sum()) if similarity.shape[1] else 0.0)
+        score = float(similarity.max(dim=1).values.sum()) if similarity.shape[1] else 0.0
+        scores.append(score / max(len(similarity), 1) if mean else score)
     return scores
