@@ -138,11 +138,24 @@ def validation_message(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
     for error in errors[:5]:
         loc = _dotted(error.get("loc", ()))
         text = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-        parts.append(f"{text} (at '{loc}')" if loc else text)
+        # vLLM's messages carry pydantic's error type and the rejected value; clients match
+        # on them (e.g. "literal_error"), and the value shows the caller what was wrong.
+        detail = [f"at '{loc}'"] if loc else []
+        kind = error.get("type")
+        if kind not in (None, "value_error", "missing"):
+            detail.append(f"type={kind}")
+            if "input" in error:
+                detail.append(f"input={_short_repr(error['input'])}")
+        parts.append(f"{text} ({', '.join(detail)})" if detail else text)
     if len(errors) > 5:
         parts.append(f"... and {len(errors) - 5} more errors")
     param = _dotted(first.get("loc", ())) or None
     return "; ".join(parts) or "Invalid request body.", param
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _dotted(loc: Any) -> str:

@@ -174,8 +174,20 @@ def check_image_part(part: dict[str, Any], where: str) -> bytes:
         raise BadRequest(msg, param=where) from None
 
 
-def messages_text(messages: Any, tokenizer: Any, name: str = "messages") -> list[str]:
-    """One prompt per conversation, rendered with the tokenizer's chat template."""
+def messages_text(
+    messages: Any,
+    tokenizer: Any,
+    name: str = "messages",
+    *,
+    add_generation_prompt: bool = False,
+    continue_final_message: bool = False,
+    template_kwargs: dict[str, Any] | None = None,
+) -> list[str]:
+    """One prompt per conversation, rendered with the tokenizer's chat template (the flags
+    are vLLM's ``add_generation_prompt`` / ``continue_final_message``)."""
+    if add_generation_prompt and continue_final_message:
+        msg = "Cannot set both `continue_final_message` and `add_generation_prompt` to True."
+        raise BadRequest(msg, param="continue_final_message")
     if not isinstance(messages, list) or not messages:
         msg = f"`{name}` must be a non-empty list of chat messages."
         raise BadRequest(msg, param=name)
@@ -201,7 +213,15 @@ def messages_text(messages: Any, tokenizer: Any, name: str = "messages") -> list
                 raise BadRequest(msg, param=at)
             text = content_text(message.get("content", ""), f"{at}.content")
             clean.append({"role": str(message["role"]), "content": text})
-        prompts.append(tokenizer.apply_chat_template(clean, tokenize=False))
+        prompts.append(
+            tokenizer.apply_chat_template(
+                clean,
+                tokenize=False,
+                add_generation_prompt=add_generation_prompt,
+                continue_final_message=continue_final_message,
+                **(template_kwargs or {}),
+            )
+        )
     return prompts
 
 

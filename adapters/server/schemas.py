@@ -49,20 +49,42 @@ class RequestBase(BaseModel):
         return data
 
 
+class ChatFields(BaseModel):
+    """vLLM's ``ChatRequestMixin`` switches for requests sent as ``messages``."""
+
+    add_special_tokens: StrictBool | None = None
+    """None = vLLM's defaults: true for ``input``, false for ``messages`` (the chat template
+    already writes the special tokens)."""
+    add_generation_prompt: StrictBool = False
+    continue_final_message: StrictBool = False
+    chat_template_kwargs: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _one_ending(self) -> ChatFields:
+        if self.add_generation_prompt and self.continue_final_message:
+            msg = "Cannot set both `continue_final_message` and `add_generation_prompt` to True."
+            raise ValueError(msg)
+        return self
+
+    def special_tokens(self, messages: Any) -> bool:
+        if self.add_special_tokens is not None:
+            return self.add_special_tokens
+        return messages is None
+
+
 class EncodingFields(BaseModel):
     encoding_format: EncodingFormat = "float"
     embed_dtype: EmbedDtype = "float32"
     endianness: Endianness = "native"
 
 
-class EmbeddingRequest(RequestBase, EncodingFields):
+class EmbeddingRequest(RequestBase, EncodingFields, ChatFields):
     """``POST /v1/embeddings``: OpenAI's body plus vLLM's extras."""
 
     input: Any = None
     messages: Any = None
     dimensions: StrictInt | None = None
     use_activation: StrictBool | None = None
-    add_special_tokens: StrictBool = True
 
 
 class PoolingRequest(EmbeddingRequest):
@@ -72,11 +94,10 @@ class PoolingRequest(EmbeddingRequest):
     data: Any = None
 
 
-class ClassifyRequest(RequestBase):
+class ClassifyRequest(RequestBase, ChatFields):
     input: Any = None
     messages: Any = None
     use_activation: StrictBool | None = None
-    add_special_tokens: StrictBool = True
 
 
 class ScoreRequest(RequestBase):
@@ -111,6 +132,10 @@ class TokenizeRequest(BaseModel):
     messages: Any = None
     add_special_tokens: StrictBool = True
     return_token_strs: StrictBool = False
+    add_generation_prompt: StrictBool = True
+    """vLLM's /tokenize renders chats with the generation prompt by default."""
+    continue_final_message: StrictBool = False
+    chat_template_kwargs: dict[str, Any] | None = None
 
 
 class DetokenizeRequest(BaseModel):

@@ -57,8 +57,8 @@ CASES: list[tuple[str, Any, int, str]] = [
     (E, {"input": "x", "messages": []}, 400, "either `input` or `messages`"),
     # pooling / classify
     ("/pooling", {"input": "x", "task": "encode"}, 400, "task"),
-    ("/pooling", {"input": "x", "task": "classify"}, 400, "does not support"),
-    ("/pooling", {"input": "x", "task": "plugin"}, 400, "does not support"),
+    ("/pooling", {"input": "x", "task": "classify"}, 400, "Unsupported task: 'classify'"),
+    ("/pooling", {"input": "x", "task": "plugin"}, 400, "No IOProcessor plugin installed"),
     ("/pooling", {"input": "x", "task": "sparse"}, 400, "is not a sparse model"),
     ("/pooling", {"model": "classifier", "input": "x", "task": "hybrid"}, 400, "BGE-M3 or an"),
     (
