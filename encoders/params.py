@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from typing import Any
 
 from retrieval.errors import ConfigError
 
@@ -93,3 +94,32 @@ def one_params(pooling_params: Params, truncate_prompt_tokens: int | None) -> Po
     if truncate_prompt_tokens is not None:
         params.truncate_prompt_tokens = truncate_prompt_tokens
     return params
+
+
+def check_params_count(pooling_params: Params, n_prompts: int) -> None:
+    """Per-prompt params must match the prompts one to one (vLLM refuses a mismatch)."""
+    if pooling_params is None or isinstance(pooling_params, PoolingParams):
+        return
+    if len(pooling_params) != n_prompts:
+        msg = (
+            f"pooling_params has {len(pooling_params)} items for {n_prompts} prompts; pass one "
+            "PoolingParams per prompt, or a single PoolingParams for all of them."
+        )
+        raise ConfigError(msg)
+
+
+def truncation_from(
+    truncate_prompt_tokens: int | None, tokenization_kwargs: dict[str, Any] | None
+) -> int | None:
+    """``truncate_prompt_tokens`` given directly or, as newer vLLM takes it, inside
+    ``tokenization_kwargs``; the two must agree."""
+    nested = (tokenization_kwargs or {}).get("truncate_prompt_tokens")
+    if nested is None:
+        return truncate_prompt_tokens
+    if truncate_prompt_tokens is not None and truncate_prompt_tokens != nested:
+        msg = (
+            f"truncate_prompt_tokens={truncate_prompt_tokens} and tokenization_kwargs"
+            f"['truncate_prompt_tokens']={nested} disagree; pass only one of them."
+        )
+        raise ConfigError(msg)
+    return int(nested)

@@ -105,6 +105,7 @@ async def _pool(
     state: ServerState, served: ServedModel, task: str, body: Any, dimensions: int | None
 ) -> tuple[list[torch.Tensor], list[int]]:
     """Tensors (one per prompt) and exact token counts, micro-batched with other requests."""
+    served.check_truncation(body.truncate_prompt_tokens)
     items = pooling_items(served.llm, body.messages, body.input, state.config.max_inputs)
     if items is not None:
         return await _pool_items(served, task, items, body, dimensions)
@@ -202,6 +203,7 @@ async def _sparse_or_hybrid(
         msg = f"task {task!r} returns JSON; use encoding_format float or base64."
         raise BadRequest(msg, param="encoding_format")
     prompts = await _prompts(state, served, body)
+    served.check_truncation(body.truncate_prompt_tokens)
     llm, truncate = served.llm, body.truncate_prompt_tokens
     if task == "sparse":
         outputs = await served.worker.call(

@@ -130,6 +130,7 @@ async def _scores(
     served: ServedModel, side_1: list[Any], side_2: list[Any], body: Any
 ) -> tuple[list[float], int]:
     """Scores of the 1:1 / 1:N / N:N pairs and the prompt tokens read, on the model thread."""
+    served.check_truncation(body.truncate_prompt_tokens)
     llm, truncate, activation = served.llm, body.truncate_prompt_tokens, body.use_activation
 
     def run() -> tuple[list[float], int]:

@@ -10,6 +10,7 @@ served name    stands in for (vLLM's tests)     built as
 MINILM         intfloat/multilingual-e5-small   real all-MiniLM-L6-v2 + ``--chat-template``
 minilm-128     all-MiniLM-L12-v2 / bge-base     real MiniLM, ``max_model_len=128``
 minilm-chunked e5-small + chunked processing    real MiniLM, ``pooler_config`` MEAN + chunked
+minilm-mrl     snowflake-arctic-embed-m-v1.5    real MiniLM, ``hf_overrides`` Matryoshka [256]
 classifier     jason9693/Qwen2.5-1.5B-apeach    tiny BERT, 2 labels ``Default`` / ``Spoiled``
 reranker       BAAI/bge-reranker-base           tiny BERT cross-encoder, 1 logit + Sigmoid
 reward         internlm/internlm2-1_8b-reward   tiny BERT token head, 1 label (per-token reward)
@@ -68,6 +69,13 @@ def peer_minilm_chunked(real_default_path: Path) -> Any:
     return LLM(MINILM, device="cpu", pooler_config=config)
 
 
+@pytest.fixture(scope="session")
+def peer_minilm_mrl(real_default_path: Path) -> Any:
+    from encoders import LLM
+
+    return LLM(MINILM, device="cpu", hf_overrides={"matryoshka_dimensions": [256]})
+
+
 def _relabel(folder: Path, labels: dict[int, str]) -> Path:
     config = json.loads((folder / "config.json").read_text())
     config["id2label"] = {str(i): name for i, name in labels.items()}
@@ -123,6 +131,7 @@ def peer_models(
     peer_minilm: Any,
     peer_minilm_128: Any,
     peer_minilm_chunked: Any,
+    peer_minilm_mrl: Any,
     peer_classifier: Any,
     peer_reranker: Any,
     peer_reward: Any,
@@ -131,6 +140,7 @@ def peer_models(
         ([MINILM], peer_minilm),
         (["minilm-128"], peer_minilm_128),
         (["minilm-chunked"], peer_minilm_chunked),
+        (["minilm-mrl"], peer_minilm_mrl),
         (["classifier"], peer_classifier),
         (["reranker"], peer_reranker),
         (["reward"], peer_reward),
