@@ -212,7 +212,7 @@ def _check_length(index: int, token_ids: list[int], max_model_len: int | None) -
     if max_model_len is not None and len(token_ids) > max_model_len:
         msg = (
             f"This model's maximum context length is {max_model_len} tokens. However, prompt "
-            f"{index} has {len(token_ids)} tokens. Please reduce the length of the input prompt, or "
-            f"pass truncate_prompt_tokens=-1 to truncate it to {max_model_len} tokens."
+            f"{index} has {len(token_ids)} tokens. Please reduce the length of the input "
+            f"prompt, or pass truncate_prompt_tokens=-1 to truncate it to {max_model_len} tokens."
         )
         raise InputTooLongError(msg)
