@@ -297,7 +297,7 @@ class LLM(MultiVectorMethods):
             self.model.tokenizer, pairs, truncation, self.max_model_len, self.model.lower_case
         )
         activation = params.effective_activation()
-        request = Request("score", activation=True if activation is None else activation)
+        request = Request("score", activation=self._activation(activation))
         data = self.engine.run(ids, request, use_tqdm, types)
         scores = [ScoringOutput.from_base(PoolingOutput(d)).score for d in data]
         return [self._scored(score, i) for score, i in zip(scores, ids, strict=True)]
@@ -358,7 +358,15 @@ class LLM(MultiVectorMethods):
             normalize = self.model.settings.normalize if activation is None else activation
             chunked = task == "embed" and self.pooler_config.enable_chunked_processing
             return Request(task, dimensions, normalize, chunked)
-        return Request(task, activation=True if activation is None else activation)
+        return Request(task, activation=self._activation(activation))
+
+    def _activation(self, requested: bool | None) -> bool:
+        """Classify / score / token_classify: the request's choice, else pooler_config's
+        ``use_activation``, else on (vLLM's order)."""
+        if requested is not None:
+            return requested
+        default = self.pooler_config.activation
+        return True if default is None else default
 
     def _tokenize(
         self,
