@@ -25,6 +25,7 @@ from encoders.config import (
 )
 from encoders.engine import Engine, ProgressArg, Request
 from encoders.inputs import (
+    cut_documents,
     normalize_prompts,
     resolve_truncation,
     score_pairs,
@@ -270,6 +271,7 @@ class LLM(MultiVectorMethods):
         pairs = score_pairs(data_1, data_2)
         truncate_prompt_tokens = truncation_from(truncate_prompt_tokens, tokenization_kwargs)
         params = one_params(pooling_params, truncate_prompt_tokens)
+        pairs = cut_documents(self.model.tokenizer, pairs, params.max_tokens_per_doc())
         if self.model.colbert is not None:
             maxsim = scoring.maxsim_scores(
                 pairs,

@@ -16,7 +16,7 @@ _VALID_PARAMETERS: dict[str, tuple[str, ...]] = {
     "embed": _EMBED,
     "token_embed": _EMBED,
     "classify": _CLASSIFY,
-    "score": _CLASSIFY,
+    "score": (*_CLASSIFY, "extra_kwargs"),
     "token_classify": _CLASSIFY,
     "plugin": ("truncate_prompt_tokens",),
 }
@@ -42,6 +42,9 @@ class PoolingParams:
     """Deprecated alias of ``use_activation`` (older vLLM releases)."""
     truncate_prompt_tokens: int | None = None
     """Truncate inputs to this many tokens; -1 means the model's maximum length."""
+    extra_kwargs: dict[str, Any] | None = None
+    """Task extras, as vLLM's: ``{"max_tokens_per_doc": n}`` cuts each scored document (the
+    second side) to its first ``n`` tokens."""
 
     def verify(self, task: str) -> None:
         """Reject parameters that ``task`` does not take, with vLLM's message."""
@@ -64,6 +67,21 @@ class PoolingParams:
                 "`activation` are deprecated aliases of `use_activation`; set only that one."
             )
             raise ConfigError(msg)
+
+    def max_tokens_per_doc(self) -> int | None:
+        """``extra_kwargs["max_tokens_per_doc"]``, checked (a positive integer or None)."""
+        extras = self.extra_kwargs or {}
+        unknown = sorted(set(extras) - {"max_tokens_per_doc"})
+        if unknown:
+            msg = f"Unknown extra_kwargs {unknown}; supported: ['max_tokens_per_doc']."
+            raise ConfigError(msg)
+        value = extras.get("max_tokens_per_doc")
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            msg = f"max_tokens_per_doc must be a positive integer, got {value!r}."
+            raise ConfigError(msg)
+        return value
 
     def effective_activation(self) -> bool | None:
         """``use_activation`` with the deprecated aliases folded in; None = model default."""

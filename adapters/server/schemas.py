@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from adapters.server.encoding import EmbedDtype, EncodingFormat, Endianness
 
@@ -121,7 +129,16 @@ class RerankRequest(RequestBase):
     top_n: StrictInt = Field(default=0, ge=0)
     return_documents: StrictBool = True
     use_activation: StrictBool | None = None
-    max_tokens_per_doc: StrictInt | None = Field(default=None, ge=1)
+    max_tokens_per_doc: StrictInt | None = None
+    """Cut each document to its first N tokens before scoring (Cohere's field, vLLM's rule)."""
+
+    @field_validator("max_tokens_per_doc")
+    @classmethod
+    def _positive(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            msg = f"max_tokens_per_doc must be a positive integer, got {value}."
+            raise ValueError(msg)
+        return value
 
 
 class TokenizeRequest(BaseModel):
