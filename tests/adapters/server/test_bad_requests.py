@@ -90,7 +90,7 @@ CASES: list[tuple[str, Any, int, str]] = [
     ("/rerank", {"documents": ["a"]}, 400, "`query` is required"),
     ("/rerank", {"query": "q"}, 400, "`documents` must be a list"),
     ("/rerank", {"query": "q", "documents": []}, 400, "At least one text_pair element"),
-    ("/rerank", {"query": "q", "documents": "a"}, 400, "`documents` must be a list"),
+    ("/rerank", {"query": "q", "documents": 7}, 400, "`documents` must be a list"),
     ("/rerank", {"query": "", "documents": ["a"]}, 400, "`query` is an empty string"),
     ("/rerank", {"query": 3, "documents": ["a"]}, 400, "`query` must be a string"),
     ("/rerank", {"query": "q", "documents": ["a"], "top_n": -1}, 400, "top_n"),
