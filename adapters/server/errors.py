@@ -128,7 +128,8 @@ def validation_message(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
         detail = (first.get("ctx") or {}).get("error", "invalid JSON")
         return f"Malformed JSON body: {detail}. Send a JSON object.", None
     if tuple(first.get("loc", ())) == ("body",) and not isinstance(first.get("input"), dict):
-        got = type(first.get("input")).__name__
+        given = first.get("input")
+        got = "an empty body or null" if given is None else type(given).__name__
         msg = (
             f"The request body must be a JSON object (got {got}); send it with "
             "Content-Type: application/json."

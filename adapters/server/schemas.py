@@ -36,10 +36,44 @@ POOLING_ROUTE_TASKS: tuple[str, ...] = (
 BGE-M3) and ``hybrid`` (BGE-M3 dense + sparse + ColBERT from one pass)."""
 
 
-class RequestBase(BaseModel):
-    """Fields every pooling endpoint takes (vLLM's ``PoolingBasicRequestMixin``)."""
+class CheckedBody(BaseModel):
+    """Every request body: unknown fields allowed (as vLLM), text must be valid Unicode."""
 
     model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        where = _lone_surrogate(data)
+        if where is not None:
+            msg = (
+                f"`{where}` holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff "
+                "escape), which is not valid Unicode text; send the text as UTF-8."
+            )
+            raise ValueError(msg)
+        return data
+
+
+def _lone_surrogate(data: Any) -> str | None:
+    """Dotted path of the first string that cannot be encoded as UTF-8 (walked without
+    recursion, so any nesting depth the JSON parser accepted is safe)."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return path or "body"
+        elif isinstance(value, dict):
+            stack.extend((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", v) for i, v in enumerate(value))
+    return None
+
+
+class RequestBase(CheckedBody):
+    """Fields every pooling endpoint takes (vLLM's ``PoolingBasicRequestMixin``)."""
 
     model: str | None = None
     user: str | None = None
@@ -141,9 +175,7 @@ class RerankRequest(RequestBase):
         return value
 
 
-class TokenizeRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
+class TokenizeRequest(CheckedBody):
     model: str | None = None
     prompt: Any = None
     messages: Any = None
@@ -155,17 +187,13 @@ class TokenizeRequest(BaseModel):
     chat_template_kwargs: dict[str, Any] | None = None
 
 
-class DetokenizeRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
+class DetokenizeRequest(CheckedBody):
     model: str | None = None
     tokens: list[StrictInt]
 
 
-class SearchRequest(BaseModel):
+class SearchRequest(CheckedBody):
     """``POST /v1/search``: query text in, hits out (toolkit extension)."""
-
-    model_config = ConfigDict(extra="allow")
 
     model: str | None = None
     query: Any = None
