@@ -162,7 +162,7 @@ class LLM(MultiVectorMethods):
     @property
     def supported_tasks(self) -> tuple[str, ...]:
         """The pooling tasks this model serves (vLLM's ``Pooler.get_supported_tasks``)."""
-        per_token = classify.score_head(self.model) is not None
+        per_token = classify.token_head(self.model) is not None
         tasks = supported_tasks(self.model.family, per_token)
         return (*tasks, "plugin") if self.engine.plugin is not None else tasks
 

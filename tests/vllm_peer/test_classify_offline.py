@@ -163,3 +163,25 @@ def test_token_classification_bert_like(ner_path: Path) -> None:
     got = [o.outputs.data for o in llm.encode(PROMPTS, pooling_task="token_classify")]
     for hf_output, vllm_output in zip(expected, got, strict=True):
         torch.testing.assert_close(hf_output, vllm_output.float(), atol=3.2e-2, rtol=1e-3)
+
+
+# token_classify on encoder sequence classifiers (the cross-encoder online files assert its
+# shape); the values follow vLLM's DispatchPooler.for_seq_cls: the classifier on every token.
+@pytest.mark.parametrize("family", ["bert", "roberta"])
+def test_seq_classifier_token_classify(tmp_path: Path, family: str) -> None:
+    import transformers
+
+    folder = make_family(tmp_path / family, family, "seq", labels=3, seed=25)
+    llm = LLM(str(folder), device="cpu")
+    assert "token_classify" in llm.supported_tasks
+    (out,) = llm.encode(PROMPTS[1], pooling_task="token_classify")
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(str(folder)).eval()
+    inputs = transformers.AutoTokenizer.from_pretrained(str(folder))(
+        PROMPTS[1], return_tensors="pt"
+    )
+    with torch.inference_mode():
+        hidden = model.base_model(**inputs).last_hidden_state[0]
+        head = model.classifier
+        logits = head(hidden) if family == "bert" else head.out_proj(torch.tanh(head.dense(hidden)))
+    assert out.outputs.data.shape == (inputs["input_ids"].shape[1], 3)
+    torch.testing.assert_close(out.outputs.data, torch.softmax(logits, -1), atol=1e-5, rtol=1e-4)

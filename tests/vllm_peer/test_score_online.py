@@ -224,3 +224,21 @@ def test_top_n_accepted(http: Any, top_n: int | None, count: int) -> None:
 def test_negative_top_n_is_rejected(http: Any) -> None:
     body = {"model": "reranker", "query": "capital of France", "documents": DOCS, "top_n": -1}
     assert http.post("/rerank", json=body).status_code == 400
+
+
+# test_pooling_token_classify (cross-encoder): a sequence classifier also scores every token
+def test_pooling_token_classify(http: Any, peer_reranker_path: Any) -> None:
+    from transformers import AutoTokenizer
+
+    text = "this product was very good"
+    n_tokens = len(AutoTokenizer.from_pretrained(str(peer_reranker_path))(text)["input_ids"])
+    body = {
+        "model": "reranker",
+        "task": "token_classify",
+        "input": text,
+        "encoding_format": "float",
+    }
+    poolings = http.post("/pooling", json=body).json()
+    assert len(poolings["data"]) == 1
+    assert len(poolings["data"][0]["data"]) == n_tokens
+    assert len(poolings["data"][0]["data"][0]) == 1
