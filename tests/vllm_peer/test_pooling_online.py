@@ -1,8 +1,9 @@
 """The Pooling API on a reward model, ported from vLLM
-``tests/entrypoints/pooling/pooling/test_online.py`` (internlm2-1_8b-reward: one score per
-token, so ``/pooling`` answers ``token_classify`` by default with an ``(n_tokens, 1)`` tensor).
-Here the model is a tiny BERT token classifier with one label, served with vLLM's dummy chat
-template; token ids come from its own tokenizer."""
+``tests/entrypoints/pooling/pooling/test_online.py`` and its newer copy
+``tests/entrypoints/pooling/reward/test_token_reward_online.py`` (internlm2-1_8b-reward: one
+score per token, so ``/pooling`` answers ``token_classify`` by default with an
+``(n_tokens, 1)`` tensor). Here the model is a tiny BERT token classifier with one label,
+served with vLLM's dummy chat template; token ids come from its own tokenizer."""
 
 from __future__ import annotations
 
@@ -107,6 +108,33 @@ def test_conversation_pooling(http: Any, tokenizer: Any) -> None:
     assert chat["created"] <= completion["created"]
     for key in ("object", "model", "data", "usage"):
         assert chat[key] == completion[key], key
+
+
+# reward/test_token_reward_online.py::test_chat_request (the chat switches)
+def test_chat_request_flags(http: Any, tokenizer: Any) -> None:
+    def count(**flags: bool) -> int:
+        special = flags.pop("add_special_tokens", False)
+        text = tokenizer.apply_chat_template(
+            MESSAGES, chat_template=DUMMY_CHAT_TEMPLATE, tokenize=False, **flags
+        )
+        return len(tokenizer(text, add_special_tokens=special)["input_ids"])
+
+    for flags in (
+        {"add_generation_prompt": True},
+        {"continue_final_message": True},
+        {"add_special_tokens": True},
+    ):
+        output = _pool(http, messages=MESSAGES, **flags)
+        assert output["object"] == "list"
+        assert len(output["data"]) == 1
+        assert output["model"] == MODEL
+        assert output["usage"]["prompt_tokens"] == count(**flags), flags
+    both = {"continue_final_message": True, "add_generation_prompt": True}
+    response = http.post("/pooling", json={"model": MODEL, "messages": MESSAGES, **both})
+    assert (
+        "Cannot set both `continue_final_message` and `add_generation_prompt` to True."
+        in response.json()["error"]["message"]
+    )
 
 
 # test_batch_base64_pooling
