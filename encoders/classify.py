@@ -43,8 +43,8 @@ def token_head(model: PoolingModel) -> Any:
     classifier = getattr(model.backbone, "classifier", None)
     if kind == "bert" and _is_linear(classifier):
         return classifier
-    dense = getattr(classifier, "dense", None)
-    out_proj = getattr(classifier, "out_proj", None)
+    dense: Any = getattr(classifier, "dense", None)
+    out_proj: Any = getattr(classifier, "out_proj", None)
     if kind in ("roberta", "xlm-roberta") and _is_linear(dense) and _is_linear(out_proj):
         return lambda hidden: out_proj(torch.tanh(dense(hidden)))
     return None
