@@ -8,10 +8,14 @@ from __future__ import annotations
 from encoders.config import POOLING_TASKS, POOLING_TYPES, PoolerConfig
 from encoders.llm import LLM
 from encoders.outputs import (
+    ClassificationOutput,
+    ClassificationRequestOutput,
     EmbeddingOutput,
     EmbeddingRequestOutput,
     PoolingOutput,
     PoolingRequestOutput,
+    ScoringOutput,
+    ScoringRequestOutput,
 )
 from encoders.params import PoolingParams
 from encoders.resolve import DEFAULT_MODEL, ResolvedModel, packaged_models, resolve_model
@@ -21,6 +25,8 @@ __all__ = [
     "LLM",
     "POOLING_TASKS",
     "POOLING_TYPES",
+    "ClassificationOutput",
+    "ClassificationRequestOutput",
     "EmbeddingOutput",
     "EmbeddingRequestOutput",
     "PoolerConfig",
@@ -28,6 +34,8 @@ __all__ = [
     "PoolingParams",
     "PoolingRequestOutput",
     "ResolvedModel",
+    "ScoringOutput",
+    "ScoringRequestOutput",
     "packaged_models",
     "resolve_model",
 ]

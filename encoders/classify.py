@@ -43,6 +43,31 @@ def classify_activation(model: PoolingModel) -> str:
     return _by_labels(model)
 
 
+def token_head(model: PoolingModel) -> Any:
+    """The classifier ``token_classify`` applies to every token of a sequence classifier, or
+    None when the model has no per-token reading. Decoders: the linear ``score``. Encoders, as
+    vLLM's ``DispatchPooler.for_seq_cls`` runs them: BERT's linear ``classifier``, RoBERTa /
+    XLM-R's classification head (dense -> tanh -> out_proj) on each token's hidden state
+    (other encoder heads pool inside the head, so they have none)."""
+    head = score_head(model)
+    if head is not None or model.family != "classify":
+        return head
+    kind = str(getattr(model.hf_config, "model_type", ""))
+    classifier = getattr(model.backbone, "classifier", None)
+    if kind == "bert" and _is_linear(classifier):
+        return classifier
+    dense: Any = getattr(classifier, "dense", None)
+    out_proj: Any = getattr(classifier, "out_proj", None)
+    if kind in ("roberta", "xlm-roberta") and _is_linear(dense) and _is_linear(out_proj):
+        return lambda hidden: out_proj(torch.tanh(dense(hidden)))
+    return None
+
+
+def _is_linear(module: Any) -> bool:
+    # Linear layers may be swapped for the toolkit's packed CPU kernels; both have weights.
+    return isinstance(module, nn.Module) and hasattr(module, "weight")
+
+
 def resolve_activation(model: PoolingModel) -> str:
     """The ``score`` activation, as vLLM's ``get_cross_encoder_act_fn``: the checkpoint's
     sentence-transformers CrossEncoder activation when it names one (``Sigmoid`` / ``Softmax``
@@ -111,9 +136,9 @@ def sequence_logits(model: PoolingModel, inputs: dict[str, torch.Tensor]) -> tor
 
 def token_logits(model: PoolingModel, inputs: dict[str, torch.Tensor]) -> list[torch.Tensor]:
     """Classifier logits per token: one ``(n_tokens, n_labels)`` tensor per sequence."""
-    head = score_head(model)
+    head = token_head(model)
     if head is not None:
-        logits = head(_decoder_hidden(model, inputs))
+        logits = head(model.base_hidden(inputs))
     else:
         logits = model.backbone(**inputs).logits
     keep = inputs["attention_mask"].bool()

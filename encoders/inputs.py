@@ -174,6 +174,23 @@ def tokenize_pairs(
     return ids, [list(t) for t in types]
 
 
+def cut_documents(
+    tokenizer: Any, pairs: list[tuple[str, str]], max_tokens: int | None
+) -> list[tuple[str, str]]:
+    """Cut the second text of each pair to its first ``max_tokens`` tokens (special tokens not
+    counted), at the character where that token ends, so it re-tokenizes to the same prefix."""
+    if max_tokens is None:
+        return pairs
+    out = []
+    for query, doc in pairs:
+        encoded = tokenizer(doc, add_special_tokens=False, return_offsets_mapping=True)
+        offsets = encoded["offset_mapping"]
+        if len(offsets) > max_tokens:
+            doc = doc[: offsets[max_tokens - 1][1]]
+        out.append((query, doc))
+    return out
+
+
 def score_pairs(data_1: Any, data_2: Any) -> list[tuple[str, str]]:
     """Expand ``score(data_1, data_2)`` inputs into pairs: 1:1, 1:N or N:N."""
     firsts = _texts(data_1, "data_1")
@@ -212,7 +229,7 @@ def _check_length(index: int, token_ids: list[int], max_model_len: int | None) -
     if max_model_len is not None and len(token_ids) > max_model_len:
         msg = (
             f"This model's maximum context length is {max_model_len} tokens. However, prompt "
-            f"{index} has {len(token_ids)} tokens. Please reduce the length of the input, or "
-            f"pass truncate_prompt_tokens=-1 to truncate it to {max_model_len} tokens."
+            f"{index} has {len(token_ids)} tokens. Please reduce the length of the input "
+            f"prompt, or pass truncate_prompt_tokens=-1 to truncate it to {max_model_len} tokens."
         )
         raise InputTooLongError(msg)

@@ -25,6 +25,7 @@ from encoders.config import (
 )
 from encoders.engine import Engine, ProgressArg, Request
 from encoders.inputs import (
+    cut_documents,
     normalize_prompts,
     resolve_truncation,
     score_pairs,
@@ -45,7 +46,13 @@ from encoders.outputs import (
     ScoringOutput,
     ScoringRequestOutput,
 )
-from encoders.params import Params, PoolingParams, one_params
+from encoders.params import (
+    Params,
+    PoolingParams,
+    check_params_count,
+    one_params,
+    truncation_from,
+)
 from encoders.plugins import load_plugin
 from encoders.resolve import DEFAULT_MODEL, resolve_model
 from encoders.vision.colqwen import ColQwenModel, detect_format
@@ -64,6 +71,17 @@ _IGNORED_ENGINE_ARGS = frozenset(
         "compilation_config", "disable_custom_all_reduce", "task", "seed",
     }
 )  # fmt: skip
+
+
+# vLLM's opening sentences for a task the model lacks (users and vLLM's tests match them).
+_UNSUPPORTED = {
+    "embed": "Embedding API is not supported by this model.",
+    "token_embed": "Embedding API is not supported by this model.",
+    "classify": "Classification API is not supported by this model.",
+    "token_classify": "Classification API is not supported by this model.",
+    "score": "Score API is not supported by this model.",
+    "plugin": "No IOProcessor plugin installed.",
+}
 
 
 class LLM(MultiVectorMethods):
@@ -145,7 +163,7 @@ class LLM(MultiVectorMethods):
     @property
     def supported_tasks(self) -> tuple[str, ...]:
         """The pooling tasks this model serves (vLLM's ``Pooler.get_supported_tasks``)."""
-        per_token = classify.score_head(self.model) is not None
+        per_token = classify.token_head(self.model) is not None
         tasks = supported_tasks(self.model.family, per_token)
         return (*tasks, "plugin") if self.engine.plugin is not None else tasks
 
@@ -181,7 +199,12 @@ class LLM(MultiVectorMethods):
             use_tqdm=use_tqdm,
             tokenization_kwargs=tokenization_kwargs,
         )
-        return [_convert(o, EmbeddingOutput.from_base(o.outputs)) for o in outputs]
+        return [
+            EmbeddingRequestOutput(
+                o.request_id, EmbeddingOutput.from_base(o.outputs), o.prompt_token_ids
+            )
+            for o in outputs
+        ]
 
     @property
     def vocab_size(self) -> int:
@@ -205,7 +228,12 @@ class LLM(MultiVectorMethods):
             use_tqdm=use_tqdm,
             tokenization_kwargs=tokenization_kwargs,
         )
-        return [_convert(o, ClassificationOutput.from_base(o.outputs)) for o in outputs]
+        return [
+            ClassificationRequestOutput(
+                o.request_id, ClassificationOutput.from_base(o.outputs), o.prompt_token_ids
+            )
+            for o in outputs
+        ]
 
     def reward(
         self,
@@ -242,7 +270,9 @@ class LLM(MultiVectorMethods):
         if isinstance(self.model, ColQwenModel):
             return [self._scored(score, []) for score in self._score_items(data_1, data_2)]
         pairs = score_pairs(data_1, data_2)
+        truncate_prompt_tokens = truncation_from(truncate_prompt_tokens, tokenization_kwargs)
         params = one_params(pooling_params, truncate_prompt_tokens)
+        pairs = cut_documents(self.model.tokenizer, pairs, params.max_tokens_per_doc())
         if self.model.colbert is not None:
             maxsim = scoring.maxsim_scores(
                 pairs,
@@ -271,7 +301,7 @@ class LLM(MultiVectorMethods):
             self.model.tokenizer, pairs, truncation, self.max_model_len, self.model.lower_case
         )
         activation = params.effective_activation()
-        request = Request("score", activation=True if activation is None else activation)
+        request = Request("score", activation=self._activation(activation))
         data = self.engine.run(ids, request, use_tqdm, types)
         scores = [ScoringOutput.from_base(PoolingOutput(d)).score for d in data]
         return [self._scored(score, i) for score, i in zip(scores, ids, strict=True)]
@@ -290,12 +320,14 @@ class LLM(MultiVectorMethods):
         ``(n_tokens, d)`` for ``token_embed``, ``(n_labels,)`` for ``classify``,
         ``(n_tokens, n_labels)`` for ``token_classify``, the plugin's tensor for ``plugin``."""
         task = self._check_task(pooling_task)
+        truncate_prompt_tokens = truncation_from(truncate_prompt_tokens, tokenization_kwargs)
         params = one_params(pooling_params, truncate_prompt_tokens)
         params.verify(task)
         request = self._request(task, params)
         if isinstance(self.model, ColQwenModel) and has_images(prompts):
             return self._encode_items(prompts, request)
         token_ids = self._tokenize(prompts, params, request, tokenization_kwargs)
+        check_params_count(pooling_params, len(token_ids))
         data = self.engine.run(token_ids, request, use_tqdm)
         return [
             PoolingRequestOutput(self._next_id(), PoolingOutput(d), ids)
@@ -313,8 +345,8 @@ class LLM(MultiVectorMethods):
         check_choice("pooling task", task, POOLING_TASKS, "")
         if task not in self.supported_tasks:
             msg = (
-                f"Model {self.model.name!r} does not support pooling task {task!r}. "
-                f"Supported tasks: {list(self.supported_tasks)}."
+                f"{_UNSUPPORTED[task]} Model {self.model.name!r} does not support pooling task "
+                f"{task!r}. Supported tasks: {list(self.supported_tasks)}."
             )
             raise ConfigError(msg)
         return task
@@ -330,7 +362,15 @@ class LLM(MultiVectorMethods):
             normalize = self.model.settings.normalize if activation is None else activation
             chunked = task == "embed" and self.pooler_config.enable_chunked_processing
             return Request(task, dimensions, normalize, chunked)
-        return Request(task, activation=True if activation is None else activation)
+        return Request(task, activation=self._activation(activation))
+
+    def _activation(self, requested: bool | None) -> bool:
+        """Classify / score / token_classify: the request's choice, else pooler_config's
+        ``use_activation``, else on (vLLM's order)."""
+        if requested is not None:
+            return requested
+        default = self.pooler_config.activation
+        return True if default is None else default
 
     def _tokenize(
         self,
@@ -343,20 +383,20 @@ class LLM(MultiVectorMethods):
         truncation = resolve_truncation(
             params.truncate_prompt_tokens, self.max_model_len, self._side(tokenization_kwargs)
         )
-        limit = self.max_model_len
-        if request.chunked and truncation.max_tokens is None:
-            limit = self.pooler_config.max_embed_len  # type: ignore[assignment]
+        chunked = request.chunked and truncation.max_tokens is None
+        limit: int | None = self.max_model_len
+        cap = self.pooler_config.max_embed_len if request.task == "embed" else None
+        if chunked:
+            limit = cap
+        elif cap is not None and truncation.max_tokens is None:
+            # As vLLM: max_embed_len caps embed inputs with or without chunked processing.
+            limit = min(self.max_model_len, cap)
         return tokenize(
-            self.model.tokenizer,
-            items,
-            truncation,
-            limit,
-            self.model.lower_case,
-            chunked=request.chunked and truncation.max_tokens is None,
+            self.model.tokenizer, items, truncation, limit, self.model.lower_case, chunked=chunked
         )
 
     def _scored(self, score: float, token_ids: list[int]) -> ScoringRequestOutput:
-        return PoolingRequestOutput(self._next_id(), ScoringOutput(score), token_ids)
+        return ScoringRequestOutput(self._next_id(), ScoringOutput(score), token_ids)
 
     def _side(self, tokenization_kwargs: dict[str, Any] | None) -> str:
         side = (tokenization_kwargs or {}).get("truncation_side", self.truncation_side)
@@ -365,7 +405,3 @@ class LLM(MultiVectorMethods):
     def _next_id(self) -> str:
         self._request_counter += 1
         return str(self._request_counter - 1)
-
-
-def _convert(output: PoolingRequestOutput[PoolingOutput], outputs: Any) -> Any:
-    return PoolingRequestOutput(output.request_id, outputs, output.prompt_token_ids)

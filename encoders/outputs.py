@@ -60,8 +60,9 @@ class ScoringOutput:
     def from_base(cls, output: PoolingOutput) -> ScoringOutput:
         if output.data.numel() != 1:
             msg = (
-                f"a score needs one value per pair, the model produced {output.data.numel()} "
-                "(a multi-label classifier cannot score pairs; use LLM.classify)"
+                "Scoring API is only enabled for num_labels == 1: a score needs one value per "
+                f"pair, the model produced {output.data.numel()} (a multi-label classifier "
+                "cannot score pairs; use LLM.classify)"
             )
             raise ValueError(msg)
         return cls(float(output.data.reshape(-1)[0]))
@@ -91,6 +92,14 @@ class PoolingRequestOutput(Generic[T]):
     num_cached_tokens: int = 0
 
 
-EmbeddingRequestOutput = PoolingRequestOutput[EmbeddingOutput]
-ClassificationRequestOutput = PoolingRequestOutput[ClassificationOutput]
-ScoringRequestOutput = PoolingRequestOutput[ScoringOutput]
+# Real subclasses (not aliases) so ``isinstance(out, EmbeddingRequestOutput)`` works as in vLLM.
+class EmbeddingRequestOutput(PoolingRequestOutput[EmbeddingOutput]):
+    """What ``LLM.embed`` returns per prompt: ``out.outputs.embedding``."""
+
+
+class ClassificationRequestOutput(PoolingRequestOutput[ClassificationOutput]):
+    """What ``LLM.classify`` returns per prompt: ``out.outputs.probs``."""
+
+
+class ScoringRequestOutput(PoolingRequestOutput[ScoringOutput]):
+    """What ``LLM.score`` returns per pair: ``out.outputs.score``."""

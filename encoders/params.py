@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from typing import Any
 
 from retrieval.errors import ConfigError
 
@@ -15,7 +16,7 @@ _VALID_PARAMETERS: dict[str, tuple[str, ...]] = {
     "embed": _EMBED,
     "token_embed": _EMBED,
     "classify": _CLASSIFY,
-    "score": _CLASSIFY,
+    "score": (*_CLASSIFY, "extra_kwargs"),
     "token_classify": _CLASSIFY,
     "plugin": ("truncate_prompt_tokens",),
 }
@@ -41,6 +42,9 @@ class PoolingParams:
     """Deprecated alias of ``use_activation`` (older vLLM releases)."""
     truncate_prompt_tokens: int | None = None
     """Truncate inputs to this many tokens; -1 means the model's maximum length."""
+    extra_kwargs: dict[str, Any] | None = None
+    """Task extras, as vLLM's: ``{"max_tokens_per_doc": n}`` cuts each scored document (the
+    second side) to its first ``n`` tokens."""
 
     def verify(self, task: str) -> None:
         """Reject parameters that ``task`` does not take, with vLLM's message."""
@@ -63,6 +67,21 @@ class PoolingParams:
                 "`activation` are deprecated aliases of `use_activation`; set only that one."
             )
             raise ConfigError(msg)
+
+    def max_tokens_per_doc(self) -> int | None:
+        """``extra_kwargs["max_tokens_per_doc"]``, checked (a positive integer or None)."""
+        extras = self.extra_kwargs or {}
+        unknown = sorted(set(extras) - {"max_tokens_per_doc"})
+        if unknown:
+            msg = f"Unknown extra_kwargs {unknown}; supported: ['max_tokens_per_doc']."
+            raise ConfigError(msg)
+        value = extras.get("max_tokens_per_doc")
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            msg = f"max_tokens_per_doc must be a positive integer, got {value!r}."
+            raise ConfigError(msg)
+        return value
 
     def effective_activation(self) -> bool | None:
         """``use_activation`` with the deprecated aliases folded in; None = model default."""
@@ -93,3 +112,32 @@ def one_params(pooling_params: Params, truncate_prompt_tokens: int | None) -> Po
     if truncate_prompt_tokens is not None:
         params.truncate_prompt_tokens = truncate_prompt_tokens
     return params
+
+
+def check_params_count(pooling_params: Params, n_prompts: int) -> None:
+    """Per-prompt params must match the prompts one to one (vLLM refuses a mismatch)."""
+    if pooling_params is None or isinstance(pooling_params, PoolingParams):
+        return
+    if len(pooling_params) != n_prompts:
+        msg = (
+            f"pooling_params has {len(pooling_params)} items for {n_prompts} prompts; pass one "
+            "PoolingParams per prompt, or a single PoolingParams for all of them."
+        )
+        raise ConfigError(msg)
+
+
+def truncation_from(
+    truncate_prompt_tokens: int | None, tokenization_kwargs: dict[str, Any] | None
+) -> int | None:
+    """``truncate_prompt_tokens`` given directly or, as newer vLLM takes it, inside
+    ``tokenization_kwargs``; the two must agree."""
+    nested = (tokenization_kwargs or {}).get("truncate_prompt_tokens")
+    if nested is None:
+        return truncate_prompt_tokens
+    if truncate_prompt_tokens is not None and truncate_prompt_tokens != nested:
+        msg = (
+            f"truncate_prompt_tokens={truncate_prompt_tokens} and tokenization_kwargs"
+            f"['truncate_prompt_tokens']={nested} disagree; pass only one of them."
+        )
+        raise ConfigError(msg)
+    return int(nested)

@@ -33,7 +33,13 @@ def build_app(models: ModelsArg, config: ServerConfig | None = None, *, index: A
     except ImportError as err:
         msg = "fastapi"
         raise MissingDependencyError(msg, "server") from err
-    from adapters.server import routes_misc, routes_pooling, routes_score, routes_search
+    from adapters.server import (
+        routes_invocations,
+        routes_misc,
+        routes_pooling,
+        routes_score,
+        routes_search,
+    )
     from adapters.server.middleware import GuardMiddleware
 
     config = config or ServerConfig()
@@ -55,7 +61,7 @@ def build_app(models: ModelsArg, config: ServerConfig | None = None, *, index: A
 
     app = FastAPI(title="retrieval-toolkit", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.server = ServerState(registry, config, metrics, index, time.time())
-    for module in (routes_pooling, routes_score, routes_misc, routes_search):
+    for module in (routes_pooling, routes_score, routes_misc, routes_search, routes_invocations):
         app.include_router(module.router)
 
     @app.exception_handler(HTTPException)

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
 from adapters.server.config import ServerConfig
 from adapters.server.errors import classify_exception, error_body, validation_message
@@ -59,8 +60,26 @@ def error_response(exc: BaseException) -> JSONBody:
     if isinstance(exc, RequestValidationError):
         message, param = validation_message(list(exc.errors()))
         return JSONBody(error_body(400, message, param), status_code=400)
+    if isinstance(exc, HTTPException):
+        # FastAPI raises these itself, e.g. 400 for a body its JSON parser gives up on.
+        return JSONBody(
+            error_body(exc.status_code, _http_message(exc)),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
     status, message, param, headers = classify_exception(exc)
     return JSONBody(error_body(status, message, param), status_code=status, headers=headers)
+
+
+def _http_message(exc: HTTPException) -> str:
+    if isinstance(exc.__cause__, RecursionError):
+        return (
+            "Malformed JSON body: it is nested too deeply to parse. Send a JSON object with "
+            "the request fields."
+        )
+    if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+        return "Malformed JSON body: it could not be parsed. Send a JSON object."
+    return str(exc.detail)
 
 
 class ErrorRoute(APIRoute):

@@ -3,14 +3,15 @@
 ``base64`` is the tensor's bytes in ``embed_dtype`` and ``endianness`` (native = little on
 every platform this runs on), base64-encoded; the openai SDK decodes it as little-endian
 float32, its default. ``bytes`` concatenates every item's raw bytes into one
-``application/octet-stream`` body and describes the items in a ``metadata`` header (JSON list of
-``{"index", "embed_dtype", "endianness", "shape", "start", "end"}``, byte offsets into the body).
+``application/octet-stream`` body; with ``bytes`` (not ``bytes_only``) a ``metadata`` header holds
+the JSON envelope ``{"id", "object", "created", "model", "data", "usage"}`` whose ``data`` lists
+``{"index", "embed_dtype", "endianness", "shape", "start", "end"}`` (byte offsets into the body),
+as vLLM sends it.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import sys
 from typing import Any, Literal
 
@@ -50,8 +51,10 @@ def encode_item(tensor: torch.Tensor, fmt: str, embed_dtype: str, endianness: st
     return tensor.detach().float().tolist()
 
 
-def bytes_body(tensors: list[torch.Tensor], embed_dtype: str, endianness: str) -> tuple[bytes, str]:
-    """The ``bytes`` format: concatenated item bytes and the JSON ``metadata`` header."""
+def bytes_body(
+    tensors: list[torch.Tensor], embed_dtype: str, endianness: str
+) -> tuple[bytes, list[dict[str, Any]]]:
+    """The ``bytes`` format: concatenated item bytes and each item's layout."""
     chunks: list[bytes] = []
     items = []
     offset = 0
@@ -69,4 +72,4 @@ def bytes_body(tensors: list[torch.Tensor], embed_dtype: str, endianness: str) -
         )
         chunks.append(raw)
         offset += len(raw)
-    return b"".join(chunks), json.dumps(items)
+    return b"".join(chunks), items

@@ -128,7 +128,8 @@ def validation_message(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
         detail = (first.get("ctx") or {}).get("error", "invalid JSON")
         return f"Malformed JSON body: {detail}. Send a JSON object.", None
     if tuple(first.get("loc", ())) == ("body",) and not isinstance(first.get("input"), dict):
-        got = type(first.get("input")).__name__
+        given = first.get("input")
+        got = "an empty body or null" if given is None else type(given).__name__
         msg = (
             f"The request body must be a JSON object (got {got}); send it with "
             "Content-Type: application/json."
@@ -138,11 +139,24 @@ def validation_message(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
     for error in errors[:5]:
         loc = _dotted(error.get("loc", ()))
         text = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
-        parts.append(f"{text} (at '{loc}')" if loc else text)
+        # vLLM's messages carry pydantic's error type and the rejected value; clients match
+        # on them (e.g. "literal_error"), and the value shows the caller what was wrong.
+        detail = [f"at '{loc}'"] if loc else []
+        kind = error.get("type")
+        if kind not in (None, "value_error", "missing"):
+            detail.append(f"type={kind}")
+            if "input" in error:
+                detail.append(f"input={_short_repr(error['input'])}")
+        parts.append(f"{text} ({', '.join(detail)})" if detail else text)
     if len(errors) > 5:
         parts.append(f"... and {len(errors) - 5} more errors")
     param = _dotted(first.get("loc", ())) or None
     return "; ".join(parts) or "Invalid request body.", param
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _dotted(loc: Any) -> str:

@@ -46,7 +46,8 @@ def prompts_from(value: Any, name: str, max_inputs: int) -> list[Prompt]:
         return [_token_ids(value, name)]
     if len(value) > max_inputs:
         msg = (
-            f"`{name}` has {len(value)} items; at most {max_inputs} are accepted per request. "
+            f"`{name}` list length {len(value)} exceeds the limit: at most {max_inputs} inputs "
+            "are accepted per request. "
             "Split the inputs over several requests."
         )
         raise BadRequest(
@@ -174,8 +175,20 @@ def check_image_part(part: dict[str, Any], where: str) -> bytes:
         raise BadRequest(msg, param=where) from None
 
 
-def messages_text(messages: Any, tokenizer: Any, name: str = "messages") -> list[str]:
-    """One prompt per conversation, rendered with the tokenizer's chat template."""
+def messages_text(
+    messages: Any,
+    tokenizer: Any,
+    name: str = "messages",
+    *,
+    add_generation_prompt: bool = False,
+    continue_final_message: bool = False,
+    template_kwargs: dict[str, Any] | None = None,
+) -> list[str]:
+    """One prompt per conversation, rendered with the tokenizer's chat template (the flags
+    are vLLM's ``add_generation_prompt`` / ``continue_final_message``)."""
+    if add_generation_prompt and continue_final_message:
+        msg = "Cannot set both `continue_final_message` and `add_generation_prompt` to True."
+        raise BadRequest(msg, param="continue_final_message")
     if not isinstance(messages, list) or not messages:
         msg = f"`{name}` must be a non-empty list of chat messages."
         raise BadRequest(msg, param=name)
@@ -201,7 +214,15 @@ def messages_text(messages: Any, tokenizer: Any, name: str = "messages") -> list
                 raise BadRequest(msg, param=at)
             text = content_text(message.get("content", ""), f"{at}.content")
             clean.append({"role": str(message["role"]), "content": text})
-        prompts.append(tokenizer.apply_chat_template(clean, tokenize=False))
+        prompts.append(
+            tokenizer.apply_chat_template(
+                clean,
+                tokenize=False,
+                add_generation_prompt=add_generation_prompt,
+                continue_final_message=continue_final_message,
+                **(template_kwargs or {}),
+            )
+        )
     return prompts
 
 
@@ -215,7 +236,10 @@ def score_side(value: Any, name: str, max_inputs: int, item_fn: ItemFn | None = 
         msg = f"At least one text element must be given in `{name}`."
         raise BadRequest(msg, param=name)
     if len(items) > max_inputs:
-        msg = f"`{name}` has {len(items)} items; at most {max_inputs} per request."
+        msg = (
+            f"`{name}` list length {len(items)} exceeds the limit: at most {max_inputs} per "
+            "request; split them over several requests."
+        )
         raise BadRequest(msg, param=name)
     texts = []
     for index, item in enumerate(items):
@@ -270,6 +294,8 @@ def documents_from(value: Any, max_inputs: int, item_fn: ItemFn | None = None) -
     optional ``id`` / ``metadata`` (Cohere v1's ``{"text"}`` included). With ``item_fn``
     (image-reading models) a document may also be a bare list of content parts, and
     ``{"content"}`` objects keep their ``id`` / ``metadata``."""
+    if isinstance(value, str):
+        value = [value]  # one document, as vLLM's request model accepts
     if not isinstance(value, list):
         msg = "`documents` must be a list of strings or objects."
         raise BadRequest(msg, param="documents")
@@ -277,7 +303,10 @@ def documents_from(value: Any, max_inputs: int, item_fn: ItemFn | None = None) -
         msg = "At least one text_pair element must be given in `documents`."
         raise BadRequest(msg, param="documents")
     if len(value) > max_inputs:
-        msg = f"`documents` has {len(value)} items; at most {max_inputs} per request."
+        msg = (
+            f"`documents` list length {len(value)} exceeds the limit: at most {max_inputs} per "
+            "request; split them over several requests."
+        )
         raise BadRequest(msg, param="documents")
     docs = []
     for index, item in enumerate(value):

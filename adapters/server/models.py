@@ -49,6 +49,17 @@ class ServedModel:
                 f"tasks are {list(self.tasks)}.",
             )
 
+    def check_truncation(self, truncate: int | None) -> None:
+        """vLLM's refusal of a truncation longer than the model, word for word (clients
+        compare it); ``param`` names the field."""
+        if truncate is not None and truncate > self.llm.max_model_len:
+            raise APIError(
+                400,
+                "truncate_prompt_tokens value is greater than max_model_len. "
+                "Please request a smaller truncation size.",
+                param="truncate_prompt_tokens",
+            )
+
     def prepare(
         self, prompts: list[Prompt], *, add_special_tokens: bool, truncate: int | None
     ) -> tuple[list[Prompt], list[int]]:

@@ -54,7 +54,13 @@ async def models(request: Request) -> Response:
 async def tokenize(body: TokenizeRequest, request: Request) -> Response:
     served = state_of(request).registry.get(body.model)
     if body.messages is not None:
-        texts = messages_text(body.messages, served.tokenizer)
+        texts = messages_text(
+            body.messages,
+            served.tokenizer,
+            add_generation_prompt=body.add_generation_prompt,
+            continue_final_message=body.continue_final_message,
+            template_kwargs=body.chat_template_kwargs,
+        )
         if len(texts) != 1:
             msg = "`messages` must be one conversation for /tokenize."
             raise BadRequest(msg, param="messages")

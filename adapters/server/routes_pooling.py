@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import torch
@@ -17,14 +18,6 @@ from adapters.server.models import ServedModel
 from adapters.server.schemas import ClassifyRequest, EmbeddingRequest, PoolingRequest
 
 router = APIRouter(route_class=ErrorRoute)
-
-_API_NAMES = {
-    "embed": "Embeddings API",
-    "classify": "Classification API",
-    "token_embed": "Pooling API",
-    "token_classify": "Pooling API",
-    "plugin": "Pooling API",
-}
 
 
 @router.post("/v1/embeddings")
@@ -43,7 +36,7 @@ async def pooling(body: PoolingRequest, request: Request) -> Response:
     task = body.task or _default_task(served)
     if task in ("sparse", "hybrid"):
         return await _sparse_or_hybrid(state, served, task, body)
-    served.require(task, _API_NAMES[task])
+    _require_pooling_task(served, task)
     if task in ("classify", "token_classify") and body.dimensions is not None:
         msg = f"`dimensions` applies to embeddings, not to task {task!r}."
         raise BadRequest(msg, param="dimensions")
@@ -71,6 +64,18 @@ async def classify(body: ClassifyRequest, request: Request) -> Response:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+def _require_pooling_task(served: ServedModel, task: str) -> None:
+    """vLLM's /pooling refusal: the message starts "Unsupported task: 'x'" (clients match it)."""
+    if task in served.tasks:
+        return
+    if task == "plugin":
+        why = "No IOProcessor plugin installed; load the model with io_processor_plugin=..."
+    else:
+        why = f"The model `{served.name}` supports {list(served.tasks)}."
+    msg = f"Unsupported task: {task!r}. {why}"
+    raise BadRequest(msg, param="task")
+
+
 def _default_task(served: ServedModel) -> str:
     for task in ("embed", "classify", "token_embed", "token_classify", "plugin"):
         if task in served.tasks:
@@ -84,7 +89,15 @@ async def _prompts(state: ServerState, served: ServedModel, body: Any) -> list[P
         if body.input is not None:
             msg = "Send either `input` or `messages`, not both."
             raise BadRequest(msg, param="messages")
-        return list(messages_text(body.messages, served.tokenizer))
+        return list(
+            messages_text(
+                body.messages,
+                served.tokenizer,
+                add_generation_prompt=body.add_generation_prompt,
+                continue_final_message=body.continue_final_message,
+                template_kwargs=body.chat_template_kwargs,
+            )
+        )
     return prompts_from(body.input, "input", state.config.max_inputs)
 
 
@@ -92,6 +105,7 @@ async def _pool(
     state: ServerState, served: ServedModel, task: str, body: Any, dimensions: int | None
 ) -> tuple[list[torch.Tensor], list[int]]:
     """Tensors (one per prompt) and exact token counts, micro-batched with other requests."""
+    served.check_truncation(body.truncate_prompt_tokens)
     items = pooling_items(served.llm, body.messages, body.input, state.config.max_inputs)
     if items is not None:
         return await _pool_items(served, task, items, body, dimensions)
@@ -99,7 +113,7 @@ async def _pool(
     prepared, counts = await run_in_threadpool(
         served.prepare,
         prompts,
-        add_special_tokens=body.add_special_tokens,
+        add_special_tokens=body.special_tokens(body.messages),
         truncate=body.truncate_prompt_tokens,
     )
     truncate, side, activation = (
@@ -163,17 +177,20 @@ def _pooled(
     tensors: list[torch.Tensor],
     counts: list[int],
 ) -> Response:
-    fmt = body.encoding_format
+    fmt, model = body.encoding_format, body.model or served.name
     if fmt in ("bytes", "bytes_only"):
-        payload, metadata = bytes_body(tensors, body.embed_dtype, body.endianness)
-        headers = {"metadata": metadata} if fmt == "bytes" else {}
+        payload, items = bytes_body(tensors, body.embed_dtype, body.endianness)
+        headers = {}
+        if fmt == "bytes":
+            # vLLM's header: the JSON envelope with the byte layout of each item as `data`.
+            headers["metadata"] = json.dumps(envelope(prefix, model, items, sum(counts)))
         return Response(payload, media_type="application/octet-stream", headers=headers)
     field = "embedding" if kind == "embedding" else "data"
     data = [
         {"index": i, "object": kind, field: encode_item(t, fmt, body.embed_dtype, body.endianness)}
         for i, t in enumerate(tensors)
     ]
-    return JSONBody(envelope(prefix, body.model or served.name, data, sum(counts)))
+    return JSONBody(envelope(prefix, model, data, sum(counts)))
 
 
 async def _sparse_or_hybrid(
@@ -186,6 +203,7 @@ async def _sparse_or_hybrid(
         msg = f"task {task!r} returns JSON; use encoding_format float or base64."
         raise BadRequest(msg, param="encoding_format")
     prompts = await _prompts(state, served, body)
+    served.check_truncation(body.truncate_prompt_tokens)
     llm, truncate = served.llm, body.truncate_prompt_tokens
     if task == "sparse":
         outputs = await served.worker.call(

@@ -130,12 +130,17 @@ async def _scores(
     served: ServedModel, side_1: list[Any], side_2: list[Any], body: Any
 ) -> tuple[list[float], int]:
     """Scores of the 1:1 / 1:N / N:N pairs and the prompt tokens read, on the model thread."""
+    served.check_truncation(body.truncate_prompt_tokens)
     llm, truncate, activation = served.llm, body.truncate_prompt_tokens, body.use_activation
 
     def run() -> tuple[list[float], int]:
         from encoders import PoolingParams
 
-        params = PoolingParams(use_activation=activation) if activation is not None else None
+        per_doc = getattr(body, "max_tokens_per_doc", None)
+        params = PoolingParams(
+            use_activation=activation,
+            extra_kwargs={"max_tokens_per_doc": per_doc} if per_doc is not None else None,
+        )
         first: Any = side_1[0] if len(side_1) == 1 else side_1
         outputs = llm.score(
             first, side_2, truncate_prompt_tokens=truncate, use_tqdm=False, pooling_params=params

@@ -57,8 +57,8 @@ CASES: list[tuple[str, Any, int, str]] = [
     (E, {"input": "x", "messages": []}, 400, "either `input` or `messages`"),
     # pooling / classify
     ("/pooling", {"input": "x", "task": "encode"}, 400, "task"),
-    ("/pooling", {"input": "x", "task": "classify"}, 400, "does not support"),
-    ("/pooling", {"input": "x", "task": "plugin"}, 400, "does not support"),
+    ("/pooling", {"input": "x", "task": "classify"}, 400, "Unsupported task: 'classify'"),
+    ("/pooling", {"input": "x", "task": "plugin"}, 400, "No IOProcessor plugin installed"),
     ("/pooling", {"input": "x", "task": "sparse"}, 400, "is not a sparse model"),
     ("/pooling", {"model": "classifier", "input": "x", "task": "hybrid"}, 400, "BGE-M3 or an"),
     (
@@ -90,7 +90,7 @@ CASES: list[tuple[str, Any, int, str]] = [
     ("/rerank", {"documents": ["a"]}, 400, "`query` is required"),
     ("/rerank", {"query": "q"}, 400, "`documents` must be a list"),
     ("/rerank", {"query": "q", "documents": []}, 400, "At least one text_pair element"),
-    ("/rerank", {"query": "q", "documents": "a"}, 400, "`documents` must be a list"),
+    ("/rerank", {"query": "q", "documents": 7}, 400, "`documents` must be a list"),
     ("/rerank", {"query": "", "documents": ["a"]}, 400, "`query` is an empty string"),
     ("/rerank", {"query": 3, "documents": ["a"]}, 400, "`query` must be a string"),
     ("/rerank", {"query": "q", "documents": ["a"], "top_n": -1}, 400, "top_n"),

@@ -58,7 +58,7 @@ def test_embeddings_base64(
 def test_embeddings_bytes_with_metadata_header(client: TestClient, minilm: Any) -> None:
     response = client.post("/v1/embeddings", json={"input": TEXTS, "encoding_format": "bytes"})
     assert response.headers["content-type"] == "application/octet-stream"
-    items = json.loads(response.headers["metadata"])
+    items = json.loads(response.headers["metadata"])["data"]
     expected = _vectors(minilm, TEXTS)
     for item, row in zip(items, expected, strict=True):
         assert item["shape"] == [384]
