@@ -32,6 +32,7 @@ from encoders.inputs import (
     tokenize,
     tokenize_pairs,
 )
+from encoders.int8 import check_int8_device, wants_int8
 from encoders.llm_multivector import MultiVectorMethods
 from encoders.loading import HfOverrides
 from encoders.matryoshka import check_dimensions
@@ -128,19 +129,30 @@ class LLM(MultiVectorMethods):
             raise ConfigError(msg)
         check_choice("convert", convert, CONVERTS, 'Use "auto", "embed" or "classify".')
         self.device = resolve_device(device)
+        int8 = wants_int8(dtype)
+        if int8:
+            check_int8_device(self.device)
         self.pooler_config = PoolerConfig.from_value(pooler_config)
         resolved = resolve_model(model, revision)
         model_class = ColQwenModel if detect_format(resolved.path, hf_overrides) else PoolingModel
+        if int8 and model_class is ColQwenModel:
+            msg = (
+                "dtype='int8' covers text encoder models; this ColQwen3 (vision-language) model "
+                "runs in float32 on the CPU or float16 / bfloat16 on a GPU."
+            )
+            raise ConfigError(msg)
+        extra = {"int8": True} if int8 else {}
         self.model = model_class(
             resolved,
             pooler_config=self.pooler_config,
             hf_overrides=hf_overrides,
             trust_remote_code=trust_remote_code,
-            dtype=resolve_dtype(dtype, self.device),
+            dtype=resolve_dtype("float32" if int8 else dtype, self.device),
             device=self.device,
             max_model_len=max_model_len,
             allow_pickle_weights=allow_pickle_weights,
             convert=convert,
+            **extra,
         )
         if isinstance(self.model, ColQwenModel):
             limits = {**(image_limits or {}), "allow_remote": allow_remote_images}

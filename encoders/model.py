@@ -14,6 +14,7 @@ from encoders.architectures import Family, model_family
 from encoders.bge_m3 import BgeM3Heads
 from encoders.config import PoolerConfig
 from encoders.fast_linear import pack_linear_layers
+from encoders.int8 import quantize_linear_layers
 from encoders.plugins import PoolerPlugin
 from encoders.pooling import DenseProjection, EmbeddingHead, pool_sequences, pool_tokens
 from encoders.resolve import ResolvedModel
@@ -76,6 +77,7 @@ class PoolingModel:
         max_model_len: int | None,
         allow_pickle_weights: bool,
         convert: str = "auto",
+        int8: bool = False,
     ) -> None:
         folder = resolved.path
         self.name = resolved.name
@@ -130,8 +132,13 @@ class PoolingModel:
             or getattr(getattr(last, "linear", None), "out_features", 0)
         )
         self.head = EmbeddingHead(dense).eval()
+        self.int8 = int8
+        if int8:  # the backbone's GEMMs in int8; the small pooling head stays fp32
+            quantize_linear_layers(self.backbone)
         if device.type == "cpu" and dtype == torch.float32:
-            swapped = pack_linear_layers(self.backbone) + pack_linear_layers(self.head)
+            swapped = (0 if int8 else pack_linear_layers(self.backbone)) + pack_linear_layers(
+                self.head
+            )
             logger.debug("oneDNN packed %d linear layers", swapped)
         self.pad_token_id = self._pad_id()
 
