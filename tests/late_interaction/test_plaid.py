@@ -378,7 +378,7 @@ def test_fp16_rescoring_scores_candidates_exactly_and_survives_compaction(tmp_pa
     index.compact()
     index.save()
     reopened = PlaidIndex.open(tmp_path / "idx")
-    assert isinstance(reopened._tokens.full.base, np.memmap)  # type: ignore[union-attr]
+    assert isinstance(reopened._tokens.side.values.base, np.memmap)  # type: ignore[union-attr]
     for row, hits in enumerate(reopened.search_batch(queries, k=10)):
         for hit in hits:
             assert int(hit.id[1:]) % 2 == 1
@@ -390,7 +390,7 @@ def test_fp16_rescoring_scores_candidates_exactly_and_survives_compaction(tmp_pa
 def test_codec_of_a_folder_from_before_generations_decodes_the_same() -> None:
     """Folders written before codebook generations hold 2-d cutoffs / weights and one
     ``far_cutoff``: they open as one generation that decodes identically."""
-    from late_interaction.plaid.index import _codec_from
+    from late_interaction.plaid.files import codec_from as _codec_from
 
     tokens = np.concatenate(token_docs(200, 26))
     codec = ResidualCodec.train(tokens, 32, 2)
