@@ -31,16 +31,17 @@ POOL_PER_EXACT = 4
 """Documents kept by the approximate stage per document scored exactly (PLAID's 4)."""
 
 
-def docs_per_probed_cell(ivf_ptr: np.ndarray) -> float:
+def docs_per_probed_cell(sizes: np.ndarray) -> float:
     """Expected documents in the inverted list of the cell a query token probes:
-    ``sum(n_c**2) / sum(n_c)`` over list lengths ``n_c`` (0 for empty lists)."""
-    sizes = np.diff(ivf_ptr).astype(np.float64)
+    ``sum(n_c**2) / sum(n_c)`` over list lengths ``sizes`` (0 when all are empty)."""
+    sizes = np.asarray(sizes, np.float64)
     total = sizes.sum()
     return float((sizes**2).sum() / total) if total else 0.0
 
 
-def derived_ndocs(ivf_ptr: np.ndarray, k: int) -> int:
-    """``ndocs`` for a search of ``k`` results: ``POOL_PER_EXACT`` times the documents to
-    score exactly, ``max(k, docs_per_probed_cell)``, and at least ``MIN_NDOCS``."""
-    exact = max(k, math.ceil(docs_per_probed_cell(ivf_ptr)))
+def derived_ndocs(per_cell: float, k: int) -> int:
+    """``ndocs`` for a search of ``k`` results on an index with ``per_cell`` expected
+    documents per probed cell: ``POOL_PER_EXACT`` times the documents to score exactly,
+    ``max(k, per_cell)``, and at least ``MIN_NDOCS``."""
+    exact = max(k, math.ceil(per_cell))
     return max(MIN_NDOCS, POOL_PER_EXACT * exact)

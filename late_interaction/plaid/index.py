@@ -175,7 +175,7 @@ class PlaidIndex(StoredIndex):
         with ``ndocs`` derived from the index when the config leaves it ``None``."""
         params = self.config.search_params(None, None, "config")
         with self._lock.read():
-            ndocs = params.ndocs or derived_ndocs(self._tokens.ivf_ptr, k)
+            ndocs = params.ndocs or derived_ndocs(self._tokens.docs_per_cell(), k)
         return replace(params, ndocs=ndocs)
 
     def compact(self) -> None:

@@ -58,7 +58,7 @@ def search_one(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Best ``k`` rows for ``query`` ``(q_tokens, dim)`` among rows where ``valid`` (bool,
     ``n_valid`` of them): ``(rows, scores)`` each ``(k,)``, row -1 / score -inf past the end."""
-    ndocs = params.ndocs or derived_ndocs(store.ivf_ptr, k)
+    ndocs = params.ndocs or derived_ndocs(store.docs_per_cell(), k)
     if n_valid <= max(ndocs, k):
         return _exact(query, store, codec, np.flatnonzero(valid), k, params.rescore)
     centroid_scores = query @ codec.centroids.T  # (q_tokens, n_centroids)

@@ -87,7 +87,8 @@ class SideStore:
         if self.unit is None and absmax.any():
             self.unit = float(np.median(absmax[absmax > 0])) / _LEVELS
         unit = self.unit or 1.0
-        relative = (absmax / _LEVELS / unit).astype(np.float16)  # what is stored
+        with np.errstate(over="ignore"):  # an overflow is refused just below
+            relative = (absmax / _LEVELS / unit).astype(np.float16)  # what is stored
         if not np.isfinite(relative).all():
             msg = (
                 "Token values are too large for the int8 side store (over 65504x the first "

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from late_interaction.plaid.defaults import docs_per_probed_cell
 from late_interaction.plaid.side import SideStore
 from late_interaction.plaid.token_array import TokenArray
 
 _MIN_UNINDEXED = 65_536
+_EXACT_TAIL = 2 * _MIN_UNINDEXED  # tail tokens counted per cell exactly; more: extrapolated
 
 
 class TokenStore:
@@ -46,6 +48,7 @@ class TokenStore:
         self.n_indexed = n_indexed
         self.side = side
         """Optional (near) full-precision copy of every token for exact re-scoring."""
+        self._per_cell: tuple[tuple[int, int], float] | None = None
 
     @classmethod
     def empty(cls, bytes_per_token: int, side: SideStore | None = None) -> TokenStore:
@@ -152,6 +155,29 @@ class TokenStore:
             _MIN_UNINDEXED, self.n_indexed // 4
         ):
             self.rebuild_lists()
+
+    def docs_per_cell(self) -> float:
+        """Expected documents per probed cell (``defaults.docs_per_probed_cell``) over the
+        inverted lists and the unindexed tail: the tail's (cell, row) pairs are counted when
+        it is small, else the lists' figure is scaled by ``n_tokens / n_indexed`` (the tail
+        is at most a quarter of them then). Cached until tokens or lists change."""
+        key = (self.n_tokens, id(self.ivf_ptr))
+        if self._per_cell is not None and self._per_cell[0] == key:
+            return self._per_cell[1]
+        sizes = np.diff(self.ivf_ptr)
+        tail = self.n_tokens - self.n_indexed
+        if tail and (tail <= _EXACT_TAIL or not self.n_indexed):
+            codes = self.codes.take(np.arange(self.n_indexed, self.n_tokens)).astype(np.int64)
+            positions = np.arange(self.n_indexed, self.n_tokens)
+            owners = np.searchsorted(self.ptr, positions, side="right") - 1
+            pairs = np.unique(codes * max(self.n_rows, 1) + owners)
+            counts = np.bincount(pairs // max(self.n_rows, 1), minlength=self.n_centroids)
+            sizes = counts if len(sizes) != len(counts) else sizes + counts
+            value = docs_per_probed_cell(sizes)
+        else:
+            value = docs_per_probed_cell(sizes) * self.n_tokens / max(1, self.n_indexed)
+        self._per_cell = (key, value)
+        return value
 
     def cell_rows(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(cell, row)`` pairs, ``(m,)`` int64 each, for rows holding a token in one of
