@@ -47,7 +47,7 @@ class PlaidConfig:
     tokens was far (about 0.1 for tokens like the fitted ones, so 0.2 = twice as many);
     otherwise far tokens are the codebook's usual tail and it does not grow."""
     ncells: int = 4
-    """Default centroids probed per query token."""
+    """Default centroids probed per query token (``defaults.py`` says why 4 at any size)."""
     centroid_score_threshold: float | None = 0.4
     """Default pruning threshold on centroid scores (``None``: no pruning)."""
     ndocs: int | None = None

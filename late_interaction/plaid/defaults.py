@@ -14,6 +14,11 @@ crowded cells weigh in proportion. The final stage scores that many documents (a
 ``ndocs`` to decompressed documents), and never fewer than the fixed ``MIN_NDOCS`` that
 served small indexes before (64 exactly scored documents cost little).
 
+The other knobs do not depend on the corpus size and stay fixed: ``ncells = 4`` probes per
+query token supply, even for a one-token query, about four lists, i.e. the ``ndocs`` pool
+this rule asks for; ``centroid_score_threshold = 0.4`` is a cosine for unit-length tokens
+(ColBERT's), the same at any size.
+
 Measured (BENCHMARKS.md): 35.5 documents per probed cell at 1M synthetic tokens, 116 on
 Cranfield MiniLM tokens (1,400 long documents), ~300 at 10M synthetic tokens, where the old
 fixed 256 candidates (64 exactly scored) gave recall@10 0.40 and 1024 gave 0.997.

@@ -3,11 +3,12 @@ index protocol (upsert, delete, filters, crash-safe folders).
 
 Documents are lists of token vectors (a list of ``(tokens_i, dim)`` arrays or tensors, or a
 ``MultiVectorEmbeddings``); a query is one ``(q_tokens, dim)`` array. Scores are MaxSim on
-the decompressed tokens. The codebook is trained on the first ``add`` (for a streamed add,
-on its first ``train_tokens`` tokens). When later additions drift (a measured share of far
-tokens, ``drift.py``), the codebook grows a generation of centroids with re-fitted residual
-buckets and re-encodes the drifted tokens, so many small updates keep the quality of a
-fresh build.
+the decompressed tokens, or on an exact side store (``rescore="int8"`` / ``"fp16"``). The
+search depth ``ndocs`` follows the index's size unless set. The codebook is trained on the
+first ``add`` (for a streamed add, on its first ``train_tokens`` tokens). When later
+additions drift (a measured share of far tokens, ``drift.py``), the codebook grows a
+generation of centroids with re-fitted residual buckets and re-encodes the drifted tokens,
+so many small updates keep the quality of a fresh build.
 
 The folder layout is in ``files.py``; the exact side store of ``rescore`` in ``side.py``;
 the search defaults derived from the index in ``defaults.py``.
@@ -57,6 +58,7 @@ class PlaidIndex(StoredIndex):
     ) -> None:
         """Internal: use ``PlaidIndex.create`` or ``PlaidIndex.open``."""
         super().__init__(manifest, store, folder)
+        # a new index has no state yet; a saved one without a version predates version 2
         version = int(manifest.state.get("config_version", 1 if manifest.state else 2))
         self.config = PlaidConfig.from_json(manifest.config, version)
         self._codec = codec
@@ -75,7 +77,9 @@ class PlaidIndex(StoredIndex):
         **config: Any,
     ) -> PlaidIndex:
         """A new empty index (``path=None``: in memory). ``config``: the other ``PlaidConfig``
-        fields, e.g. ``n_centroids``, ``ncells``, ``ndocs``, ``centroid_score_threshold``."""
+        fields, e.g. ``rescore="int8"`` (an exact side store, ``dim + 2`` bytes per token),
+        ``n_centroids``, ``ncells``, ``ndocs`` (default: derived from the index at each
+        search), ``centroid_score_threshold``."""
         try:
             settings = PlaidConfig(dim=dim, nbits=nbits, **config)
         except TypeError as err:
