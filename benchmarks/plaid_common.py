@@ -152,13 +152,21 @@ def attach_side(index: PlaidIndex, kind: str, blocks: Iterable[np.ndarray]) -> N
     codes), so this is what ``PlaidIndex.create(..., rescore=kind)`` would have built, and
     one build serves every side store."""
     side = SideStore.empty(kind, index.config.dim)  # type: ignore[arg-type]
-    index._tokens.side = None  # free the previous one first
+    tokens, codec = index._tokens, index._codec
+    tokens.side = None  # free the previous one first
+    start = 0
     for block in blocks:
-        side.append(np.ascontiguousarray(block, dtype=np.float32))
+        vectors = np.ascontiguousarray(block, dtype=np.float32)
+        decoded = None
+        if side.refines and codec is not None:  # int8 stores what the decoded tokens miss
+            at = np.arange(start, start + len(vectors))
+            decoded = codec.decode(tokens.codes.take(at), tokens.residuals.take(at))
+        side.append(vectors, decoded)
+        start += len(vectors)
     if len(side) != index.n_tokens:
         msg = f"side store has {len(side)} tokens, the index {index.n_tokens}"
         raise RuntimeError(msg)
-    index._tokens.side = side
+    tokens.side = side
     index.config = replace(index.config, rescore=kind)  # type: ignore[arg-type]
 
 

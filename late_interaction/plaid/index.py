@@ -242,7 +242,9 @@ class PlaidIndex(StoredIndex):
         assert self._codec is not None
         start = self._tokens.n_tokens
         codes, packed, level = self._codec.encode(batch.vectors)
-        self._tokens.append(labels, batch.lengths, codes, packed, batch.vectors)
+        side = self._tokens.side
+        decoded = self._codec.decode(codes, packed) if side is not None and side.refines else None
+        self._tokens.append(labels, batch.lengths, codes, packed, batch.vectors, decoded)
         self._growth.observe(self._codec, self._tokens, start, codes, level, batch.vectors)
         self._tokens.maybe_rebuild_lists()
 

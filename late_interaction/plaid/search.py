@@ -122,6 +122,17 @@ def _approximate(table: np.ndarray, store: TokenStore, rows: np.ndarray) -> np.n
     return out
 
 
+def side_tokens(store: TokenStore, codec: ResidualCodec, index: np.ndarray) -> np.ndarray:
+    """``(len(index), dim)`` float32 side-store tokens at global token ``index`` (an int8
+    side store refines the decoded tokens)."""
+    side = store.side
+    assert side is not None
+    decoded = None
+    if side.refines:
+        decoded = codec.decode(store.codes.take(index), store.residuals.take(index))
+    return side.take(index, decoded)
+
+
 def _best(rows: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
     """The ``n`` best-scoring ``rows`` (all when fewer), in row order."""
     if len(rows) <= n:
@@ -145,7 +156,7 @@ def _exact(
         return out_rows, out_scores
     index, lengths = store.token_index(rows)
     if rescore and store.side is not None:  # exact re-scoring from the side store
-        vectors = store.side.take(index)
+        vectors = side_tokens(store, codec, index)
     else:
         vectors = codec.decode(store.codes.take(index), store.residuals.take(index))
     offsets = np.concatenate([[0], np.cumsum(lengths)])

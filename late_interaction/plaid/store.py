@@ -90,13 +90,15 @@ class TokenStore:
         codes: np.ndarray,
         packed: np.ndarray,
         vectors: np.ndarray,
+        decoded: np.ndarray | None = None,
     ) -> None:
         """Add documents of ``lengths`` tokens (codes / residuals packed in order; the raw
-        ``vectors`` go to the side store when there is one)."""
+        ``vectors`` go to the side store when there is one, with their ``decoded`` form if
+        it refines them)."""
         self.codes.append(codes)
         self.residuals.append(packed)
         if self.side is not None:
-            self.side.append(vectors)
+            self.side.append(vectors, decoded)
         self.ptr = np.concatenate([self.ptr, self.ptr[-1] + np.cumsum(lengths)])
         self.labels = np.concatenate([self.labels, labels])
         self.live = np.concatenate([self.live, np.ones(len(labels), bool)])

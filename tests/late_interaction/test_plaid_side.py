@@ -14,6 +14,7 @@ import pytest
 
 from late_interaction import PlaidIndex
 from late_interaction.plaid.defaults import MIN_NDOCS, derived_ndocs, docs_per_probed_cell
+from late_interaction.plaid.search import side_tokens
 from late_interaction.plaid.side import SideStore
 from retrieval import ConfigError
 from tests.late_interaction.plaid_cases import maxsim_truth, token_docs
@@ -64,28 +65,34 @@ def _recall(hits: list, truth: np.ndarray, ids: list[str]) -> float:
     return float(np.mean(out))
 
 
-def test_int8_rows_keep_every_value_within_half_a_step() -> None:
-    """Each token is scaled by its own absolute maximum (never clipped), whatever its
-    magnitude relative to the first batch; zero tokens stay zero."""
+def test_int8_rows_refine_decoded_tokens_within_half_a_step() -> None:
+    """A row stores what the decoded token misses, scaled by its own absolute maximum
+    (never clipped), whatever its magnitude relative to the first batch; rewriting rows
+    (re-encoded tokens) uses the new decoded form; zero remainders stay exact."""
     rng = np.random.default_rng(0)
-    first = rng.normal(size=(50, DIM)).astype(np.float32)
-    later = (
-        rng.normal(size=(40, DIM)).astype(np.float32)
-        * np.repeat([1e-3, 1.0, 1e3, 3e4], 10)[:, None]
-    )
-    later[5] = 0.0
+    tokens = rng.normal(size=(90, DIM)).astype(np.float32)
+    miss = rng.normal(size=(90, DIM)).astype(np.float32) * 0.1
+    miss[50:] *= np.repeat([1e-3, 1.0, 1e3, 3e4], 10)[:, None]
+    miss[55] = 0.0
+    decoded = tokens - miss
     side = SideStore.empty("int8", DIM)
-    side.append(first)
-    side.append(later)
+    side.append(tokens[:50], decoded[:50])
+    side.append(tokens[50:], decoded[50:])
     assert side.bytes_per_token == DIM + 2
     assert side.nbytes == 90 * (DIM + 2)
-    tokens = np.concatenate([first, later])
-    decoded = side.take(np.arange(90))
-    step = np.abs(tokens).max(1) / 127
-    assert np.all(np.abs(decoded - tokens).max(1) <= 0.5 * step * 1.01)
-    np.testing.assert_array_equal(decoded[55], 0.0)
+    restored = side.take(np.arange(90), decoded)
+    step = np.abs(miss).max(1) / 127
+    rounding = 4 * np.spacing(np.abs(tokens).max(1))  # float32 sum of decoded + remainder
+    assert np.all(np.abs(restored - tokens).max(1) <= 0.5 * step * 1.01 + rounding)
+    np.testing.assert_array_equal(restored[55], tokens[55])
+    redecoded = tokens - 0.01  # re-encoded: a different decoded form, same tokens
+    side.put(np.arange(10, 20), tokens[10:20], redecoded[10:20])
+    restored = side.take(np.arange(10, 20), redecoded[10:20])
+    np.testing.assert_allclose(restored, tokens[10:20], atol=0.01 / 254 * 1.01)
+    with pytest.raises(ValueError, match="refines decoded tokens"):
+        side.take(np.arange(3))
     with pytest.raises(ConfigError, match="too large for the int8 side store"):
-        side.append(np.full((1, DIM), 1e12, np.float32))
+        side.append(np.full((1, DIM), 1e12, np.float32), np.zeros((1, DIM), np.float32))
 
 
 @pytest.mark.parametrize(("kind", "tolerance"), [("fp16", 2e-2), ("int8", 4e-2)])
@@ -168,13 +175,14 @@ def test_side_store_stays_aligned_through_upserts_deletes_and_drift(tmp_path: Pa
     assert index._codec.generations >= 2
 
     def check(idx: PlaidIndex) -> None:
-        tokens, side = idx._tokens, idx._tokens.side
+        tokens, side, codec = idx._tokens, idx._tokens.side, idx._codec
         assert side is not None
+        assert codec is not None
         assert len(side) == tokens.n_tokens
         for doc_id, doc in live.items():
             rows = tokens.rows_of(idx._store.labels_of([doc_id]))
-            stored = side.take(tokens.token_index(rows)[0])
-            np.testing.assert_allclose(stored, doc, atol=np.abs(doc).max() / 250)
+            stored = side_tokens(tokens, codec, tokens.token_index(rows)[0])
+            np.testing.assert_allclose(stored, doc, atol=2e-3)  # half an int8 step
         queries = _near_copies(list(live.values()), 10, 0.1, 3)
         truth = _fast_truth(queries, list(live.values()))
         ids = list(live)
