@@ -49,6 +49,14 @@ def read_index(
         codec = codec_from(
             {name: read_npy(folder.file(manifest, name)) for name in CODEC_FILES}, state
         )
+    n_tokens = int(arrays["doc_ptr"][-1])
+    for name in ("codes", "residuals", *side_files):
+        if len(arrays[name]) != n_tokens:
+            msg = (
+                f"Index file {folder.file(manifest, name)} holds {len(arrays[name])} tokens, "
+                f"the index {n_tokens}; restore the folder or rebuild the index."
+            )
+            raise IndexCorruptError(msg)
     side = SideStore(kind, arrays, state.get("side_unit")) if side_files else None
     n_centroids = 0 if codec is None else len(codec.centroids)
     tokens = TokenStore(arrays, n_centroids, int(state.get("n_indexed", 0)), side)

@@ -17,6 +17,7 @@ from late_interaction.plaid.defaults import MIN_NDOCS, derived_ndocs, docs_per_p
 from late_interaction.plaid.search import side_tokens
 from late_interaction.plaid.side import SideStore
 from retrieval import ConfigError
+from retrieval.errors import IndexCorruptError
 from tests.late_interaction.plaid_cases import maxsim_truth, token_docs
 
 faiss = pytest.importorskip("faiss")
@@ -263,3 +264,17 @@ def test_folders_from_before_derived_defaults_and_int8_open_unchanged(tmp_path: 
     assert old.config.ndocs is None
     assert old.search_defaults().ndocs == MIN_NDOCS
     assert [[(h.id, h.score) for h in r] for r in old.search_batch(queries)] == before
+
+
+def test_a_side_store_file_of_the_wrong_length_is_reported(tmp_path: Path) -> None:
+    docs = token_docs(50, 35)
+    index = PlaidIndex.create(tmp_path / "idx", dim=DIM, nbits=2, rescore="int8")
+    index.add(_ids(50), docs)
+    index.save()
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
+    scale_file = tmp_path / "idx" / manifest["files"]["full_scale"]["path"]
+    np.save(scale_file, np.zeros(3, np.float16))  # as if a writer had lost rows
+    manifest["files"]["full_scale"]["bytes"] = scale_file.stat().st_size
+    (tmp_path / "idx" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexCorruptError, match="holds 3 tokens"):
+        PlaidIndex.open(tmp_path / "idx", verify=False)
