@@ -30,7 +30,6 @@ the streaming build's peak RSS for several corpus sizes, each in a fresh process
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import statistics
 import subprocess
@@ -43,9 +42,11 @@ import numpy as np
 import torch
 from plaid_common import (
     chunks,
+    cranfield_tokens,
     decoded_truth,
     depth_settings,
     exact_topk,
+    fast_plaid_runs,
     measure_settings,
     pct,
     peak_rss_mib,
@@ -92,49 +93,6 @@ def bench_synthetic(args: argparse.Namespace) -> dict[str, Any]:
         report["fast_plaid"] = fast_plaid_runs(docs, queries, truth, args, 10)
         report["fast_plaid"].pop("got", None)
     return report
-
-
-def fast_plaid_runs(
-    docs: list[np.ndarray], queries: list[np.ndarray], truth: list[np.ndarray], args: Any, k: int
-) -> dict[str, Any]:
-    """The same corpus and queries through fast-plaid on CPU (same nbits, threads, probes;
-    ``n_full_scores`` = our ``ndocs``), when the package imports; else why not."""
-    try:
-        from fast_plaid import search as fp_search
-    except ImportError as err:
-        return {"error": f"fast-plaid not importable here: {err}"}
-    import tempfile
-
-    folder = tempfile.mkdtemp(prefix="fastplaid-")
-    index = fp_search.FastPlaid(index=folder, device="cpu")
-    tensors = [torch.from_numpy(d) for d in docs]
-    _, build = timed(lambda: index.create(documents_embeddings=tensors, nbits=args.nbits))
-    out: dict[str, Any] = {"build_s": round(build, 1), "runs": []}
-    for ncells, ndocs in ((1, 256), (4, 256), (8, 1024), (8, 4096)):
-        got, times = [], []
-        for q in queries:
-            res, seconds = timed(
-                lambda q=q, ncells=ncells, ndocs=ndocs: index.search(
-                    torch.from_numpy(q)[None],
-                    top_k=k,
-                    n_ivf_probe=ncells,
-                    n_full_scores=ndocs,
-                    show_progress=False,
-                )
-            )
-            got.append([int(i) for i, _ in res[0]])
-            times.append(seconds)
-        row = {
-            "n_ivf_probe": ncells,
-            "n_full_scores": ndocs,
-            "recall@10": round(recall(got, truth), 4),
-            "p50_ms": round(pct(times, 50), 2),
-            "p95_ms": round(pct(times, 95), 2),
-        }
-        out["runs"].append(row)
-        print("fast-plaid", json.dumps(row), flush=True)
-    out["got"] = got
-    return out
 
 
 def _sides(args: argparse.Namespace) -> list[str]:
@@ -296,7 +254,7 @@ def bench_cranfield(args: argparse.Namespace) -> dict[str, Any]:
     import pytrec_eval
     import torch.nn.functional as F
 
-    doc_ids, doc_states, query_ids, query_states, qrels = _cranfield_tokens(args)
+    doc_ids, doc_states, query_ids, query_states, qrels = cranfield_tokens(args)
     docs = [F.normalize(s, dim=-1).numpy() for s in doc_states]
     queries = [F.normalize(s, dim=-1).numpy() for s in query_states]
     packed = MultiVectorEmbeddings.from_list(docs)
@@ -364,36 +322,6 @@ def bench_cranfield(args: argparse.Namespace) -> dict[str, Any]:
             fast["last_setting_ndcg10"] = round(ndcg(run), 4)
         report["fast_plaid"] = fast
     return report
-
-
-def _cranfield_tokens(args: argparse.Namespace) -> tuple:
-    """Raw MiniLM token states (cached as .npy under --cache), ids and qrels."""
-    root = Path(args.cranfield)
-    corpus = [json.loads(line) for line in (root / "corpus.jsonl").open(encoding="utf-8")]
-    queries = [json.loads(line) for line in (root / "queries.jsonl").open(encoding="utf-8")]
-    qrels: dict[str, dict[str, int]] = {}
-    for line in (root / "qrels" / "test.tsv").read_text(encoding="utf-8").splitlines()[1:]:
-        query_id, doc_id, score = line.split("\t")
-        qrels.setdefault(query_id, {})[doc_id] = int(score)
-    cache = Path(args.cache)
-    if not (cache / "doc_ptr.npy").is_file():
-        from encoders import LLM, PoolingParams
-
-        llm = LLM("sentence-transformers/all-MiniLM-L6-v2")
-        raw = PoolingParams(use_activation=False, truncate_prompt_tokens=-1)
-        texts = [f"{d.get('title', '')} {d['text']}".strip() for d in corpus]
-        for name, items in (("doc", texts), ("query", [q["text"] for q in queries])):
-            outs = llm.encode(items, raw, pooling_task="token_embed", use_tqdm=False)
-            states = [o.outputs.data.float().numpy() for o in outs]
-            cache.mkdir(parents=True, exist_ok=True)
-            np.save(cache / f"{name}_vectors.npy", np.concatenate(states))
-            np.save(cache / f"{name}_ptr.npy", np.cumsum([0] + [len(s) for s in states]))
-    out = []
-    for name in ("doc", "query"):
-        vectors = np.load(cache / f"{name}_vectors.npy")
-        ptr = np.load(cache / f"{name}_ptr.npy")
-        out.append([torch.from_numpy(vectors[a:b]) for a, b in itertools.pairwise(ptr)])
-    return [d["_id"] for d in corpus], out[0], [q["_id"] for q in queries], out[1], qrels
 
 
 def main() -> None:
