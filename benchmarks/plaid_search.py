@@ -10,7 +10,11 @@ their ratio to exact MaxSim (``late_interaction.maxsim`` over the packed corpus,
 threads), index bytes per token, build time and peak RSS. ``--grid`` sweeps the search knobs
 (how the defaults were chosen). ``--rescore`` adds the fp16 side store and runs each setting
 with and without it; ``recall@10_vs_decoded`` compares with exhaustive MaxSim over the
-decompressed tokens (the search stages' own loss, apart from the codec's). ``--drift``
+decompressed tokens (the search stages' own loss, apart from the codec's). ``--sides
+none,fp16,int8`` compares the exact side stores on one build (each attached in turn to the
+same compressed index; ``none`` scores the decompressed tokens), at the depth derived from the
+index and at the fixed ``ndocs=256`` of earlier versions, with total bytes per token (index
+plus side store). ``--drift``
 measures many small updates from new directions against a fresh build. ``--rss`` measures
 the streaming build's peak RSS for several corpus sizes, each in a fresh process.
 
@@ -20,114 +24,42 @@ the streaming build's peak RSS for several corpus sizes, each in a fresh process
     .venv/bin/python benchmarks/plaid_search.py --drift 200000 --queries 30
     .venv/bin/python benchmarks/plaid_search.py --tokens 1000000 --rescore
     .venv/bin/python benchmarks/plaid_search.py --large 10000000 --queries 30
+    .venv/bin/python benchmarks/plaid_search.py --tokens 1000000 --queries 30 --sides none,fp16,int8
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from plaid_common import (
+    chunks,
+    cranfield_tokens,
+    decoded_truth,
+    depth_settings,
+    exact_topk,
+    fast_plaid_runs,
+    measure_settings,
+    pct,
+    peak_rss_mib,
+    plaid_run,
+    recall,
+    side_settings,
+    synthetic_batches,
+    synthetic_queries,
+    timed,
+)
 
-from late_interaction import PlaidIndex, maxsim, maxsim_matrix
+from late_interaction import PlaidIndex, maxsim_matrix
 from retrieval.multivector import MultiVectorEmbeddings
-
-
-def peak_rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def synthetic_batches(
-    n_tokens: int, dim: int, seed: int, batch_docs: int = 2000, topics: tuple[int, int] = (0, 512)
-) -> Iterator[list[np.ndarray]]:
-    """Documents of 50-150 unit tokens around topic centres (4096 centres, 8 per topic),
-    topics drawn from ``range(*topics)``."""
-    shared = np.random.default_rng(4242)
-    centres = shared.normal(size=(4096, dim)).astype(np.float32)
-    basis = (shared.normal(size=(16, dim)) / 12).astype(np.float32)  # low-rank spread
-    rng = np.random.default_rng(seed)
-    made = 0
-    while made < n_tokens:
-        batch = []
-        for _ in range(batch_docs):
-            if made >= n_tokens:
-                break
-            size = min(int(rng.integers(50, 151)), n_tokens - made)
-            topic = rng.integers(*topics)
-            picks = centres[topic * 8 + rng.integers(0, 8, size)]
-            tokens = picks + rng.normal(size=(size, 16)).astype(np.float32) @ basis
-            tokens += 0.05 * rng.normal(size=(size, dim)).astype(np.float32)
-            batch.append(tokens / np.linalg.norm(tokens, axis=1, keepdims=True))
-            made += size
-        yield batch
-
-
-def synthetic_queries(docs: list[np.ndarray], n: int, seed: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in rng.choice(len(docs), n, replace=False):
-        doc = docs[i]
-        noise = 0.5 / np.sqrt(doc.shape[1])  # noise norm 0.5 on unit tokens
-        tokens = doc[rng.integers(0, len(doc), 32)] + noise * rng.normal(size=(32, doc.shape[1]))
-        out.append((tokens / np.linalg.norm(tokens, axis=1, keepdims=True)).astype(np.float32))
-    return out
-
-
-def timed(fn: Any) -> tuple[Any, float]:
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
-
-
-def exact_topk(queries: list[np.ndarray], packed: MultiVectorEmbeddings, k: int) -> tuple:
-    tops, times = [], []
-    for q in queries:
-        scores, seconds = timed(lambda q=q: maxsim(torch.from_numpy(q), packed))
-        tops.append(torch.topk(scores, k).indices.numpy())
-        times.append(seconds)
-    return tops, times
-
-
-def decoded_truth(
-    index: PlaidIndex, n_docs: int, queries: list[np.ndarray], k: int
-) -> tuple[list[np.ndarray], list[float]]:
-    """Exhaustive MaxSim over every document's *decompressed* tokens (ids ``0..n-1``): the
-    ceiling of PLAID's search stages on this codec (PLAID vs vanilla ColBERTv2)."""
-    decoded = [index.decompressed(str(i)) for i in range(n_docs)]
-    return exact_topk(queries, MultiVectorEmbeddings.from_list(decoded), k)
-
-
-def plaid_run(index: PlaidIndex, queries: list[np.ndarray], k: int, **knobs: Any) -> tuple:
-    results, times = [], []
-    for q in queries:
-        hits, seconds = timed(lambda q=q: index.search(q, k=k, **knobs))
-        results.append([int(h.id) for h in hits])
-        times.append(seconds)
-    return results, times
-
-
-def recall(got: list[list[int]], truth: list[np.ndarray], k: int = 10) -> float:
-    return float(
-        np.mean(
-            [len(set(g[:k]) & set(t[:k].tolist())) / k for g, t in zip(got, truth, strict=True)]
-        )
-    )
-
-
-def pct(values: list[float], q: float) -> float:
-    return float(np.percentile(np.array(values) * 1e3, q))
 
 
 def bench_synthetic(args: argparse.Namespace) -> dict[str, Any]:
@@ -138,7 +70,7 @@ def bench_synthetic(args: argparse.Namespace) -> dict[str, Any]:
     index = PlaidIndex.create(None, dim=args.dim, nbits=args.nbits, **_config(args))
     ids = [str(i) for i in range(len(docs))]
     rss0 = peak_rss_mib()
-    _, build = timed(lambda: index.add(ids, iter(_chunks(docs, 2000))))
+    _, build = timed(lambda: index.add(ids, iter(chunks(docs, 2000))))
     decoded, _ = decoded_truth(index, len(docs), queries, 10)
     report: dict[str, Any] = {
         "tokens": int(packed.vectors.shape[0]),
@@ -154,9 +86,8 @@ def bench_synthetic(args: argparse.Namespace) -> dict[str, Any]:
         "exact_p95_ms": round(pct(exact_times, 95), 2),
         "runs": [],
     }
-    settings = _grid(args) if args.grid else [{}]
-    if args.rescore:
-        settings = [{**knobs, "rescore": on} for knobs in settings for on in (False, True)]
+    report["docs_per_probed_cell"] = round(index._tokens.docs_per_cell(), 1)
+    settings = _settings(args, index, lambda: [packed.vectors.numpy()])
     report["runs"] = measure_settings(index, queries, settings, truth, exact_times, decoded)
     if args.fast_plaid:
         report["fast_plaid"] = fast_plaid_runs(docs, queries, truth, args, 10)
@@ -164,56 +95,26 @@ def bench_synthetic(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
-def fast_plaid_runs(
-    docs: list[np.ndarray], queries: list[np.ndarray], truth: list[np.ndarray], args: Any, k: int
-) -> dict[str, Any]:
-    """The same corpus and queries through fast-plaid on CPU (same nbits, threads, probes;
-    ``n_full_scores`` = our ``ndocs``), when the package imports; else why not."""
-    try:
-        from fast_plaid import search as fp_search
-    except ImportError as err:
-        return {"error": f"fast-plaid not importable here: {err}"}
-    import tempfile
-
-    folder = tempfile.mkdtemp(prefix="fastplaid-")
-    index = fp_search.FastPlaid(index=folder, device="cpu")
-    tensors = [torch.from_numpy(d) for d in docs]
-    _, build = timed(lambda: index.create(documents_embeddings=tensors, nbits=args.nbits))
-    out: dict[str, Any] = {"build_s": round(build, 1), "runs": []}
-    for ncells, ndocs in ((1, 256), (4, 256), (8, 1024), (8, 4096)):
-        got, times = [], []
-        for q in queries:
-            res, seconds = timed(
-                lambda q=q, ncells=ncells, ndocs=ndocs: index.search(
-                    torch.from_numpy(q)[None],
-                    top_k=k,
-                    n_ivf_probe=ncells,
-                    n_full_scores=ndocs,
-                    show_progress=False,
-                )
-            )
-            got.append([int(i) for i, _ in res[0]])
-            times.append(seconds)
-        row = {
-            "n_ivf_probe": ncells,
-            "n_full_scores": ndocs,
-            "recall@10": round(recall(got, truth), 4),
-            "p50_ms": round(pct(times, 50), 2),
-            "p95_ms": round(pct(times, 95), 2),
-        }
-        out["runs"].append(row)
-        print("fast-plaid", json.dumps(row), flush=True)
-    out["got"] = got
-    return out
+def _sides(args: argparse.Namespace) -> list[str]:
+    """Side store kinds to compare (``--sides``; ``--rescore`` means none and fp16)."""
+    if args.sides:
+        return args.sides.split(",")
+    return ["none", "fp16"] if args.rescore else []
 
 
-def _chunks(docs: list[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
-    for start in range(0, len(docs), size):
-        yield docs[start : start + size]
+def _settings(args: argparse.Namespace, index: PlaidIndex, blocks: Any) -> Any:
+    """Search settings of a run: ``--grid`` or the default; with ``--sides`` each side store
+    at the derived depth and at the fixed ``ndocs=256`` of earlier versions."""
+    sides = _sides(args)
+    if not sides:
+        return _grid(args) if args.grid else [{}]
+    settings = _grid(args) if args.grid else depth_settings(index, 10)
+    return side_settings(index, sides, blocks, settings)
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {"rescore": "fp16"} if args.rescore else {}
+    built = [kind for kind in _sides(args) if kind != "none"]
+    out: dict[str, Any] = {"rescore": built[0]} if built else {}
     if args.n_centroids:
         out["n_centroids"] = args.n_centroids
     if args.centroids_per_sqrt_token:
@@ -251,9 +152,9 @@ def bench_drift(args: argparse.Namespace) -> dict[str, Any]:
 
         def build(index: PlaidIndex = index, name: str = name) -> None:
             if name == "fresh":
-                index.add(ids, iter(_chunks(docs, 2000)))
+                index.add(ids, iter(chunks(docs, 2000)))
                 return
-            index.add(ids[: len(old)], iter(_chunks(old, 2000)))
+            index.add(ids[: len(old)], iter(chunks(old, 2000)))
             for start in range(len(old), len(docs), args.drift_batch):
                 stop = start + args.drift_batch
                 index.add(ids[start:stop], docs[start:stop])
@@ -318,41 +219,20 @@ def bench_large(args: argparse.Namespace) -> dict[str, Any]:
     exact_topk(queries[:1], packed, 10)  # warm-up: pages the file in
     truth, exact_times = exact_topk(queries, packed, 10)
     report["exact_p50_ms"] = round(pct(exact_times, 50), 2)
-    settings: list[dict[str, Any]] = [{}]
+    report["docs_per_probed_cell"] = round(index._tokens.docs_per_cell(), 1)
+
+    def blocks() -> Iterator[np.ndarray]:
+        for start in range(0, len(raw), 1 << 20):
+            yield np.asarray(raw[start : start + (1 << 20)])
+
     if args.grid:  # candidates: the limit at this size (near-tied same-topic documents)
-        settings = [{}, {"ndocs": 1024}, {"ndocs": 4096}]
-    if args.rescore:
-        settings = [{**knobs, "rescore": on} for knobs in settings for on in (False, True)]
+        settings: Any = [{}, {"ndocs": 256}, {"ndocs": 1024}, {"ndocs": 4096}]
+        if _sides(args):
+            settings = side_settings(index, _sides(args), blocks, settings)
+    else:
+        settings = _settings(args, index, blocks)
     report["runs"] = measure_settings(index, queries, settings, truth, exact_times)
     return report
-
-
-def measure_settings(
-    index: Any,
-    queries: list[Any],
-    settings: list[dict[str, Any]],
-    truth: list[Any],
-    exact_times: list[float],
-    decoded: list[Any] | None = None,
-) -> list[dict[str, Any]]:
-    """One row per search setting: recall@10 vs exact MaxSim (and vs exhaustive MaxSim over
-    the decoded tokens when given), p50 / p95 and their ratios to exact; printed as it goes."""
-    rows = []
-    for knobs in settings:
-        plaid_run(index, queries[:3], 10, **knobs)  # warm-up
-        got, times = plaid_run(index, queries, 10, **knobs)
-        row = {**knobs, "recall@10": round(recall(got, truth), 4)}
-        if decoded is not None:
-            row["recall@10_vs_decoded"] = round(recall(got, decoded), 4)
-        row |= {
-            "p50_ms": round(pct(times, 50), 2),
-            "p95_ms": round(pct(times, 95), 2),
-            "p50_ratio": round(pct(times, 50) / pct(exact_times, 50), 4),
-            "p95_ratio": round(pct(times, 95) / pct(exact_times, 95), 4),
-        }
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-    return rows
 
 
 def bench_rss(n_tokens: int, dim: int, nbits: int) -> dict[str, Any]:
@@ -374,7 +254,7 @@ def bench_cranfield(args: argparse.Namespace) -> dict[str, Any]:
     import pytrec_eval
     import torch.nn.functional as F
 
-    doc_ids, doc_states, query_ids, query_states, qrels = _cranfield_tokens(args)
+    doc_ids, doc_states, query_ids, query_states, qrels = cranfield_tokens(args)
     docs = [F.normalize(s, dim=-1).numpy() for s in doc_states]
     queries = [F.normalize(s, dim=-1).numpy() for s in query_states]
     packed = MultiVectorEmbeddings.from_list(docs)
@@ -409,16 +289,18 @@ def bench_cranfield(args: argparse.Namespace) -> dict[str, Any]:
         "exact_p50_ms": round(pct(exact_times, 50), 2),
         "runs": [],
     }
-    settings = _grid(args) if args.grid else [{}]
-    if args.rescore:
-        settings = [{**knobs, "rescore": on} for knobs in settings for on in (False, True)]
-    for knobs in settings:
+    report["docs_per_probed_cell"] = round(index._tokens.docs_per_cell(), 1)
+    for knobs in _settings(args, index, lambda: docs):
+        label = {key: knobs.pop(key) for key in ("side", "bytes_per_token") if key in knobs}
+        if label:
+            label["ndocs_used"] = knobs.get("ndocs") or index.search_defaults(100).ndocs
         got, times = plaid_run(index, queries, 100, **knobs)
         run = {
             q: {doc_ids[j]: float(100 - r) for r, j in enumerate(got[i])}
             for i, q in enumerate(query_ids)
         }
         row = {
+            **label,
             **knobs,
             "ndcg10": round(ndcg(run), 4),
             "ndcg_ratio": round(ndcg(run) / report["exact_ndcg10"], 4),
@@ -442,36 +324,6 @@ def bench_cranfield(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
-def _cranfield_tokens(args: argparse.Namespace) -> tuple:
-    """Raw MiniLM token states (cached as .npy under --cache), ids and qrels."""
-    root = Path(args.cranfield)
-    corpus = [json.loads(line) for line in (root / "corpus.jsonl").open(encoding="utf-8")]
-    queries = [json.loads(line) for line in (root / "queries.jsonl").open(encoding="utf-8")]
-    qrels: dict[str, dict[str, int]] = {}
-    for line in (root / "qrels" / "test.tsv").read_text(encoding="utf-8").splitlines()[1:]:
-        query_id, doc_id, score = line.split("\t")
-        qrels.setdefault(query_id, {})[doc_id] = int(score)
-    cache = Path(args.cache)
-    if not (cache / "doc_ptr.npy").is_file():
-        from encoders import LLM, PoolingParams
-
-        llm = LLM("sentence-transformers/all-MiniLM-L6-v2")
-        raw = PoolingParams(use_activation=False, truncate_prompt_tokens=-1)
-        texts = [f"{d.get('title', '')} {d['text']}".strip() for d in corpus]
-        for name, items in (("doc", texts), ("query", [q["text"] for q in queries])):
-            outs = llm.encode(items, raw, pooling_task="token_embed", use_tqdm=False)
-            states = [o.outputs.data.float().numpy() for o in outs]
-            cache.mkdir(parents=True, exist_ok=True)
-            np.save(cache / f"{name}_vectors.npy", np.concatenate(states))
-            np.save(cache / f"{name}_ptr.npy", np.cumsum([0] + [len(s) for s in states]))
-    out = []
-    for name in ("doc", "query"):
-        vectors = np.load(cache / f"{name}_vectors.npy")
-        ptr = np.load(cache / f"{name}_ptr.npy")
-        out.append([torch.from_numpy(vectors[a:b]) for a, b in itertools.pairwise(ptr)])
-    return [d["_id"] for d in corpus], out[0], [q["_id"] for q in queries], out[1], qrels
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tokens", type=int, default=0, help="synthetic corpus size")
@@ -485,6 +337,11 @@ def main() -> None:
     parser.add_argument("--grid", action="store_true", help="sweep ncells / ndocs / threshold")
     parser.add_argument(
         "--rescore", action="store_true", help="fp16 side store: runs with and without it"
+    )
+    parser.add_argument(
+        "--sides",
+        default="",
+        help="side stores to compare on one build, e.g. none,fp16,int8 (derived and fixed depth)",
     )
     parser.add_argument("--large", type=int, default=0, help="streamed corpus size (10M)")
     parser.add_argument("--scratch", default="/tmp/plaid-large.npy", help="raw tokens of --large")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal
+from typing import Any
 
 from late_interaction.plaid.codec import check_layout
 from late_interaction.plaid.search import SearchParams
+from late_interaction.plaid.side import RESCORE, Rescore
 from retrieval.errors import ConfigError
 
-Rescore = Literal["none", "fp16"]
-RESCORE: tuple[Rescore, ...] = ("none", "fp16")
+CONFIG_VERSION = 2
+"""Recorded in the manifest state; version 2 derives ``ndocs`` from the index."""
+_OLD_NDOCS = 256
 
 
 @dataclass(frozen=True)
@@ -45,18 +47,22 @@ class PlaidConfig:
     tokens was far (about 0.1 for tokens like the fitted ones, so 0.2 = twice as many);
     otherwise far tokens are the codebook's usual tail and it does not grow."""
     ncells: int = 4
-    """Default centroids probed per query token."""
+    """Default centroids probed per query token (``defaults.py`` says why 4 at any size)."""
     centroid_score_threshold: float | None = 0.4
     """Default pruning threshold on centroid scores (``None``: no pruning)."""
-    ndocs: int = 256
-    """Default candidates scored from centroids; a quarter of them are decompressed. Raise
-    it for large corpora with many near-tied documents: on 10M synthetic tokens recall@10
-    went from 0.40 at 256 to 0.997 at 1024 (re-scored), at 3x the latency (BENCHMARKS.md)."""
+    ndocs: int | None = None
+    """Default candidates scored from centroids; a quarter of them (at least ``k``) are
+    scored by MaxSim on decoded / side-store tokens. ``None``: derived from the index at
+    each search, four times the expected documents per probed cell, at least 256
+    (``defaults.py``), so the depth grows with the corpus; a number fixes it."""
     rescore: Rescore = "none"
-    """``"fp16"`` also keeps every token at full precision (float16, ``2 * dim`` bytes per
-    token in the memory-mapped ``full`` file beside the compressed ones) and scores the
-    final candidates by MaxSim on those instead of on the decompressed tokens: exact scores
-    for the candidates, at ~8x the bytes per token of the 2-bit index (see BENCHMARKS.md)."""
+    """An exact side store beside the compressed tokens, used to score the final
+    candidates by MaxSim instead of the decompressed tokens: ``"int8"`` (what the decoded
+    token misses, in int8 with a float16 scale per token: ``dim + 2`` bytes, 130 at dim 128;
+    recall@10 vs exact float32 MaxSim 0.993 at 10M synthetic tokens, 0.997 at 1M, 0.994 on
+    Cranfield MiniLM tokens) or ``"fp16"`` (``2 * dim`` bytes per token), both memory-mapped
+    files in the index folder (``side.py``, BENCHMARKS.md). ``"none"``: 36.5 bytes per token
+    at dim 128 and 2 bits, recall limited by the codec (0.62-0.93 on the same data)."""
     seed: int = 0
     """k-means seed (builds are reproducible)."""
 
@@ -98,11 +104,13 @@ class PlaidConfig:
         rescore: bool = True,
     ) -> SearchParams:
         """Validated search knobs: ``None`` for ``ncells`` / ``ndocs`` and ``"config"`` for
-        ``threshold`` keep the defaults; ``threshold=None`` turns pruning off."""
+        ``threshold`` keep the defaults (``ndocs`` may stay ``None``: derived per search);
+        ``threshold=None`` turns pruning off."""
         ncells = self.ncells if ncells is None else ncells
         ndocs = self.ndocs if ndocs is None else ndocs
         _check_positive("ncells", ncells)
-        _check_positive("ndocs", ndocs)
+        if ndocs is not None:
+            _check_positive("ndocs", ndocs)
         value = self.centroid_score_threshold if threshold == "config" else threshold
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             msg = f"centroid_score_threshold must be a number or None; got {value!r}."
@@ -117,9 +125,14 @@ class PlaidConfig:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> PlaidConfig:
+    def from_json(cls, raw: dict[str, Any], version: int = CONFIG_VERSION) -> PlaidConfig:
+        """The config of a manifest written by config ``version``: before version 2 every
+        folder stored ``ndocs=256``, the fixed default then, which now means the derived one."""
         names = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in raw.items() if key in names})
+        values = {key: value for key, value in raw.items() if key in names}
+        if version < 2 and values.get("ndocs") == _OLD_NDOCS:
+            values["ndocs"] = None
+        return cls(**values)
 
 
 def _check_positive(name: str, value: Any) -> None:

@@ -141,6 +141,8 @@ class Growth:
         codes, packed, _ = codec.encode(vectors)
         tokens.codes.put(positions, codes)
         tokens.residuals.put(positions, packed)
+        if tokens.side is not None and tokens.side.refines:  # it stores what decoding misses
+            tokens.side.put(positions, vectors, codec.decode(codes, packed))
         tokens.n_centroids = len(codec.centroids)
         mine = codes >= codec.starts[-1]
         self._open = (positions[mine], vectors[mine])

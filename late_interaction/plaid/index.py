@@ -3,61 +3,43 @@ index protocol (upsert, delete, filters, crash-safe folders).
 
 Documents are lists of token vectors (a list of ``(tokens_i, dim)`` arrays or tensors, or a
 ``MultiVectorEmbeddings``); a query is one ``(q_tokens, dim)`` array. Scores are MaxSim on
-the decompressed tokens. The codebook is trained on the first ``add`` (for a streamed add,
-on its first ``train_tokens`` tokens). When later additions drift (a measured share of far
-tokens, ``drift.py``), the codebook grows a generation of centroids with re-fitted residual
-buckets and re-encodes the drifted tokens, so many small updates keep the quality of a
-fresh build.
+the decompressed tokens, or on an exact side store (``rescore="int8"`` / ``"fp16"``). The
+search depth ``ndocs`` follows the index's size unless set. The codebook is trained on the
+first ``add`` (for a streamed add, on its first ``train_tokens`` tokens). When later
+additions drift (a measured share of far tokens, ``drift.py``), the codebook grows a
+generation of centroids with re-fitted residual buckets and re-encodes the drifted tokens,
+so many small updates keep the quality of a fresh build.
 
-Folder files (``.npy`` unless noted): ``centroids``, ``cutoffs``, ``weights`` (the codec;
-generation starts and far cutoffs are in the manifest state),
-``codes`` (int32 per token), ``residuals`` (uint8 ``(tokens, dim * nbits / 8)``),
-``doc_ptr``, ``labels``, ``live`` (per document), ``ivf_ptr`` / ``ivf_docs`` (inverted
-lists), ``far_positions`` / ``far_vectors`` (the far tokens buffered for the next codebook
-growth), ``full`` (float16 ``(tokens, dim)``, only with ``rescore="fp16"``),
-``metadata.sqlite``. ``open`` memory-maps ``codes``, ``residuals`` and ``full``
-copy-on-write: nothing is read until searched, the files never change.
+The folder layout is in ``files.py``; the exact side store of ``rescore`` in ``side.py``;
+the search defaults derived from the index in ``defaults.py``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
-import torch
 
 from late_interaction.plaid.codec import ResidualCodec
-from late_interaction.plaid.config import PlaidConfig
+from late_interaction.plaid.config import CONFIG_VERSION, PlaidConfig
+from late_interaction.plaid.defaults import derived_ndocs
 from late_interaction.plaid.drift import Growth
-from late_interaction.plaid.search import search_one
-from late_interaction.plaid.store import TokenArray, TokenStore
-from retrieval.errors import ConfigError, IndexCorruptError
+from late_interaction.plaid.files import components, read_index
+from late_interaction.plaid.inputs import Docs, Prepared, is_stream, prepare_docs, prepare_queries
+from late_interaction.plaid.search import SearchParams, search_one
+from late_interaction.plaid.side import SideStore
+from late_interaction.plaid.store import TokenStore
+from retrieval.errors import ConfigError
 from retrieval.filters import Filter
 from retrieval.metadata import LabelSet, MetadataStore
-from retrieval.multivector import MultiVectorEmbeddings, as_multivector
-from retrieval.storage import IndexFolder, Manifest, Writer, npy_writer
+from retrieval.storage import IndexFolder, Manifest
 from retrieval.stored_index import Components, StoredIndex
 from retrieval.types import Hit
 
-_CODEC_FILES = ("centroids", "cutoffs", "weights")
-_STORE_FILES = ("codes", "residuals", "doc_ptr", "labels", "live", "ivf_ptr", "ivf_docs")
-_MMAP_FILES = ("codes", "residuals", "full")
-_FAR_FILES = ("far_positions", "far_vectors")
 _MIN_COMPACT_TOKENS = 65_536
-
-
-@dataclass(frozen=True)
-class _Docs:
-    """Documents ready to store: ``vectors`` ``(tokens, dim)`` float32, ``lengths`` ``(n,)``."""
-
-    vectors: np.ndarray
-    lengths: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.lengths)
 
 
 class PlaidIndex(StoredIndex):
@@ -76,7 +58,9 @@ class PlaidIndex(StoredIndex):
     ) -> None:
         """Internal: use ``PlaidIndex.create`` or ``PlaidIndex.open``."""
         super().__init__(manifest, store, folder)
-        self.config = PlaidConfig.from_json(manifest.config)
+        # a new index has no state yet; a saved one without a version predates version 2
+        version = int(manifest.state.get("config_version", 1 if manifest.state else 2))
+        self.config = PlaidConfig.from_json(manifest.config, version)
         self._codec = codec
         self._tokens = tokens
         dim = self.config.dim
@@ -93,7 +77,9 @@ class PlaidIndex(StoredIndex):
         **config: Any,
     ) -> PlaidIndex:
         """A new empty index (``path=None``: in memory). ``config``: the other ``PlaidConfig``
-        fields, e.g. ``n_centroids``, ``ncells``, ``ndocs``, ``centroid_score_threshold``."""
+        fields, e.g. ``rescore="int8"`` (an exact side store, ``dim + 2`` bytes per token),
+        ``n_centroids``, ``ncells``, ``ndocs`` (default: derived from the index at each
+        search), ``centroid_score_threshold``."""
         try:
             settings = PlaidConfig(dim=dim, nbits=nbits, **config)
         except TypeError as err:
@@ -103,7 +89,8 @@ class PlaidIndex(StoredIndex):
             kind=cls.KIND, dim=dim, metric="maxsim", count=0, config=settings.to_json()
         )
         manifest, store, folder = cls._new_parts(path, manifest)
-        tokens = TokenStore.empty(dim * nbits // 8, dim if settings.rescore == "fp16" else None)
+        side = None if settings.rescore == "none" else SideStore.empty(settings.rescore, dim)
+        tokens = TokenStore.empty(dim * nbits // 8, side)
         return cls(manifest, store, folder, None, tokens)._first_commit()
 
     @classmethod
@@ -111,18 +98,8 @@ class PlaidIndex(StoredIndex):
         """Open a saved index; ``codes`` / ``residuals`` are memory-mapped, not read.
         ``verify=False`` skips the SHA-256 check (which reads every file once)."""
         manifest, store, folder = cls._open_parts(path, verify=verify)
-        state = manifest.state
-        names = _STORE_FILES + (("full",) if manifest.config.get("rescore") == "fp16" else ())
-        arrays = {name: _load(folder.file(manifest, name), name in _MMAP_FILES) for name in names}
-        codec = None
-        if state.get("trained"):
-            parts = cls._read_arrays(folder, manifest, _CODEC_FILES)
-            codec = _codec_from(parts, state)
-        n_centroids = 0 if codec is None else len(codec.centroids)
-        tokens = TokenStore(arrays, n_centroids, int(state.get("n_indexed", 0)))
-        far = cls._read_arrays(folder, manifest, _FAR_FILES)
-        buffered = (far["far_positions"], far["far_vectors"])
-        return cls(manifest, store, folder, codec, tokens, buffered)
+        codec, tokens, far = read_index(folder, manifest)
+        return cls(manifest, store, folder, codec, tokens, far)
 
     # -- public extras -------------------------------------------------------------------
     def add(
@@ -140,13 +117,13 @@ class PlaidIndex(StoredIndex):
         iterator, e.g. ``(str(i) for i in itertools.count())``, may run longer) and batches are
         stored one at a time (an invalid batch stops the stream; the batches before it stay
         added)."""
-        if not _is_stream(embeddings):
+        if not is_stream(embeddings):
             meta = None if metadata is None else list(metadata)
             super().add(ids, embeddings, meta)  # type: ignore[arg-type]  # a str is refused there
             return
         id_iter = iter(ids)
         meta_iter = None if metadata is None else iter(metadata)
-        pending: list[tuple[list[str], _Docs, list[Mapping[str, Any] | None] | None]] = []
+        pending: list[tuple[list[str], Docs, list[Mapping[str, Any] | None] | None]] = []
         for batch in embeddings:
             docs = self._prepare_add(batch)
             batch_ids = [next(id_iter, None) for _ in range(len(docs))]
@@ -197,6 +174,14 @@ class PlaidIndex(StoredIndex):
         params = self.config.search_params(ncells, ndocs, centroid_score_threshold, rescore)
         return self._run_search(self._prepare_queries(queries), k, filter, params)
 
+    def search_defaults(self, k: int = 10) -> SearchParams:
+        """The knobs a search of ``k`` results without overrides uses now: the config's,
+        with ``ndocs`` derived from the index when the config leaves it ``None``."""
+        params = self.config.search_params(None, None, "config")
+        with self._lock.read():
+            ndocs = params.ndocs or derived_ndocs(self._tokens.docs_per_cell(), k)
+        return replace(params, ndocs=ndocs)
+
     def compact(self) -> None:
         """Drop the tokens of deleted and replaced documents now (also automatic once they
         outnumber the live ones); takes effect on disk at the next ``save``."""
@@ -240,52 +225,26 @@ class PlaidIndex(StoredIndex):
 
     @property
     def side_bytes_per_token(self) -> float:
-        """Bytes per token of the ``rescore`` side store (0 without one): ``2 * dim``."""
+        """Bytes per token of the ``rescore`` side store (0 without one): ``2 * dim`` for
+        ``"fp16"``, ``dim + 2`` for ``"int8"``."""
         return self._tokens.side_nbytes / max(1, self._tokens.n_tokens)
 
     # -- StoredIndex hooks -----------------------------------------------------------------
-    def _prepare_add(self, embeddings: Any) -> _Docs:
-        if isinstance(embeddings, _Prepared):
-            return embeddings.docs
-        docs = as_multivector(embeddings)
-        if len(docs) and docs.dim != self.config.dim:
-            msg = (
-                f"Documents have dim {docs.dim} but this index has dim {self.config.dim}; "
-                "encode with the model the index was created for."
-            )
-            raise ConfigError(msg)
-        vectors = docs.vectors.detach().cpu().to(torch.float32).numpy()
-        return _Docs(vectors.reshape(-1, self.config.dim), docs.lengths.cpu().numpy())
+    def _prepare_add(self, embeddings: Any) -> Docs:
+        return prepare_docs(embeddings, self.config.dim)
 
     def _prepare_queries(self, queries: Any) -> list[np.ndarray]:
-        if isinstance(queries, torch.Tensor | np.ndarray) and queries.ndim == 2:
-            items: list[Any] = [queries]
-        elif isinstance(queries, torch.Tensor | np.ndarray) and queries.ndim == 3:
-            items = list(queries)
-        else:
-            items = list(as_multivector(queries)) if not isinstance(queries, str | bytes) else []
-        out = []
-        for i, item in enumerate(items):
-            array = np.asarray(torch.as_tensor(item).detach().cpu().float())
-            if array.ndim != 2 or array.shape[0] == 0 or array.shape[1] != self.config.dim:
-                msg = (
-                    f"Query {i} has shape {array.shape}; a query is (q_tokens, dim) with "
-                    f"q_tokens >= 1 and dim {self.config.dim}."
-                )
-                raise ConfigError(msg)
-            if not np.isfinite(array).all():
-                msg = f"Query {i} contains NaN or infinite values; check the encoder output."
-                raise ConfigError(msg)
-            out.append(np.ascontiguousarray(array))
-        return out
+        return prepare_queries(queries, self.config.dim)
 
-    def _insert(self, labels: np.ndarray, batch: _Docs) -> None:
+    def _insert(self, labels: np.ndarray, batch: Docs) -> None:
         if self._codec is None:
             self._train(batch.vectors)
         assert self._codec is not None
         start = self._tokens.n_tokens
         codes, packed, level = self._codec.encode(batch.vectors)
-        self._tokens.append(labels, batch.lengths, codes, packed, batch.vectors)
+        side = self._tokens.side
+        decoded = self._codec.decode(codes, packed) if side is not None and side.refines else None
+        self._tokens.append(labels, batch.lengths, codes, packed, batch.vectors, decoded)
         self._growth.observe(self._codec, self._tokens, start, codes, level, batch.vectors)
         self._tokens.maybe_rebuild_lists()
 
@@ -314,24 +273,12 @@ class PlaidIndex(StoredIndex):
         return labels, scores
 
     def _components(self) -> Components:
-        out: Components = {}
-        if self._codec is not None:
-            codec = self._codec
-            for name, array in zip(
-                _CODEC_FILES, (codec.centroids, codec.cutoffs, codec.weights), strict=True
-            ):
-                out[name] = ("npy", npy_writer(array))
-        for name, value in self._tokens.arrays().items():
-            writer: Writer = value.writer() if isinstance(value, TokenArray) else npy_writer(value)
-            out[name] = ("npy", writer)
-        positions, vectors = self._growth.buffer(self.config.dim)
-        out["far_positions"] = ("npy", npy_writer(positions))
-        out["far_vectors"] = ("npy", npy_writer(vectors))
-        return out
+        return components(self._codec, self._tokens, self._growth.buffer(self.config.dim))
 
     def _state(self) -> dict[str, Any]:
         codec = self._codec
         return {
+            "config_version": CONFIG_VERSION,
             "trained": codec is not None,
             "far_cutoffs": [] if codec is None else codec.far_cutoffs.tolist(),
             "generations": [] if codec is None else codec.starts.tolist(),
@@ -339,23 +286,21 @@ class PlaidIndex(StoredIndex):
             "n_indexed": self._tokens.n_indexed,
             "n_tokens": self._tokens.n_tokens,
             "drift": self._growth.counts.tolist(),
+            "side_unit": None if self._tokens.side is None else self._tokens.side.unit,
         }
 
     # -- internals -------------------------------------------------------------------------
-    def _add_pending(self, pending: list[tuple[list[str], _Docs, Any]]) -> None:
+    def _add_pending(self, pending: list[tuple[list[str], Docs, Any]]) -> None:
         """Store buffered stream batches as one ``add`` (so the codebook trains on all)."""
         if not pending:
             return
         ids = [i for p in pending for i in p[0]]
-        docs = _Docs(
-            np.concatenate([p[1].vectors for p in pending]),
-            np.concatenate([p[1].lengths for p in pending]),
-        )
+        docs = Docs.concat([p[1] for p in pending])
         meta = None
         if any(p[2] is not None for p in pending):
             meta = [m for p in pending for m in (p[2] or [None] * len(p[0]))]
         pending.clear()
-        super().add(ids, _Prepared(docs), meta)
+        super().add(ids, Prepared(docs), meta)
 
     def _train(self, vectors: np.ndarray) -> None:
         config = self.config
@@ -381,50 +326,3 @@ class PlaidIndex(StoredIndex):
         mask = np.zeros(self._tokens.n_rows, bool)
         mask[self._tokens.rows_of(labels)] = True
         return mask & self._tokens.live
-
-
-class _Prepared:
-    """Already-validated documents passed through ``StoredIndex.add`` unchanged."""
-
-    def __init__(self, docs: _Docs) -> None:
-        self.docs = docs
-
-    def __len__(self) -> int:
-        return len(self.docs)
-
-
-def _is_stream(embeddings: Any) -> bool:
-    """An iterator / generator of batches (not a list, array, tensor or container)."""
-    if isinstance(embeddings, MultiVectorEmbeddings | np.ndarray | torch.Tensor | Sequence):
-        return False
-    return isinstance(embeddings, Iterator)
-
-
-def _codec_from(parts: dict[str, np.ndarray], state: Mapping[str, Any]) -> ResidualCodec:
-    """The codec of a saved index (folders from before codebook generations hold 2-d
-    ``cutoffs`` / ``weights`` and one ``far_cutoff``: one generation)."""
-    cutoffs, weights = parts["cutoffs"], parts["weights"]
-    if cutoffs.ndim == 2:
-        cutoffs, weights = cutoffs[None], weights[None]
-    starts = state.get("generations") or [0]
-    old = state.get("far_cutoff", 0.0)
-    far = state.get("far_cutoffs") or [[old, old]]
-    if len(starts) != len(cutoffs) or len(far) != len(cutoffs):
-        msg = "The index's codebook generations do not match its buckets; rebuild the index."
-        raise IndexCorruptError(msg)
-    return ResidualCodec(
-        parts["centroids"],
-        cutoffs,
-        weights,
-        np.asarray(starts, np.int64),
-        np.asarray(far, np.float64).reshape(-1, 2),
-        bool(state.get("normalized", False)),
-    )
-
-
-def _load(path: os.PathLike[str], mmap: bool) -> np.ndarray:
-    try:
-        return np.load(path, mmap_mode="c" if mmap else None, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
-        msg = f"Index file {path} is unreadable ({err}). Restore the folder or rebuild the index."
-        raise IndexCorruptError(msg) from err

@@ -10,9 +10,9 @@
    probed centroids and those whose best query-token score reaches
    ``centroid_score_threshold`` count; computed per (centroid, document) pair of the inverted
    lists), keeping ``ndocs`` rows; then over every token of those, keeping ``ndocs // 4``
-   (at least ``k``).
+   (at least ``k``). ``ndocs`` defaults to a depth derived from the index (``defaults.py``).
 4. Decompress the survivors and score them by exact MaxSim on the decoded tokens (with a
-   ``rescore="fp16"`` side store: on the stored full-precision tokens instead).
+   ``rescore`` side store, ``"fp16"`` or ``"int8"``: on its tokens instead).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import torch
 
 from late_interaction.maxsim import maxsim
 from late_interaction.plaid.codec import ResidualCodec
+from late_interaction.plaid.defaults import derived_ndocs
 from late_interaction.plaid.store import TokenStore
 from retrieval.multivector import MultiVectorEmbeddings
 
@@ -39,8 +40,9 @@ class SearchParams:
     centroid_score_threshold: float | None
     """Centroids scoring below this with every query token are ignored in the first
     approximate pass (stage 3); ``None`` disables pruning."""
-    ndocs: int
-    """Candidates kept after the pruned approximate pass; ``ndocs // 4`` are decompressed."""
+    ndocs: int | None
+    """Candidates kept after the pruned approximate pass; ``ndocs // 4`` are decompressed.
+    ``None``: derived from the index and ``k`` (``defaults.derived_ndocs``)."""
     rescore: bool = False
     """Score the final candidates on the full-precision side store (there must be one)."""
 
@@ -56,7 +58,8 @@ def search_one(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Best ``k`` rows for ``query`` ``(q_tokens, dim)`` among rows where ``valid`` (bool,
     ``n_valid`` of them): ``(rows, scores)`` each ``(k,)``, row -1 / score -inf past the end."""
-    if n_valid <= max(params.ndocs, k):
+    ndocs = params.ndocs or derived_ndocs(store.docs_per_cell(), k)
+    if n_valid <= max(ndocs, k):
         return _exact(query, store, codec, np.flatnonzero(valid), k, params.rescore)
     centroid_scores = query @ codec.centroids.T  # (q_tokens, n_centroids)
     table = np.ascontiguousarray(centroid_scores.T)  # a centroid's scores are one row
@@ -72,8 +75,8 @@ def search_one(
     if len(rows) < k:  # too few probed documents pass the filter: rank every allowed one
         rows = np.flatnonzero(valid)
         pruned = _approximate(table, store, rows)
-    rows = _best(rows, pruned, params.ndocs)
-    rows = _best(rows, _approximate(table, store, rows), max(k, params.ndocs // 4))
+    rows = _best(rows, pruned, ndocs)
+    rows = _best(rows, _approximate(table, store, rows), max(k, ndocs // 4))
     return _exact(query, store, codec, rows, k, params.rescore)
 
 
@@ -119,6 +122,17 @@ def _approximate(table: np.ndarray, store: TokenStore, rows: np.ndarray) -> np.n
     return out
 
 
+def side_tokens(store: TokenStore, codec: ResidualCodec, index: np.ndarray) -> np.ndarray:
+    """``(len(index), dim)`` float32 side-store tokens at global token ``index`` (an int8
+    side store refines the decoded tokens)."""
+    side = store.side
+    assert side is not None
+    decoded = None
+    if side.refines:
+        decoded = codec.decode(store.codes.take(index), store.residuals.take(index))
+    return side.take(index, decoded)
+
+
 def _best(rows: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
     """The ``n`` best-scoring ``rows`` (all when fewer), in row order."""
     if len(rows) <= n:
@@ -141,8 +155,8 @@ def _exact(
     if not len(rows):
         return out_rows, out_scores
     index, lengths = store.token_index(rows)
-    if rescore and store.full is not None:  # exact re-scoring from the full-precision side store
-        vectors = store.full.take(index).astype(np.float32)
+    if rescore and store.side is not None:  # exact re-scoring from the side store
+        vectors = side_tokens(store, codec, index)
     else:
         vectors = codec.decode(store.codes.take(index), store.residuals.take(index))
     offsets = np.concatenate([[0], np.cumsum(lengths)])

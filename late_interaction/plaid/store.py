@@ -4,10 +4,10 @@ Rows are documents in insertion order; each keeps the int64 label the metadata s
 item (labels only grow, so they are sorted and a row is found by binary search). A row's
 tokens are ``codes[ptr[row]:ptr[row + 1]]`` and the matching ``residuals`` rows.
 
-Token arrays are a *base* (memory-mapped copy-on-write when the index was opened from disk,
-so opening never reads every residual and re-encoding a token never touches the file) plus
-an in-memory *tail* of tokens added since. Deleting
-marks a row dead; ``compact`` drops dead rows (it reads the live base into memory).
+Per-token arrays are ``TokenArray``s (a memory-mapped base plus an in-memory tail of tokens
+added since), as is the optional exact side store (``side.py``), which follows the same token
+positions. Deleting marks a row dead; ``compact`` drops dead rows (it reads the live base
+into memory).
 
 The inverted lists (``ivf_ptr``, ``ivf_docs``: for each centroid, the rows holding one of its
 tokens, once each) cover tokens ``[0, n_indexed)``; later tokens are scanned directly and the
@@ -16,94 +16,26 @@ lists are rebuilt when that tail outgrows a quarter of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import numpy as np
 
-from retrieval.storage import Writer
+from late_interaction.plaid.defaults import docs_per_probed_cell
+from late_interaction.plaid.side import SideStore
+from late_interaction.plaid.token_array import TokenArray
 
-_MIN_CAPACITY = 1024
 _MIN_UNINDEXED = 65_536
-_WRITE_ROWS = 1 << 20
-
-
-class TokenArray:
-    """A ``(n, ...)`` array as base rows followed by appendable in-memory rows."""
-
-    def __init__(self, base: np.ndarray) -> None:
-        self.base = base
-        self._tail = np.empty((0, *base.shape[1:]), base.dtype)
-        self._size = 0
-
-    def __len__(self) -> int:
-        return len(self.base) + self._size
-
-    @property
-    def tail(self) -> np.ndarray:
-        """The in-memory rows (a view, writable)."""
-        return self._tail[: self._size]
-
-    def append(self, rows: np.ndarray) -> None:
-        needed = self._size + len(rows)
-        if needed > len(self._tail):
-            capacity = max(needed, 2 * len(self._tail), _MIN_CAPACITY)
-            grown = np.empty((capacity, *self.base.shape[1:]), self.base.dtype)
-            grown[: self._size] = self.tail
-            self._tail = grown
-        self._tail[self._size : needed] = rows
-        self._size = needed
-
-    def take(self, index: np.ndarray) -> np.ndarray:
-        """Rows at sorted-or-not global ``index`` ``(m,)`` as one in-memory array."""
-        n_base = len(self.base)
-        if self._size == 0:
-            return self.base[index]
-        out = np.empty((len(index), *self.base.shape[1:]), self.base.dtype)
-        in_base = index < n_base
-        out[in_base] = self.base[index[in_base]]
-        out[~in_base] = self.tail[index[~in_base] - n_base]
-        return out
-
-    def put(self, index: np.ndarray, rows: np.ndarray) -> None:
-        """Overwrite rows at global ``index`` (a memory-mapped base is copy-on-write)."""
-        n_base = len(self.base)
-        in_base = index < n_base
-        self.base[index[in_base]] = rows[in_base]
-        self.tail[index[~in_base] - n_base] = rows[~in_base]
-
-    def replace(self, array: np.ndarray) -> None:
-        """Make ``array`` the whole content (in memory, appendable)."""
-        self.base = np.empty((0, *array.shape[1:]), array.dtype)
-        self._tail, self._size = array, len(array)
-
-    def parts(self) -> Iterator[np.ndarray]:
-        """The content in blocks of at most ``_WRITE_ROWS`` rows (for streaming writes)."""
-        for part in (self.base, self.tail):
-            for start in range(0, len(part), _WRITE_ROWS):
-                yield np.ascontiguousarray(part[start : start + _WRITE_ROWS])
-
-    def writer(self) -> Writer:
-        """A ``Writer`` saving the content as one ``.npy`` without concatenating it."""
-
-        def write(path: Path) -> None:
-            header = {
-                "descr": np.lib.format.dtype_to_descr(self.base.dtype),
-                "fortran_order": False,
-                "shape": (len(self), *self.base.shape[1:]),
-            }
-            with path.open("wb") as handle:
-                np.lib.format.write_array_header_1_0(handle, header)
-                for part in self.parts():
-                    handle.write(part.tobytes())
-
-        return write
+_EXACT_TAIL = 2 * _MIN_UNINDEXED  # tail tokens counted per cell exactly; more: extrapolated
 
 
 class TokenStore:
     """Documents as ranges of compressed tokens, with labels, liveness and inverted lists."""
 
-    def __init__(self, arrays: dict[str, np.ndarray], n_centroids: int, n_indexed: int) -> None:
+    def __init__(
+        self,
+        arrays: dict[str, np.ndarray],
+        n_centroids: int,
+        n_indexed: int,
+        side: SideStore | None = None,
+    ) -> None:
         self.codes = TokenArray(arrays["codes"])
         self.residuals = TokenArray(arrays["residuals"])
         self.ptr = np.array(arrays["doc_ptr"], np.int64)
@@ -114,11 +46,12 @@ class TokenStore:
         self.ivf_ptr = np.array(arrays["ivf_ptr"], np.int64)
         self.ivf_docs = np.asarray(arrays["ivf_docs"])
         self.n_indexed = n_indexed
-        # optional full-precision side store (float16 ``(tokens, dim)``) for exact re-scoring
-        self.full = TokenArray(arrays["full"]) if "full" in arrays else None
+        self.side = side
+        """Optional (near) full-precision copy of every token for exact re-scoring."""
+        self._per_cell: tuple[tuple[int, int], float] | None = None
 
     @classmethod
-    def empty(cls, bytes_per_token: int, full_dim: int | None = None) -> TokenStore:
+    def empty(cls, bytes_per_token: int, side: SideStore | None = None) -> TokenStore:
         arrays: dict[str, np.ndarray] = {
             "codes": np.zeros(0, np.int32),
             "residuals": np.zeros((0, bytes_per_token), np.uint8),
@@ -128,9 +61,7 @@ class TokenStore:
             "ivf_ptr": np.zeros(1, np.int64),
             "ivf_docs": np.zeros(0, np.int32),
         }
-        if full_dim is not None:
-            arrays["full"] = np.zeros((0, full_dim), np.float16)
-        return cls(arrays, 0, 0)
+        return cls(arrays, 0, 0, side)
 
     @property
     def n_rows(self) -> int:
@@ -142,8 +73,8 @@ class TokenStore:
 
     @property
     def side_nbytes(self) -> int:
-        """Bytes of the full-precision side store (0 without one)."""
-        return 0 if self.full is None else len(self.full) * self.full.base.shape[1] * 2
+        """Bytes of the exact side store (0 without one)."""
+        return 0 if self.side is None else self.side.nbytes
 
     @property
     def nbytes(self) -> int:
@@ -159,13 +90,15 @@ class TokenStore:
         codes: np.ndarray,
         packed: np.ndarray,
         vectors: np.ndarray,
+        decoded: np.ndarray | None = None,
     ) -> None:
         """Add documents of ``lengths`` tokens (codes / residuals packed in order; the raw
-        ``vectors`` go to the side store when there is one)."""
+        ``vectors`` go to the side store when there is one, with their ``decoded`` form if
+        it refines them)."""
         self.codes.append(codes)
         self.residuals.append(packed)
-        if self.full is not None:
-            self.full.append(vectors.astype(np.float16))
+        if self.side is not None:
+            self.side.append(vectors, decoded)
         self.ptr = np.concatenate([self.ptr, self.ptr[-1] + np.cumsum(lengths)])
         self.labels = np.concatenate([self.labels, labels])
         self.live = np.concatenate([self.live, np.ones(len(labels), bool)])
@@ -199,8 +132,8 @@ class TokenStore:
         index, lengths = self.token_index(keep)
         self.codes.replace(self.codes.take(index))
         self.residuals.replace(self.residuals.take(index))
-        if self.full is not None:
-            self.full.replace(self.full.take(index))
+        if self.side is not None:
+            self.side.keep(index)
         self.ptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         self.labels = self.labels[keep]
         self.live = np.ones(len(keep), bool)
@@ -225,6 +158,29 @@ class TokenStore:
         ):
             self.rebuild_lists()
 
+    def docs_per_cell(self) -> float:
+        """Expected documents per probed cell (``defaults.docs_per_probed_cell``) over the
+        inverted lists and the unindexed tail: the tail's (cell, row) pairs are counted when
+        it is small, else the lists' figure is scaled by ``n_tokens / n_indexed`` (the tail
+        is at most a quarter of them then). Cached until tokens or lists change."""
+        key = (self.n_tokens, id(self.ivf_ptr))
+        if self._per_cell is not None and self._per_cell[0] == key:
+            return self._per_cell[1]
+        sizes = np.diff(self.ivf_ptr)
+        tail = self.n_tokens - self.n_indexed
+        if tail and (tail <= _EXACT_TAIL or not self.n_indexed):
+            codes = self.codes.take(np.arange(self.n_indexed, self.n_tokens)).astype(np.int64)
+            positions = np.arange(self.n_indexed, self.n_tokens)
+            owners = np.searchsorted(self.ptr, positions, side="right") - 1
+            pairs = np.unique(codes * max(self.n_rows, 1) + owners)
+            counts = np.bincount(pairs // max(self.n_rows, 1), minlength=self.n_centroids)
+            sizes = counts if len(sizes) != len(counts) else sizes + counts
+            value = docs_per_probed_cell(sizes)
+        else:
+            value = docs_per_probed_cell(sizes) * self.n_tokens / max(1, self.n_indexed)
+        self._per_cell = (key, value)
+        return value
+
     def cell_rows(self, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(cell, row)`` pairs, ``(m,)`` int64 each, for rows holding a token in one of
         ``cells`` (each pair once from the lists; tail tokens may repeat a pair)."""
@@ -241,7 +197,9 @@ class TokenStore:
         return np.concatenate(pair_cells), np.concatenate(pair_rows)
 
     def arrays(self) -> dict[str, np.ndarray | TokenArray]:
-        out: dict[str, np.ndarray | TokenArray] = {} if self.full is None else {"full": self.full}
+        out: dict[str, np.ndarray | TokenArray] = {}
+        if self.side is not None:
+            out |= self.side.arrays()
         return out | {
             "codes": self.codes,
             "residuals": self.residuals,

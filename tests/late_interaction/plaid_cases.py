@@ -66,9 +66,24 @@ def plaid_create(path: Path | None) -> PlaidIndex:
     return PlaidIndex.create(path, dim=DIM, nbits=4, ncells=4, ndocs=64)
 
 
+def plaid_int8_create(path: Path | None) -> PlaidIndex:
+    # 2 bits and the derived ndocs: the int8 side store gives the final scores
+    return PlaidIndex.create(path, dim=DIM, nbits=2, rescore="int8")
+
+
 PLAID_CASE = Case(
     name="plaid",
     create=plaid_create,
+    open=PlaidIndex.open,
+    docs=lambda n, seed: token_docs(n, seed),
+    truth=maxsim_truth,
+    exact=False,
+    min_recall=0.9,
+)
+
+PLAID_INT8_CASE = Case(
+    name="plaid-int8",
+    create=plaid_int8_create,
     open=PlaidIndex.open,
     docs=lambda n, seed: token_docs(n, seed),
     truth=maxsim_truth,

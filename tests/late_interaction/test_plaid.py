@@ -354,43 +354,10 @@ def test_stream_ids_may_be_an_endless_iterator_but_a_list_must_match() -> None:
         PlaidIndex.create(None, dim=DIM).add(_ids(61), iter([docs]))
 
 
-def test_fp16_rescoring_scores_candidates_exactly_and_survives_compaction(tmp_path: Path) -> None:
-    """``rescore="fp16"``: hits carry brute-force MaxSim scores (float16 tokens), recall is
-    at least that of the decompressed scores, the side store is memory-mapped after
-    ``open`` and stays aligned through deletes and compaction; it is not counted in
-    ``bytes_per_token``."""
-    docs = token_docs(1500, 25, **EASY)
-    queries = _near_copies(docs, 30, 0.1, 1)
-    index = PlaidIndex.create(tmp_path / "idx", dim=DIM, nbits=2, rescore="fp16")
-    index.add(_ids(len(docs)), docs)
-    assert index.side_bytes_per_token == 2 * DIM
-    plain = PlaidIndex.create(None, dim=DIM, nbits=2)
-    plain.add(_ids(len(docs)), docs)
-    assert index.bytes_per_token == plain.bytes_per_token
-    truth = maxsim_truth(queries, docs)
-    exact = _recall(index, queries, truth, _ids(len(docs)))
-    assert exact >= _recall(plain, queries, truth, _ids(len(docs)))
-    off = index.search_batch(queries, k=10, rescore=False)  # decompressed scores
-    assert [[h.id for h in r] for r in off] == [
-        [h.id for h in r] for r in plain.search_batch(queries)
-    ]
-    index.delete([f"d{i}" for i in range(0, 1500, 2)])
-    index.compact()
-    index.save()
-    reopened = PlaidIndex.open(tmp_path / "idx")
-    assert isinstance(reopened._tokens.full.base, np.memmap)  # type: ignore[union-attr]
-    for row, hits in enumerate(reopened.search_batch(queries, k=10)):
-        for hit in hits:
-            assert int(hit.id[1:]) % 2 == 1
-            assert hit.score == pytest.approx(truth[row, int(hit.id[1:])], abs=2e-2)
-    with pytest.raises(ConfigError, match="rescore must be one of"):
-        PlaidIndex.create(None, dim=DIM, rescore="fp32")
-
-
 def test_codec_of_a_folder_from_before_generations_decodes_the_same() -> None:
     """Folders written before codebook generations hold 2-d cutoffs / weights and one
     ``far_cutoff``: they open as one generation that decodes identically."""
-    from late_interaction.plaid.index import _codec_from
+    from late_interaction.plaid.files import codec_from as _codec_from
 
     tokens = np.concatenate(token_docs(200, 26))
     codec = ResidualCodec.train(tokens, 32, 2)

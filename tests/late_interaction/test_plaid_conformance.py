@@ -20,11 +20,11 @@ from tests.indexes.test_conformance import (  # noqa: F401  (collected here with
     test_search_batch_equals_single_searches,
     test_search_returns_k_sorted_hits_with_metadata,
 )
-from tests.late_interaction.plaid_cases import PLAID_CASE
+from tests.late_interaction.plaid_cases import PLAID_CASE, PLAID_INT8_CASE
 
 pytest.importorskip("faiss")
 
 
-@pytest.fixture
-def case() -> Case:
-    return PLAID_CASE
+@pytest.fixture(params=[PLAID_CASE, PLAID_INT8_CASE], ids=lambda c: c.name)
+def case(request: pytest.FixtureRequest) -> Case:
+    return request.param
