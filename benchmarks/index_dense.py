@@ -3,11 +3,21 @@
 For each kind (flat, ivf, hnsw, ivfpq, sq8) a fresh process builds the index on the same
 synthetic clustered vectors (or reopens it from ``--store``), then times the wrapper
 (``FaissIndex.search`` / ``search_batch``) against a direct ``faiss`` call on the very same
-faiss structure with the same ``SearchParameters``: batch-1 calls alternate query by query
-on one OpenMP thread; batch-64 rounds alternate on ``--threads``. Reported: build time,
-p50/p95 latency at batch 1, QPS at batch 64, wrapper overhead, recall@10 against
-``ExactIndex`` ground truth, save/open time and the worker's peak RSS before save (it
-includes the ``(n, dim)`` float32 data the worker generated, 1.5 GB at 1M x 384).
+faiss structure with the same ``SearchParameters``: batch-1 calls alternate call by call on
+one OpenMP thread; batch-64 calls alternate the same way on ``--threads``. Reported: build time,
+p50/p95 latency at batch 1, QPS at batch 64, wrapper overhead (ratio and microseconds per
+call), recall@10 against ``ExactIndex`` ground truth, save/open time and the worker's peak
+RSS before save (it includes the ``(n, dim)`` float32 data the worker generated, 1.5 GB at
+1M x 384).
+
+Batch-1 pairing: at step ``i`` raw faiss runs query ``i`` and the wrapper query
+``i + n/2`` (mod n), order flipped every step, so both see every query once per round, under
+the same load, and neither finds a query the other one has just pulled into the CPU caches (a
+repeated HNSW query runs several times faster; pairing the same query made one side's samples
+warm and the medians swing). Warm-up uses queries outside the timed set.
+
+``--metadata`` gives every item a small metadata dict (``{"source": ..., "chunk": ...}``,
+what a chunked collection stores), so hits also pay for fetching and decoding it.
 
     .venv/bin/python benchmarks/index_dense.py --n 1000000            # the recorded run
     .venv/bin/python benchmarks/index_dense.py --n 20000 --kinds flat,hnsw   # a quick look
@@ -89,7 +99,8 @@ def worker(kind: str, args: argparse.Namespace, truth_path: Path) -> dict[str, A
     faiss.omp_set_num_threads(args.threads)
     docs, queries = make_data(args.n, args.dim, args.queries)
     truth = np.load(truth_path, allow_pickle=False)
-    folder = Path(args.store) / kind if args.store else Path(tempfile.mkdtemp(prefix="bench-"))
+    name = f"{kind}-metadata" if args.metadata else kind
+    folder = Path(args.store) / name if args.store else Path(tempfile.mkdtemp(prefix="bench-"))
     build_s = float("nan")
     if (folder / "idx" / "manifest.json").exists():  # built by an earlier run: reuse it
         index = FaissIndex.open(folder / "idx", device="cpu")
@@ -97,8 +108,14 @@ def worker(kind: str, args: argparse.Namespace, truth_path: Path) -> dict[str, A
         params = {"hnsw_m": args.hnsw_m, "ef_construction": args.ef_construction}
         index = FaissIndex.create(folder / "idx", dim=args.dim, kind=kind, device="cpu", **params)
         start = time.perf_counter()
-        index.add([str(i) for i in range(args.n)], docs)
+        metadata = (
+            [{"source": f"docs/file{i // 20}.txt", "chunk": i % 20} for i in range(args.n)]
+            if args.metadata
+            else None
+        )
+        index.add([str(i) for i in range(args.n)], docs, metadata)
         build_s = time.perf_counter() - start
+        del metadata
     del docs
     raw = index._index  # the faiss structure FaissIndex searches: same object, same params
     normed = queries / np.linalg.norm(queries, axis=1, keepdims=True)
@@ -118,11 +135,11 @@ def worker(kind: str, args: argparse.Namespace, truth_path: Path) -> dict[str, A
     def raw_batch(rows: slice) -> Any:
         return raw.search(normed[rows], K, params=params)
 
-    n_lat = min(args.latency_queries, len(queries))
+    n_lat = min(args.latency_queries, len(queries) - 20)
     scans = kind in ("flat", "sq8")
     if scans:
         n_lat = min(n_lat, 50)  # each query scans every stored vector
-    for i in range(min(20, n_lat)):  # warm caches and code paths
+    for i in range(len(queries) - 20, len(queries)):  # warm code paths, not the timed queries
         wrapper_one(i), raw_one(i)
     rounds: dict[str, list[float]] = {
         "w50": [],
@@ -139,26 +156,30 @@ def worker(kind: str, args: argparse.Namespace, truth_path: Path) -> dict[str, A
         # A single query runs on one thread in faiss; a second, idle OpenMP thread only adds
         # spin / wake-up jitter (p50 jumping between 0.5 and 8 ms on the shared 2-core box).
         faiss.omp_set_num_threads(1)
-        # Raw and wrapper alternate query by query (order flipped every query), so load from
-        # other processes and cache warming hit both alike.
+        # Raw and wrapper alternate call by call (order flipped every step) on queries half
+        # the set apart (see the module docstring), so load hits both alike.
         samples: dict[str, list[float]] = {"r": [], "w": []}
         for i in range(n_lat):
-            pair = (("r", raw_one), ("w", wrapper_one))
-            for name, fn in pair if i % 2 else pair[::-1]:
+            pair = (("r", raw_one, i), ("w", wrapper_one, (i + n_lat // 2) % n_lat))
+            for name, fn, query in pair if i % 2 else pair[::-1]:
                 t0 = time.perf_counter()
-                fn(i)
+                fn(query)
                 samples[name].append(time.perf_counter() - t0)
         for name, values in samples.items():
             p50, p95 = percentiles(values)
             rounds[name + "50"].append(p50 * 1e3)
             rounds[name + "95"].append(p95 * 1e3)
         faiss.omp_set_num_threads(args.threads)
-        for name, fn in (("r", raw_batch), ("w", wrapper_batch)):
-            t0 = time.perf_counter()
-            for rows in batches:
-                fn(rows)
-            elapsed = time.perf_counter() - t0
-            rounds[name + "q"].append(sum(b.stop - b.start for b in batches) / elapsed)
+        spent = {"r": 0.0, "w": 0.0}  # batches paired like single queries, half the set apart
+        n_batches = len(batches)
+        for j in range(n_batches):
+            pair = (("r", raw_batch, j), ("w", wrapper_batch, (j + n_batches // 2) % n_batches))
+            for name, fn, batch in pair if j % 2 else pair[::-1]:
+                t0 = time.perf_counter()
+                fn(batches[batch])
+                spent[name] += time.perf_counter() - t0
+        for name, seconds in spent.items():
+            rounds[name + "q"].append(sum(b.stop - b.start for b in batches) / seconds)
     hits = index.search_batch(queries, k=K, **knobs)
     recall = np.mean(
         [
@@ -193,6 +214,7 @@ def worker(kind: str, args: argparse.Namespace, truth_path: Path) -> dict[str, A
         "qps64": med["wq"],
         "raw_qps64": med["rq"],
         "overhead_p50": med["w50"] / med["r50"] - 1,
+        "overhead_p50_us": (med["w50"] - med["r50"]) * 1e3,
         "overhead_qps64": med["rq"] / med["wq"] - 1,
         "save_s": save_s,
         "open_s": open_s,
@@ -215,6 +237,7 @@ def main() -> None:
     parser.add_argument("--hnsw-m", type=int, default=32)
     parser.add_argument("--ef-construction", type=int, default=40)
     parser.add_argument("--store", help="keep built indexes here and reuse them on later runs")
+    parser.add_argument("--metadata", action="store_true", help="store metadata with each item")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--truth", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -261,7 +284,8 @@ def main() -> None:
         print(
             f"| {r['kind']} | {r['build_s']:.1f} | {r['recall']:.3f} ({r['raw_recall']:.3f}) "
             f"| {r['p50_ms']:.3f} / {r['p95_ms']:.3f} | {r['raw_p50_ms']:.3f} / "
-            f"{r['raw_p95_ms']:.3f} | {100 * r['overhead_p50']:+.1f}% | {r['qps64']:.0f} "
+            f"{r['raw_p95_ms']:.3f} | {100 * r['overhead_p50']:+.1f}% "
+            f"({r['overhead_p50_us']:+.0f} us) | {r['qps64']:.0f} "
             f"({r['raw_qps64']:.0f}) | {100 * r['overhead_qps64']:+.1f}% | {r['save_s']:.1f} / "
             f"{r['open_s']:.1f} | {r['disk_mb']:.0f} | {r['peak_rss_mb']:.0f} |"
         )

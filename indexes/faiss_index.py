@@ -206,10 +206,11 @@ class FaissIndex(StoredIndex):
             return self._exact_among(batch, k, allowed.labels)
         labels, scores = self._faiss_search(batch, k, allowed, nprobe, ef_search)
         expected = min(k, len(self) if allowed is None else len(allowed))
-        # faiss pads missing results with label -1 at the end of a row
-        short_rows = labels[:, expected - 1] < 0
-        if short_rows.any():
-            short = np.flatnonzero(short_rows)
+        # faiss pads missing results with label -1 at the end of a row; one query (the
+        # latency-bound case) is checked as a scalar, a numpy reduction costs microseconds
+        last = labels[:, expected - 1]
+        if labels[0, expected - 1] < 0 if len(labels) == 1 else (last < 0).any():
+            short = np.flatnonzero(last < 0)
             redo = batch[short]
             if self.config.kind == "hnsw":
                 pool = self._store.all_labels() if allowed is None else allowed.labels
@@ -246,7 +247,7 @@ class FaissIndex(StoredIndex):
                 params = self._params[key] = self._new_params(None, nprobe, ef)
         else:  # IndexIDMap edits parameters that carry a selector: a fresh object per call
             params = self._new_params(selector, nprobe, ef)
-        distances, labels = index.search(batch, k, params=params)
+        distances, labels = fs.search(self._faiss, index, batch, k, params)
         # Scores of padding (label -1) are meaningless; hits skip those entries.
         return labels, (-distances if self.config.metric == "l2" else distances)
 

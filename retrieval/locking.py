@@ -36,7 +36,8 @@ class ReadWriteLock:
     """Shared (read) / exclusive (write) lock with writer preference."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._mutex = threading.Lock()
+        self._cond = threading.Condition(self._mutex)
         self._readers = 0
         self._writer = False
         self._waiting_writers = 0
@@ -52,15 +53,22 @@ class ReadWriteLock:
         return self._write
 
     def _acquire_read(self) -> None:
+        # Fast path on the bare mutex (a C-level lock): no writer around, nothing to wait for.
+        with self._mutex:
+            if not (self._writer or self._waiting_writers):
+                self._readers += 1
+                return
         with self._cond:
             while self._writer or self._waiting_writers:
                 self._cond.wait()
             self._readers += 1
 
     def _release_read(self) -> None:
-        with self._cond:
+        with self._mutex:
             self._readers -= 1
-            if not self._readers:
+            # Only a writer waits for the readers to leave (waiting readers wait for writers,
+            # and _release_write wakes them), so without one there is nobody to notify.
+            if not self._readers and self._waiting_writers:
                 self._cond.notify_all()
 
     def _acquire_write(self) -> None:

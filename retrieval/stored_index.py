@@ -189,7 +189,7 @@ class StoredIndex(ABC):
         if isinstance(k, bool) or not isinstance(k, _INTEGERS) or k < 1:
             msg = f"k must be a positive integer; got {k!r}."
             raise ConfigError(msg)
-        compiled = compile_filter(filter)
+        compiled = None if filter is None else compile_filter(filter)
         with self._lock.read():
             allowed = None if compiled is None else self._store.matching(compiled)
             if len(batch) == 0 or (allowed is not None and len(allowed) == 0) or not len(self):

@@ -27,6 +27,21 @@ class Hit:
     """The metadata stored with the item (``{}`` when none was given)."""
 
 
+def new_hit(ext_id: str, score: float, metadata: dict[str, Any]) -> Hit:
+    """``Hit(ext_id, score, metadata)`` for index internals that already hold the right types.
+
+    A frozen dataclass ``__init__`` sets each field through ``object.__setattr__``, about a
+    microsecond per hit: a tenth of a fast HNSW search at ``k=10``. This fills the instance
+    dict directly; the object is equal to (and indistinguishable from) a normally built one.
+    """
+    hit = _new_object(Hit)
+    hit.__dict__.update(id=ext_id, score=score, metadata=metadata)
+    return hit
+
+
+_new_object = object.__new__
+
+
 def as_dense(embeddings: Any, dim: int | None = None, *, what: str = "embeddings") -> np.ndarray:
     """Return ``embeddings`` as a C-contiguous float32 array of shape ``(n, dim)``.
 

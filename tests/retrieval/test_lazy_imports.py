@@ -67,6 +67,7 @@ def test_type_checking_imports_match_the_lazy_table(package: str) -> None:
     for node in tree.body:
         if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
             for statement in node.body:
-                assert isinstance(statement, ast.ImportFrom) and statement.module
+                assert isinstance(statement, ast.ImportFrom)
+                assert statement.module
                 typed.update({alias.name: statement.module for alias in statement.names})
     assert typed == module._EXPORTS
