@@ -41,7 +41,7 @@ class ReadWriteLock:
         self._readers = 0
         self._writer = False
         self._waiting_writers = 0
-        self._read = _Side(self._acquire_read, self._release_read)
+        self._read = _Side(self.acquire_read, self.release_read)
         self._write = _Side(self._acquire_write, self._release_write)
 
     def read(self) -> _Side:
@@ -52,7 +52,9 @@ class ReadWriteLock:
         """``with lock.write():`` holds the lock exclusively for the block."""
         return self._write
 
-    def _acquire_read(self) -> None:
+    def acquire_read(self) -> None:
+        """Take the shared side; pair with ``release_read`` in a ``finally`` (hot paths use
+        these directly: a ``with`` block costs two more Python calls per search)."""
         # Fast path on the bare mutex (a C-level lock): no writer around, nothing to wait for.
         with self._mutex:
             if not (self._writer or self._waiting_writers):
@@ -63,7 +65,7 @@ class ReadWriteLock:
                 self._cond.wait()
             self._readers += 1
 
-    def _release_read(self) -> None:
+    def release_read(self) -> None:
         with self._mutex:
             self._readers -= 1
             # Only a writer waits for the readers to leave (waiting readers wait for writers,

@@ -16,7 +16,7 @@ import json
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,7 +25,7 @@ import numpy as np
 
 from retrieval.errors import ConfigError, IndexCorruptError
 from retrieval.filters import CompiledFilter
-from retrieval.types import Hit, new_hit
+from retrieval.types import Hit, new_hits
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -202,38 +202,37 @@ class MetadataStore:
     def hits(self, labels: np.ndarray, scores: np.ndarray) -> list[list[Hit]]:
         """Turn ``(n_queries, k)`` labels / scores (label -1 = no result) into ``Hit`` lists."""
         label_rows, score_rows = labels.tolist(), scores.tolist()
+        out: list[list[Hit]] = []
         with self._mutex:
             ids, n_ids = self._ids, len(self._ids)
-            # -1 padding (and, defensively, labels deleted since) are skipped
-            rows = [
-                [
-                    (label, score)
-                    for label, score in zip(row_labels, row_scores, strict=True)
-                    if 0 <= label < n_ids and ids[label] is not None
-                ]
-                for row_labels, row_scores in zip(label_rows, score_rows, strict=True)
-            ]
-            if not self._any_metadata:
-                return [[new_hit(ids[label], score, {}) for label, score in row] for row in rows]
-            metadata = self._metadata_of(rows)
-            return [
-                [new_hit(ids[label], score, next(metadata)) for label, score in row] for row in rows
-            ]
+            # -1 padding (and, defensively, labels deleted since) are skipped. Plain loops: a
+            # single search runs this cold, where every extra Python frame shows.
+            for row_labels, row_scores in zip(label_rows, score_rows, strict=True):
+                kept, ext_ids, kept_scores = [], [], []
+                for label, score in zip(row_labels, row_scores, strict=True):
+                    if 0 <= label < n_ids and ids[label] is not None:
+                        kept.append(label)
+                        ext_ids.append(ids[label])
+                        kept_scores.append(score)
+                metadata = self._metadata_of(kept) if self._any_metadata else None
+                out.append(new_hits(ext_ids, kept_scores, metadata))
+        return out
 
-    def _metadata_of(self, rows: list[list[tuple[int, float]]]) -> Iterator[dict[str, Any]]:
-        """A fresh metadata dict for each ``(label, score)`` of ``rows``, in order: one SQL
-        query per 10,000 labels, and one ``json.loads`` of them all (decoding item by item
-        costs a microsecond or two of call overhead per hit)."""
-        wanted = sorted({label for row in rows for label, _ in row})
+    def _metadata_of(self, labels: list[int]) -> list[dict[str, Any]]:
+        """A fresh metadata dict for each of ``labels``: one SQL query per 10,000 distinct
+        labels and one ``json.loads`` for them all (decoding item by item costs a microsecond
+        or two of call overhead per hit)."""
+        wanted = sorted(set(labels))
         texts: dict[int, str | None] = {}
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start : start + _CHUNK]
             marks = ", ".join("?" * len(chunk))
             sql = f"SELECT label, metadata FROM items WHERE label IN ({marks})"
             texts.update(self._db.execute(sql, chunk))
-        joined = ",".join(texts.get(label) or "{}" for row in rows for label, _ in row)
-        decoded: list[dict[str, Any]] = json.loads(f"[{joined}]")
-        return iter(decoded)
+        decoded: list[dict[str, Any]] = json.loads(
+            "[" + ",".join(texts.get(label) or "{}" for label in labels) + "]"
+        )
+        return decoded
 
     def _forget(self, labels: np.ndarray) -> None:
         for label in labels.tolist():
