@@ -202,20 +202,26 @@ class MetadataStore:
     def hits(self, labels: np.ndarray, scores: np.ndarray) -> list[list[Hit]]:
         """Turn ``(n_queries, k)`` labels / scores (label -1 = no result) into ``Hit`` lists."""
         label_rows, score_rows = labels.tolist(), scores.tolist()
-        out: list[list[Hit]] = []
+        rows: list[tuple[list[str], list[float], list[int]]] = []
         with self._mutex:
             ids, n_ids = self._ids, len(self._ids)
             # -1 padding (and, defensively, labels deleted since) are skipped. Plain loops: a
             # single search runs this cold, where every extra Python frame shows.
             for row_labels, row_scores in zip(label_rows, score_rows, strict=True):
-                kept, ext_ids, kept_scores = [], [], []
+                ext_ids, kept_scores, kept = [], [], []
                 for label, score in zip(row_labels, row_scores, strict=True):
                     if 0 <= label < n_ids and ids[label] is not None:
-                        kept.append(label)
                         ext_ids.append(ids[label])
                         kept_scores.append(score)
-                metadata = self._metadata_of(kept) if self._any_metadata else None
-                out.append(new_hits(ext_ids, kept_scores, metadata))
+                        kept.append(label)
+                rows.append((ext_ids, kept_scores, kept))
+            if not self._any_metadata:
+                return [new_hits(ext_ids, kept_scores) for ext_ids, kept_scores, _ in rows]
+            metadata = self._metadata_of([label for *_, kept in rows for label in kept])
+        out, start = [], 0
+        for ext_ids, kept_scores, kept in rows:
+            out.append(new_hits(ext_ids, kept_scores, metadata[start : start + len(kept)]))
+            start += len(kept)
         return out
 
     def _metadata_of(self, labels: list[int]) -> list[dict[str, Any]]:
