@@ -157,7 +157,8 @@ def best_rows(row: np.ndarray, k: int) -> np.ndarray:
     first rows equal to it contain the answer, and an even sample leaves about
     ``k * stride`` of them.
     """
-    stride = max(1, len(row) // max(_SAMPLE, 64 * k))
+    sample_size = max(64 * k, min(_SAMPLE, len(row) // 16))
+    stride = max(1, len(row) // sample_size)
     sample = row[::stride]
     threshold = np.partition(sample, len(sample) - k)[len(sample) - k]
     candidates = np.flatnonzero(row > threshold)

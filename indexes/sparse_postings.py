@@ -22,6 +22,7 @@ from indexes.term_major import Segment
 from retrieval.types import SparseEmbeddings
 
 _SMALL_SEGMENT = 1 << 18  # postings; a smaller segment takes in the next one at once
+_LONG_POSTINGS = 4096  # a term with this many postings in a segment is scored on its own
 
 
 class Postings:
@@ -84,13 +85,39 @@ class Postings:
     def scores(self, query_indices: np.ndarray, query_values: np.ndarray) -> np.ndarray:
         """``(n_rows,)`` float32 dot products of one query with every row."""
         out = np.zeros(self.n_rows, np.float32)
-        weights = query_values.tolist()
         for segment in self._segments:
-            starts = segment.ptr[query_indices].tolist()
-            stops = segment.ptr[query_indices + 1].tolist()
-            rows, values = segment.rows, segment.values
-            for start, stop, weight in zip(starts, stops, weights, strict=True):
-                if stop > start:
-                    # Within one term each row appears once, so a fancy-index += is exact.
-                    out[rows[start:stop]] += values[start:stop] * np.float32(weight)
+            starts = segment.ptr[query_indices]
+            lengths = segment.ptr[query_indices + 1] - starts
+            # Long postings one term at a time; short ones together, where the per-call cost
+            # of numpy would dominate.
+            long = lengths >= _LONG_POSTINGS
+            for start, length, weight in zip(
+                starts[long].tolist(),
+                lengths[long].tolist(),
+                query_values[long].tolist(),
+                strict=True,
+            ):
+                span = slice(start, start + length)
+                _accumulate(out, segment.rows[span], segment.values[span] * np.float32(weight))
+            short = ~long
+            if short.any():
+                spans = _ranges(starts[short], lengths[short])
+                weights = np.repeat(query_values[short], lengths[short])
+                _accumulate(out, segment.rows[spans], segment.values[spans] * weights)
         return out
+
+
+def _accumulate(out: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
+    """``out[rows] += values`` where ``rows`` may repeat (short terms share rows).
+
+    ``ufunc.at`` takes its fast path with intp indices: converting the rows costs less than
+    letting it cast element by element, and it is 2x faster than a fancy-index ``+=`` (which
+    gathers, adds and scatters, and is wrong for repeated rows)."""
+    np.add.at(out, rows.astype(np.intp), values)
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(s, s + n)`` for each start / length (vectorised)."""
+    ends = np.cumsum(lengths)
+    offsets = np.repeat(starts - (ends - lengths), lengths)
+    return np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64) + offsets

@@ -168,6 +168,9 @@ def _item_pair(item: Any) -> tuple[np.ndarray, np.ndarray]:
     if len(indices) != len(values):
         msg = f"A sparse item has {len(indices)} indices but {len(values)} values."
         raise ConfigError(msg)
+    if len(indices) < 2 or bool(np.all(indices[1:] > indices[:-1])):  # already sorted, unique
+        keep = values != 0
+        return (indices, values) if keep.all() else (indices[keep], values[keep])
     unique, inverse = np.unique(indices, return_inverse=True)
     summed = np.zeros(len(unique), dtype=np.float32)
     np.add.at(summed, inverse, values)
