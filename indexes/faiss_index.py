@@ -209,10 +209,11 @@ class FaissIndex(StoredIndex):
             return self._exact_among(batch, k, allowed.labels)
         labels, scores = self._faiss_search(batch, k, allowed, nprobe, ef_search)
         expected = min(k, len(self._store) if allowed is None else len(allowed))
-        # faiss pads missing results with label -1 at the end of a row; one query (the
-        # latency-bound case) is checked as a scalar, a numpy reduction costs microseconds
+        # faiss pads missing results with label -1 at the end of a row. One query (the
+        # latency-bound case) is checked as a scalar: a numpy reduction costs microseconds.
         last = labels[:, expected - 1]
-        if labels[0, expected - 1] < 0 if len(labels) == 1 else (last < 0).any():
+        any_short = last[0] < 0 if len(last) == 1 else (last < 0).any()
+        if any_short:
             short = np.flatnonzero(last < 0)
             redo = batch[short]
             if self.config.kind == "hnsw":
