@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_CHUNK = 1 << 20  # postings handled at once
+_CHUNK = 1 << 18  # postings handled at once (temporaries: ~40 bytes each)
 
 
 @dataclass(frozen=True, eq=False)
