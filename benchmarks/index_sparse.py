@@ -11,13 +11,14 @@ weights. The engines, exact top-10 by dot product, one query at a time, one thre
 * scipy brute force: ``X @ q`` over every document, then the same top 10.
 
 Three worker processes. ``time`` builds every engine and times them query by query in turn
-(with ``m`` timed steps, engine ``j`` runs query ``i + j * n / m`` at step ``i``, the order
-rotating, so load from other jobs hits all alike and none reuses another's warm caches); it
-also times the scoring step alone (``Postings.scores`` vs the gather's matrix-vector product,
-no top-k) and checks that the top-10 scores agree. ``rss-index`` and ``rss-scipy`` each build
-one engine alone and report its peak RSS: of the whole process (generating the data included,
-as before) and from the build on (VmHWM restarted once the data exists, so the growth over
-the data is what the engine itself costs).
+(engine ``e`` of ``m`` runs query ``i + e * n / m`` at step ``i``, the order rotating, so each
+runs every query once per round, load from other jobs hits all alike and none reuses
+another's warm caches); it also times the scoring step alone (``Postings.scores`` vs the
+gather's matrix-vector product, no top-k) and checks that the top-10 scores agree.
+``rss-index`` and ``rss-scipy`` each build one engine alone and report its peak RSS: of the
+whole process (generating the data included, as before) and from the build on (VmHWM
+restarted once the data exists, so the growth over the data is what the engine itself
+costs).
 
     .venv/bin/python benchmarks/index_sparse.py --n 1000000   # the recorded run
     .venv/bin/python benchmarks/index_sparse.py --n 50000     # a quick look
@@ -186,9 +187,8 @@ def run_time(args: argparse.Namespace) -> dict[str, Any]:
     for _ in range(args.rounds):
         samples: dict[str, list[float]] = {name: [] for name in names}
         for i in range(n):
-            order = names[i % len(names) :] + names[: i % len(names)]
-            for j, name in enumerate(order):
-                query = (i + j * n // len(names)) % n
+            for name in names[i % len(names) :] + names[: i % len(names)]:
+                query = (i + names.index(name) * n // len(names)) % n
                 t0 = time.perf_counter()
                 engines[name](query)
                 samples[name].append(time.perf_counter() - t0)
