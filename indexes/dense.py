@@ -15,6 +15,7 @@ METRICS: tuple[str, ...] = get_args(Metric)
 """``cosine``: vectors are L2-normalised, score = cosine similarity. ``ip``: score = inner
 product. ``l2``: score = minus the squared Euclidean distance (higher is better everywhere)."""
 _TINY = float(np.finfo(np.float32).tiny)
+_F32 = np.dtype(np.float32)
 
 
 def check_metric(metric: str) -> Metric:
@@ -34,14 +35,15 @@ def check_dim(dim: Any) -> int:
 def prepare_dense(embeddings: Any, dim: int, metric: Metric, what: str) -> np.ndarray:
     """``(n, dim)`` float32 rows, L2-normalised for cosine (zero rows stay zero)."""
     if isinstance(embeddings, np.ndarray) and embeddings.shape == (dim,):
-        # One query, the common case: a single dot product both normalises and proves the
-        # row finite (NaN / inf make it non-finite; then the general path names the error).
-        row = embeddings.astype(np.float32, copy=False).reshape(1, dim)
-        squared = float(np.dot(row[0], row[0]))
+        # One query, the latency-bound case: few numpy calls. A single dot product both
+        # normalises and proves the row finite (NaN / inf make it non-finite; then the
+        # general path names the error).
+        row = embeddings if embeddings.dtype == _F32 else embeddings.astype(np.float32)
+        squared = float(row @ row)
         if math.isfinite(squared):
             if metric != "cosine":
-                return np.ascontiguousarray(row)
-            return row * np.float32(1.0 / max(math.sqrt(squared), _TINY))
+                return np.ascontiguousarray(row).reshape(1, dim)
+            return (row * (1.0 / max(math.sqrt(squared), _TINY))).reshape(1, dim)
     array = as_dense(embeddings, dim, what=what)
     if metric == "cosine":
         norms = np.sqrt(np.einsum("ij,ij->i", array, array))

@@ -74,6 +74,7 @@ class FaissIndex(StoredIndex):
         self._tombstones = tombstones
         self._tomb_selector: tuple[Any, Any] | None = None
         self._params: dict[tuple[int, int, bool], Any] = {}
+        self._default_knobs = self._knobs(None, None)
         ordinal = resolve_gpu(self._faiss, device, self.config.kind)
         self._gpu = None if ordinal is None else GpuReplica(self._faiss, ordinal)
 
@@ -143,6 +144,8 @@ class FaissIndex(StoredIndex):
         ef_search: int | None = None,
     ) -> list[Hit]:
         """One query; ``nprobe`` / ``ef_search`` override the config for this call."""
+        if nprobe is None and ef_search is None:
+            return self._search_one(query, k, filter, self._default_knobs)
         return self._search_one(query, k, filter, self._knobs(nprobe, ef_search))
 
     def search_batch(
@@ -201,15 +204,17 @@ class FaissIndex(StoredIndex):
     def _search(
         self, batch: np.ndarray, k: int, allowed: LabelSet | None, options: Any
     ) -> tuple[np.ndarray, np.ndarray]:
-        nprobe, ef_search = options or self._knobs(None, None)
+        nprobe, ef_search = options or self._default_knobs
         if allowed is not None and self.config.kind == "hnsw" and len(allowed) <= HNSW_EXACT_BELOW:
             return self._exact_among(batch, k, allowed.labels)
         labels, scores = self._faiss_search(batch, k, allowed, nprobe, ef_search)
-        expected = min(k, len(self) if allowed is None else len(allowed))
-        # faiss pads missing results with label -1 at the end of a row
-        short_rows = labels[:, expected - 1] < 0
-        if short_rows.any():
-            short = np.flatnonzero(short_rows)
+        expected = min(k, len(self._store) if allowed is None else len(allowed))
+        # faiss pads missing results with label -1 at the end of a row. One query (the
+        # latency-bound case) is checked as a scalar: a numpy reduction costs microseconds.
+        last = labels[:, expected - 1]
+        any_short = last[0] < 0 if len(last) == 1 else (last < 0).any()
+        if any_short:
+            short = np.flatnonzero(last < 0)
             redo = batch[short]
             if self.config.kind == "hnsw":
                 pool = self._store.all_labels() if allowed is None else allowed.labels
@@ -234,7 +239,8 @@ class FaissIndex(StoredIndex):
     def _faiss_search(
         self, batch: np.ndarray, k: int, allowed: LabelSet | None, nprobe: int, ef: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        selector = self._selector(allowed)
+        unrestricted = allowed is None and not len(self._tombstones)
+        selector = None if unrestricted else self._selector(allowed)
         index = self._index
         if selector is None and self._gpu is not None and k <= GPU_MAX_K:
             index = self._gpu.get(self._index, self.config.kind)
@@ -246,7 +252,7 @@ class FaissIndex(StoredIndex):
                 params = self._params[key] = self._new_params(None, nprobe, ef)
         else:  # IndexIDMap edits parameters that carry a selector: a fresh object per call
             params = self._new_params(selector, nprobe, ef)
-        distances, labels = index.search(batch, k, params=params)
+        distances, labels = fs.search(self._faiss, index, batch, k, params)
         # Scores of padding (label -1) are meaningless; hits skip those entries.
         return labels, (-distances if self.config.metric == "l2" else distances)
 

@@ -104,6 +104,23 @@ def search_params(
     return params
 
 
+def search(
+    faiss: Any, index: Any, queries: np.ndarray, k: int, params: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(distances, labels)``, each ``(n, k)``, of C-contiguous float32 ``(n, d)`` queries.
+
+    Calls faiss' C++ ``search`` through ``search_c`` as faiss' own Python wrapper does, minus
+    that wrapper's argument checks and conversions (ours are done once, upstream): on a fast
+    HNSW or IVF-PQ search they are a measurable share of one query's time.
+    """
+    n = len(queries)
+    distances = np.empty((n, k), dtype=np.float32)
+    labels = np.empty((n, k), dtype=np.int64)
+    ptr = faiss.swig_ptr
+    index.search_c(n, ptr(queries), k, ptr(distances), ptr(labels), params)
+    return distances, labels
+
+
 def bitmap_selector(faiss: Any, labels: np.ndarray) -> tuple[np.ndarray, Any]:
     """An ``IDSelectorBitmap`` over sorted ``labels`` plus the bitmap it points into (keep
     both alive together). Membership tests are O(1) bit lookups."""

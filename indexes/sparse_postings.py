@@ -1,124 +1,123 @@
-"""Storage and exact scoring for sparse vectors: a forward CSR plus an inverted copy.
+"""Storage and exact scoring for sparse vectors: term-major postings in a few segments.
 
-* Forward (row-major) CSR of every row: ``indptr (n_rows + 1,)``, ``indices (nnz,)``,
-  ``values (nnz,)`` — the source of truth, appended to on ``add``.
-* Inverted (term-major) copy of rows ``[0, n_indexed)``: ``term_ptr (vocab_size + 1,)``,
-  ``term_rows (nnz_indexed,)``, ``term_values (nnz_indexed,)``. A query touches only the
-  postings of its own terms.
-* Rows appended since the inverted copy was built (the *tail*) are scored from the forward
-  CSR. The inverted copy is rebuilt when the tail outgrows a quarter of it, so appends stay
-  amortised O(nnz log nnz) and the tail stays small.
+The postings (the inverted index, ``indexes.term_major``) are the only copy of the data:
+8 bytes per non-zero (int32 row, float32 weight) plus one ``(vocab_size + 1,)`` offset array
+per segment. A query reads only the postings of its own terms.
 
-Memory is O(nnz + n_rows + vocab_size): 8 bytes per non-zero forward, 8 inverted.
+Appends are log-structured: each ``append`` turns its batch into a new segment (a counting
+sort of the batch alone), then the newest two segments merge while the older is under twice
+the newer's size, or small. Segments therefore grow geometrically (a few of them, whatever the
+pattern of adds) and a posting is copied O(log n) times over the life of the index.
+``merged()`` folds everything into one segment, which is what gets saved.
+
+Memory is O(nnz + segments * vocab_size); building never holds the batch twice.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from indexes.rows import Growable
+from indexes import term_major
+from indexes.term_major import Segment
 from retrieval.types import SparseEmbeddings
 
-_MIN_TAIL = 4096
+_SMALL_SEGMENT = 1 << 18  # postings; a smaller segment takes in the next one at once
+_LONG_POSTINGS = 4096  # a term with this many postings in a segment is scored on its own
 
 
 class Postings:
     """Sparse rows with exact dot-product scoring."""
 
-    def __init__(
-        self,
-        vocab_size: int,
-        forward: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
-    ) -> None:
+    def __init__(self, vocab_size: int, segment: Segment | None = None, n_rows: int = 0) -> None:
         self.vocab_size = vocab_size
-        indptr, indices, values = forward or (
-            np.zeros(1, np.int64),
-            np.zeros(0, np.int32),
-            np.zeros(0, np.float32),
-        )
-        self._indptr = Growable(indptr.astype(np.int64))
-        self._indices = Growable(indices.astype(np.int32))
-        self._values = Growable(values.astype(np.float32))
-        self.n_indexed = 0
-        self._term_ptr = np.zeros(vocab_size + 1, np.int64)
-        self._term_rows = np.zeros(0, np.int32)
-        self._term_values = np.zeros(0, np.float32)
-        self.rebuild()
+        self.n_rows = n_rows
+        self._segments = [] if segment is None or not segment.nnz else [segment]
 
-    @property
-    def n_rows(self) -> int:
-        return len(self._indptr) - 1
-
-    @property
-    def forward(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(indptr, indices, values)`` of every row (views)."""
-        return self._indptr.view, self._indices.view, self._values.view
+    @classmethod
+    def from_rows(
+        cls, vocab_size: int, indptr: np.ndarray, indices: np.ndarray, values: np.ndarray
+    ) -> Postings:
+        """Postings of rows given row-major (CSR), e.g. a folder of the first format."""
+        segment = term_major.from_rows(indptr, indices, values, vocab_size, first_row=0)
+        return cls(vocab_size, segment, n_rows=len(indptr) - 1)
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the arrays (filled parts)."""
-        arrays = (*self.forward, self._term_ptr, self._term_rows, self._term_values)
-        return sum(a.nbytes for a in arrays)
+        """Bytes held by the postings."""
+        return sum(segment.nbytes for segment in self._segments)
+
+    @property
+    def n_segments(self) -> int:
+        return len(self._segments)
 
     def append(self, batch: SparseEmbeddings) -> None:
-        offset = self._indptr.view[-1]
-        self._indptr.append(batch.indptr[1:] + offset)
-        self._indices.append(batch.indices)
-        self._values.append(batch.values)
-        if self.n_rows - self.n_indexed > max(_MIN_TAIL, self.n_indexed // 4):
-            self.rebuild()
+        """Add ``batch``'s items as rows ``n_rows, n_rows + 1, ...``."""
+        segment = term_major.from_rows(
+            batch.indptr, batch.indices, batch.values, self.vocab_size, first_row=self.n_rows
+        )
+        self.n_rows += len(batch)
+        if not segment.nnz:
+            return
+        segments = self._segments
+        segments.append(segment)
+        while len(segments) > 1 and (
+            segments[-2].nnz <= 2 * segments[-1].nnz or segments[-2].nnz < _SMALL_SEGMENT
+        ):
+            newer = segments.pop()
+            segments[-1] = term_major.merge(segments[-1], newer)
 
     def keep(self, rows: np.ndarray) -> None:
-        """Keep only ``rows`` (sorted old row numbers), renumbered from 0, then rebuild."""
-        indptr, indices, values = self.forward
-        lengths = np.diff(indptr)[rows]
-        take = _ranges(indptr[rows], lengths)
-        new_ptr = np.zeros(len(rows) + 1, np.int64)
-        np.cumsum(lengths, out=new_ptr[1:])
-        self._indptr.replace(new_ptr)
-        self._indices.replace(indices[take])
-        self._values.replace(values[take])
-        self.rebuild()
+        """Keep only ``rows`` (sorted old row numbers), renumbered from 0."""
+        live = np.zeros(self.n_rows, bool)
+        live[rows] = True
+        renumber = np.cumsum(live, dtype=np.int64) - 1
+        segments = [term_major.keep_rows(s, live, renumber) for s in self._segments]
+        self._segments = [s for s in segments if s.nnz]
+        self.n_rows = len(rows)
 
-    def rebuild(self) -> None:
-        """Build the inverted copy over every row."""
-        indptr, indices, values = self.forward
-        rows = np.repeat(np.arange(self.n_rows, dtype=np.int32), np.diff(indptr))
-        order = np.argsort(indices, kind="stable")  # stable: postings stay in row order
-        self._term_rows = rows[order]
-        self._term_values = values[order]
-        counts = np.bincount(indices, minlength=self.vocab_size)
-        self._term_ptr = np.zeros(self.vocab_size + 1, np.int64)
-        np.cumsum(counts, out=self._term_ptr[1:])
-        self.n_indexed = self.n_rows
+    def merged(self) -> Segment:
+        """All postings as one segment (which then replaces the segments)."""
+        while len(self._segments) > 1:
+            newer = self._segments.pop()
+            self._segments[-1] = term_major.merge(self._segments[-1], newer)
+        return self._segments[0] if self._segments else term_major.empty(self.vocab_size)
 
     def scores(self, query_indices: np.ndarray, query_values: np.ndarray) -> np.ndarray:
         """``(n_rows,)`` float32 dot products of one query with every row."""
         out = np.zeros(self.n_rows, np.float32)
-        for term, weight in zip(query_indices.tolist(), query_values.tolist(), strict=True):
-            start, stop = self._term_ptr[term], self._term_ptr[term + 1]
-            # Within one term each row appears once, so a fancy-index += is exact.
-            out[self._term_rows[start:stop]] += weight * self._term_values[start:stop]
-        if self.n_rows > self.n_indexed:
-            out[self.n_indexed :] += self._tail_scores(query_indices, query_values)
+        for segment in self._segments:
+            starts = segment.ptr[query_indices]
+            lengths = segment.ptr[query_indices + 1] - starts
+            # Long postings one term at a time; short ones together, where the per-call cost
+            # of numpy would dominate.
+            long = lengths >= _LONG_POSTINGS
+            for start, length, weight in zip(
+                starts[long].tolist(),
+                lengths[long].tolist(),
+                query_values[long].tolist(),
+                strict=True,
+            ):
+                span = slice(start, start + length)
+                _accumulate(out, segment.rows[span], segment.values[span] * np.float32(weight))
+            short = ~long
+            if short.any():
+                spans = _ranges(starts[short], lengths[short])
+                weights = np.repeat(query_values[short], lengths[short])
+                _accumulate(out, segment.rows[spans], segment.values[spans] * weights)
         return out
 
-    def _tail_scores(self, query_indices: np.ndarray, query_values: np.ndarray) -> np.ndarray:
-        indptr, indices, values = self.forward
-        dense_query = np.zeros(self.vocab_size, np.float32)
-        dense_query[query_indices] = query_values
-        start = indptr[self.n_indexed]
-        contributions = dense_query[indices[start:]] * values[start:]
-        lengths = np.diff(indptr[self.n_indexed :])
-        owners = np.repeat(np.arange(len(lengths)), lengths)
-        return np.bincount(owners, weights=contributions, minlength=len(lengths)).astype(np.float32)
+
+def _accumulate(out: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
+    """``out[rows] += values`` where ``rows`` may repeat (short terms share rows).
+
+    ``ufunc.at`` takes its fast path with intp indices: converting the rows costs less than
+    letting it cast element by element, and it is 2x faster than a fancy-index ``+=`` (which
+    gathers, adds and scatters, and is wrong for repeated rows)."""
+    np.add.at(out, rows.astype(np.intp), values)
 
 
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Concatenation of ``arange(s, s + n)`` for each start / length (vectorised)."""
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, np.int64)
     ends = np.cumsum(lengths)
     offsets = np.repeat(starts - (ends - lengths), lengths)
-    return np.arange(total, dtype=np.int64) + offsets
+    return np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64) + offsets

@@ -1,9 +1,14 @@
 """Core of the retrieval toolkit: types, errors, device resolution, index storage primitives,
-fusion and the multi-stage Retriever. Imports no sibling package."""
+fusion and the multi-stage Retriever. Imports no sibling package.
+
+Names load lazily (PEP 562, ``retrieval.lazy``): ``import retrieval`` imports neither torch
+nor numpy-heavy modules until a name that needs them is used. Errors load eagerly (stdlib only).
+"""
 
 from __future__ import annotations
 
-from retrieval.device import resolve_device, resolve_dtype
+from typing import TYPE_CHECKING, Any
+
 from retrieval.errors import (
     ConfigError,
     DeviceUnavailableError,
@@ -17,19 +22,54 @@ from retrieval.errors import (
     RetrievalError,
     UnsafeModelError,
 )
-from retrieval.filters import CompiledFilter, Filter, compile_filter
-from retrieval.fusion import (
-    FUSION_METHODS,
-    Fusion,
-    FusionMethod,
-    reciprocal_rank_fusion,
-    weighted_fusion,
+from retrieval.lazy import exports_by_name, load_export
+
+if TYPE_CHECKING:
+    from retrieval.device import resolve_device, resolve_dtype
+    from retrieval.filters import CompiledFilter, Filter, compile_filter
+    from retrieval.fusion import (
+        FUSION_METHODS,
+        Fusion,
+        FusionMethod,
+        reciprocal_rank_fusion,
+        weighted_fusion,
+    )
+    from retrieval.multivector import MultiVectorEmbeddings, as_multivector
+    from retrieval.protocols import Index, QueryEncoder, Reranker
+    from retrieval.retriever import RankedHit, Retriever
+    from retrieval.stages import REPRESENTATIONS, IndexStage, RerankStage
+    from retrieval.types import Hit, SparseEmbeddings, as_dense, as_sparse
+
+# Every lazily loaded name, by module: keep in step with the TYPE_CHECKING imports above
+# (tests/retrieval/test_lazy_imports.py checks both against __all__).
+_EXPORTS = exports_by_name(
+    {
+        "retrieval.device": ("resolve_device", "resolve_dtype"),
+        "retrieval.filters": ("CompiledFilter", "Filter", "compile_filter"),
+        "retrieval.fusion": (
+            "FUSION_METHODS",
+            "Fusion",
+            "FusionMethod",
+            "reciprocal_rank_fusion",
+            "weighted_fusion",
+        ),
+        "retrieval.multivector": ("MultiVectorEmbeddings", "as_multivector"),
+        "retrieval.protocols": ("Index", "QueryEncoder", "Reranker"),
+        "retrieval.retriever": ("RankedHit", "Retriever"),
+        "retrieval.stages": ("REPRESENTATIONS", "IndexStage", "RerankStage"),
+        "retrieval.types": ("Hit", "SparseEmbeddings", "as_dense", "as_sparse"),
+    }
 )
-from retrieval.multivector import MultiVectorEmbeddings, as_multivector
-from retrieval.protocols import Index, QueryEncoder, Reranker
-from retrieval.retriever import RankedHit, Retriever
-from retrieval.stages import REPRESENTATIONS, IndexStage, RerankStage
-from retrieval.types import Hit, SparseEmbeddings, as_dense, as_sparse
+
+if not TYPE_CHECKING:  # hidden from type checkers: a module __getattr__ would make typos Any
+
+    def __getattr__(name: str) -> Any:
+        return load_export(__name__, _EXPORTS, name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
 
 __all__ = [
     "FUSION_METHODS",

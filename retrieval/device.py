@@ -6,21 +6,22 @@ Nothing here runs at import time; the GPU is probed only when a caller resolves 
 from __future__ import annotations
 
 import re
-from typing import Literal
-
-import torch
+from typing import TYPE_CHECKING, Literal
 
 from retrieval.errors import ConfigError, DeviceUnavailableError
+
+if TYPE_CHECKING:
+    import torch
 
 DTypeName = Literal["auto", "float32", "float16", "bfloat16"]
 DTYPE_NAMES: tuple[str, ...] = ("auto", "float32", "float16", "bfloat16", "float", "half")
 
-_DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32,
-    "float": torch.float32,
-    "float16": torch.float16,
-    "half": torch.float16,
-    "bfloat16": torch.bfloat16,
+_DTYPES: dict[str, str] = {  # names, not torch dtypes: torch loads only when resolving
+    "float32": "float32",
+    "float": "float32",
+    "float16": "float16",
+    "half": "float16",
+    "bfloat16": "bfloat16",
 }
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 
@@ -31,6 +32,8 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     ``auto`` picks the first CUDA device when one exists, else the CPU. Asking for CUDA
     explicitly on a machine without it is an error rather than a silent CPU fallback.
     """
+    import torch
+
     if isinstance(device, torch.device):
         device = str(device)
     spec = (device or "auto").strip().lower()
@@ -57,6 +60,8 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
 def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
     """Resolve ``auto`` to fp32 on CPU and bf16 (fp16 where bf16 is unsupported) on GPU."""
+    import torch
+
     if isinstance(dtype, torch.dtype):
         return dtype
     name = dtype.strip().lower()
@@ -67,4 +72,5 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype
     if name not in _DTYPES:
         msg = f"Unknown dtype {dtype!r}. Valid: {', '.join(DTYPE_NAMES)}."
         raise ConfigError(msg)
-    return _DTYPES[name]
+    resolved: torch.dtype = getattr(torch, _DTYPES[name])
+    return resolved

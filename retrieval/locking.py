@@ -36,11 +36,12 @@ class ReadWriteLock:
     """Shared (read) / exclusive (write) lock with writer preference."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._mutex = threading.Lock()
+        self._cond = threading.Condition(self._mutex)
         self._readers = 0
         self._writer = False
         self._waiting_writers = 0
-        self._read = _Side(self._acquire_read, self._release_read)
+        self._read = _Side(self.acquire_read, self.release_read)
         self._write = _Side(self._acquire_write, self._release_write)
 
     def read(self) -> _Side:
@@ -51,16 +52,25 @@ class ReadWriteLock:
         """``with lock.write():`` holds the lock exclusively for the block."""
         return self._write
 
-    def _acquire_read(self) -> None:
+    def acquire_read(self) -> None:
+        """Take the shared side; pair with ``release_read`` in a ``finally`` (hot paths use
+        these directly: a ``with`` block costs two more Python calls per search)."""
+        # Fast path on the bare mutex (a C-level lock): no writer around, nothing to wait for.
+        with self._mutex:
+            if not (self._writer or self._waiting_writers):
+                self._readers += 1
+                return
         with self._cond:
             while self._writer or self._waiting_writers:
                 self._cond.wait()
             self._readers += 1
 
-    def _release_read(self) -> None:
-        with self._cond:
+    def release_read(self) -> None:
+        with self._mutex:
             self._readers -= 1
-            if not self._readers:
+            # Only a writer waits for the readers to leave (waiting readers wait for writers,
+            # and _release_write wakes them), so without one there is nobody to notify.
+            if not self._readers and self._waiting_writers:
                 self._cond.notify_all()
 
     def _acquire_write(self) -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from retrieval.errors import ConfigError
+
+if TYPE_CHECKING:  # torch is imported where a container is built, not with the package
+    import torch
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,6 +35,8 @@ class MultiVectorEmbeddings:
     """``(n + 1,)`` int64; ``offsets[0] == 0``, non-decreasing, ``offsets[-1] == total_tokens``."""
 
     def __post_init__(self) -> None:
+        import torch
+
         # Structural checks only (cheap); values are checked for NaN/inf by ``from_list``.
         if self.vectors.ndim != 2 or not self.vectors.is_floating_point():
             msg = (
@@ -64,6 +68,8 @@ class MultiVectorEmbeddings:
         their floating dtype (mixed dtypes promote as ``torch.cat`` does); arrays and integer
         tensors become float32. An empty list gives an empty batch with ``dim == 0``.
         """
+        import torch
+
         tensors = [_as_float_tensor(item, i) for i, item in enumerate(items)]
         if not tensors:
             return cls(torch.zeros(0, 0), torch.zeros(1, dtype=torch.int64))
@@ -105,6 +111,8 @@ class MultiVectorEmbeddings:
 
     def to_list(self) -> list[torch.Tensor]:
         """The items as a list of ``(n_i, dim)`` views."""
+        import torch
+
         return list(torch.split(self.vectors, self.lengths.tolist()))
 
     def to(self, device: torch.device | str) -> MultiVectorEmbeddings:
@@ -118,6 +126,8 @@ def as_multivector(x: Any) -> MultiVectorEmbeddings:
     Accepts a container (returned as is), a list or tuple of ``(n_i, dim)`` tensors/arrays,
     or one ``(n, dim)`` tensor/array, which is a batch of one item.
     """
+    import torch
+
     if isinstance(x, MultiVectorEmbeddings):
         return x
     if isinstance(x, torch.Tensor | np.ndarray):
@@ -140,6 +150,8 @@ def as_multivector(x: Any) -> MultiVectorEmbeddings:
 
 def _as_float_tensor(item: Any, i: int) -> torch.Tensor:
     """Item ``i`` as a 2-D floating-point tensor (arrays and nested lists become float32)."""
+    import torch
+
     if isinstance(item, torch.Tensor):
         tensor = item
     else:  # numpy's float64 default would double memory for no gain in MaxSim

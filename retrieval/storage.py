@@ -33,8 +33,10 @@ import numpy as np
 
 from retrieval.errors import ConfigError, IndexCorruptError, IndexFormatError, IndexNotFoundError
 
-FORMAT_VERSION = 1
-"""Newest folder format this version writes and reads."""
+FORMAT_VERSION = 2
+"""Newest folder format this version reads. A kind writes the oldest format that describes
+its files (1; 2 for ``SparseIndex``'s term-major postings), so older releases keep opening
+every folder whose files they know and refuse, with an upgrade hint, the ones they do not."""
 MANIFEST_NAME = "manifest.json"
 _GENERATION_FILE = re.compile(r"^[a-z0-9_]+\.g\d{6,}\.[a-z0-9]+$")
 _TEMP_PREFIX = ".tmp-"
@@ -69,7 +71,7 @@ class Manifest:
     """Number of live items at commit time."""
     generation: int = 0
     """Incremented by every commit; names this commit's files."""
-    format_version: int = FORMAT_VERSION
+    format_version: int = 1
     """Folder format; a newer one than ``FORMAT_VERSION`` is refused on open."""
     config: dict[str, Any] = field(default_factory=dict)
     """The index's creation config (JSON)."""

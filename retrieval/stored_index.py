@@ -189,13 +189,18 @@ class StoredIndex(ABC):
         if isinstance(k, bool) or not isinstance(k, _INTEGERS) or k < 1:
             msg = f"k must be a positive integer; got {k!r}."
             raise ConfigError(msg)
-        compiled = compile_filter(filter)
-        with self._lock.read():
+        compiled = None if filter is None else compile_filter(filter)
+        lock = self._lock
+        lock.acquire_read()
+        try:
             allowed = None if compiled is None else self._store.matching(compiled)
-            if len(batch) == 0 or (allowed is not None and len(allowed) == 0) or not len(self):
+            empty = allowed is not None and len(allowed) == 0
+            if empty or not len(batch) or not len(self._store):
                 return [[] for _ in range(len(batch))]
             labels, scores = self._search(batch, int(k), allowed, options)
             return self._store.hits(labels, scores)
+        finally:
+            lock.release_read()
 
 
 def check_ids(ids: Sequence[str], *, unique: bool) -> list[str]:

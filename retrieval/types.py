@@ -27,6 +27,29 @@ class Hit:
     """The metadata stored with the item (``{}`` when none was given)."""
 
 
+def new_hits(
+    ext_ids: list[str], scores: list[float], metadata: list[dict[str, Any]] | None = None
+) -> list[Hit]:
+    """``[Hit(i, s, m) ...]`` for index internals that already hold the right types
+    (``metadata`` ``None``: a fresh ``{}`` each).
+
+    A frozen dataclass ``__init__`` sets each field through ``object.__setattr__``, about half
+    a microsecond per hit, several times that when a search has just flushed the CPU caches.
+    This fills each instance dict directly, in one loop; the objects are equal to (and
+    indistinguishable from) normally built ones.
+    """
+    out = []
+    for i, (ext_id, score) in enumerate(zip(ext_ids, scores, strict=True)):
+        hit = _new_object(Hit)
+        meta = {} if metadata is None else metadata[i]
+        hit.__dict__.update(id=ext_id, score=score, metadata=meta)
+        out.append(hit)
+    return out
+
+
+_new_object = object.__new__
+
+
 def as_dense(embeddings: Any, dim: int | None = None, *, what: str = "embeddings") -> np.ndarray:
     """Return ``embeddings`` as a C-contiguous float32 array of shape ``(n, dim)``.
 
@@ -145,6 +168,9 @@ def _item_pair(item: Any) -> tuple[np.ndarray, np.ndarray]:
     if len(indices) != len(values):
         msg = f"A sparse item has {len(indices)} indices but {len(values)} values."
         raise ConfigError(msg)
+    if len(indices) < 2 or bool(np.all(indices[1:] > indices[:-1])):  # already sorted, unique
+        keep = values != 0
+        return (indices, values) if keep.all() else (indices[keep], values[keep])
     unique, inverse = np.unique(indices, return_inverse=True)
     summed = np.zeros(len(unique), dtype=np.float32)
     np.add.at(summed, inverse, values)

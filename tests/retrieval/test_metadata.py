@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from retrieval import ConfigError, compile_filter
+from retrieval import ConfigError, Hit, compile_filter
 from retrieval.metadata import MetadataStore
 
 
@@ -41,6 +42,24 @@ def test_hits_resolve_ids_scores_and_metadata() -> None:
         [("b", {})],
     ]
     assert hits[0][0].score == pytest.approx(0.9)
+
+
+def test_hits_are_ordinary_hits_with_their_own_metadata_dicts() -> None:
+    store = MetadataStore.memory()
+    store.upsert(["a", "b"], [{"tags": ["x"]}, None])
+    store.delete(["b"])  # label 1 is gone: a stale label is skipped like padding
+    labels = np.array([[0, 1, -1], [0, 0, -1]])
+    hits = store.hits(labels, np.ones((2, 3), np.float32))
+    assert [[h.id for h in row] for row in hits] == [["a"], ["a", "a"]]
+    first, again = hits[1]
+    assert type(first) is Hit
+    assert first == Hit("a", 1.0, {"tags": ["x"]})
+    assert repr(first) == "Hit(id='a', score=1.0, metadata={'tags': ['x']})"
+    first.metadata["tags"].append("mutated")  # one hit's dict is not another's
+    assert again.metadata == {"tags": ["x"]}
+    assert hits[0][0].metadata == {"tags": ["x"]}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.score = 2.0  # type: ignore[misc]
 
 
 def test_matching_is_cached_until_the_next_write() -> None:
