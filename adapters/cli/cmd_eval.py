@@ -29,7 +29,7 @@ def _rerank_arg(value: str) -> dict[str, Any]:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from adapters.pipeline import PipelineConfig
+    from adapters.collection import PipelineConfig
 
     base = PipelineConfig.from_toml(args.config) if args.config else PipelineConfig()
     changes: dict[str, Any] = {

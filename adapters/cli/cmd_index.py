@@ -10,7 +10,7 @@ from typing import Any
 
 
 def run(args: argparse.Namespace) -> int:
-    from adapters.indexing import index_sources
+    from adapters.collection import index_sources
 
     report = index_sources(
         args.sources,
@@ -54,7 +54,7 @@ def _ray_note(execution: dict[str, Any]) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from adapters.indexing.encode import KINDS
+    from adapters.collection.embedder import KINDS
 
     index = sub.add_parser(
         "index",

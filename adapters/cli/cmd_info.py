@@ -7,7 +7,7 @@ import json
 
 
 def run(args: argparse.Namespace) -> int:
-    from adapters.indexing import index_info
+    from adapters.collection import index_info
 
     info = index_info(args.index)
     if args.json:

@@ -11,7 +11,7 @@ from typing import Any
 
 
 def run(args: argparse.Namespace) -> int:
-    from adapters.indexing import Searcher
+    from adapters.collection import Searcher
     from retrieval.errors import ConfigError
 
     try:
@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(msg) from err
     options = None
     if args.config:
-        from adapters.indexing.pipeline_toml import read_pipeline, search_fields
+        from adapters.collection.pipeline_toml import read_pipeline, search_fields
 
         options = search_fields(read_pipeline(args.config))
     searcher = Searcher.open(args.index, device=args.device)
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_hits(query: str, hits: list[Any], *, blank_line: bool) -> None:
-    from adapters.indexing.snippets import snippet
+    from adapters.collection.snippets import snippet
 
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     mark = (lambda w: f"\033[1;33m{w}\033[0m") if color else None

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapters.collection import Pipeline, PipelineConfig
 from adapters.evaluation.beir import BeirDataset
 from adapters.evaluation.metrics import evaluate_run
 from adapters.evaluation.trec import Run
-from adapters.pipeline import Pipeline, PipelineConfig
 from retrieval.errors import ConfigError
 from retrieval.retriever import Retriever
 

@@ -106,7 +106,7 @@ def open_index(path: Path, *, verify: bool) -> Index:
 def _index_classes() -> Mapping[str, Any]:
     import indexes
     import late_interaction
-    from adapters.pipeline import MaxSimIndex
+    from adapters.collection import MaxSimIndex
 
     known = (indexes.FaissIndex, indexes.ExactIndex, indexes.SparseIndex, MaxSimIndex)
     classes: dict[str, Any] = {cls.KIND: cls for cls in known}

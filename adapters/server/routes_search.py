@@ -44,7 +44,7 @@ def open_index(path: str | Path) -> Any:
     from indexes import ExactIndex, FaissIndex, SparseIndex
 
     if (Path(path) / "pipeline.json").is_file():
-        from adapters.pipeline import Pipeline
+        from adapters.collection import Pipeline
 
         return PipelineSearch(Pipeline.open(path))
     manifest = Path(path) / "manifest.json"

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from adapters.cli import main
+from adapters.collection.indexing.build import index_sources
+from adapters.collection.state import IndexState
 from adapters.indexing import DocumentIndex
-from adapters.indexing.build import index_sources
-from adapters.indexing.state import IndexState
-from tests.adapters.indexing_helpers import write_corpus, write_pdf
+from tests.adapters.collection.helpers import write_corpus, write_pdf
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
@@ -218,7 +218,7 @@ def test_dense_and_multivector_kinds(
 def test_one_writer_at_a_time(
     st_legacy_mean: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from adapters.indexing.store import writer_lock
+    from adapters.collection.store import writer_lock
 
     corpus = write_corpus(tmp_path / "docs")
     index = tmp_path / "index"

@@ -11,7 +11,7 @@ import pytest
 
 from adapters.cli import main
 from tests import tiny_vl
-from tests.adapters.indexing_helpers import write_pdf
+from tests.adapters.collection.helpers import write_pdf
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:

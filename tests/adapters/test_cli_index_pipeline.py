@@ -10,7 +10,7 @@ import pytest
 
 from adapters.cli import main
 from encoders import LLM
-from tests.adapters.indexing_helpers import write_corpus
+from tests.adapters.collection.helpers import write_corpus
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:

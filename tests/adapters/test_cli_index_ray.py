@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-import adapters.indexing.ray_backend as ray_backend
+import adapters.ray.indexing as ray_backend
 from adapters.cli import main
 from adapters.indexing import DocumentIndex
-from tests.adapters.indexing_helpers import assert_same_index, write_long_corpus
+from tests.adapters.collection.helpers import assert_same_index, write_long_corpus
 
 CHUNKING = ["--chunk-tokens", "16", "--chunk-overlap", "4", "--batch-size", "5"]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from adapters.cli import main
-from adapters.indexing.build import PAUSE_ENV
-from tests.adapters.indexing_helpers import write_corpus
+from adapters.collection.indexing.build import PAUSE_ENV
+from tests.adapters.collection.helpers import write_corpus
 from tests.adapters.test_cli_index import all_ids
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from adapters.indexing.store import DocumentIndex
+from adapters.collection.store import DocumentIndex
 
 
 def index_info(path: str | Path) -> dict[str, Any]:

@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from adapters.indexing.backends import EMBED_SLICE, Piece
-from adapters.indexing.encode import Embedder, Encoded
+from adapters.collection.embedder import Embedder, Encoded
+from adapters.collection.indexing.backends import EMBED_SLICE, Piece
 from adapters.ray.encode import ActorPool
 from adapters.ray.encoder import EncodeFn
 from adapters.ray.parts import EncodedParts, PartShards, encode_parts_with_ray
@@ -68,7 +68,7 @@ class IndexEncoder:
     """Worker device; Ray decides which GPU a GPU actor sees."""
 
     def load(self) -> EncodeFn:
-        from adapters.indexing.models import load_model
+        from adapters.collection.models import load_model
 
         embedder = Embedder(load_model(self.model, self.device), self.kind)
         vocab = int(embedder.llm.vocab_size) if self.kind == "sparse" else 0

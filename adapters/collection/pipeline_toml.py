@@ -20,7 +20,7 @@ SEARCH_KEYS = ("depth", "fusion", "rrf_k", "weights")
 
 
 def read_pipeline(path: str | Path) -> Any:
-    from adapters.pipeline import PipelineConfig
+    from adapters.collection.config import PipelineConfig
 
     config = PipelineConfig.from_toml(path)
     if config.pipeline == "hybrid" and config.sparse_model:

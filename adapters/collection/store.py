@@ -3,7 +3,7 @@
 ```
 DIR/
   index.json      IndexSettings (model, kind, chunking, widths) + format version
-  state.sqlite    source units -> content digest and chunk ids (adapters.indexing.state)
+  state.sqlite    source units -> content digest and chunk ids (adapters.collection.state)
   dense/          indexes.FaissIndex (cosine; flat unless dense_index)     kinds dense, hybrid
   tokens/         adapters.pipeline.MaxSimIndex (exact), or late_interaction.PlaidIndex
                   with multivector_index = "plaid"                         multivector, hybrid
@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from adapters.indexing.encode import COMPONENTS, Encoded, check_kind
-from adapters.indexing.state import IndexState
+from adapters.collection.embedder import COMPONENTS, Encoded, check_kind
+from adapters.collection.state import IndexState
 from retrieval.errors import ConfigError, IndexCorruptError, IndexFormatError, IndexNotFoundError
 from retrieval.storage import atomic_write
 
@@ -223,7 +223,7 @@ def _create_part(path: Path, name: str, settings: IndexSettings) -> Any:
             from late_interaction import PlaidIndex
 
             return PlaidIndex.create(path, dim=settings.dim, **settings.plaid)
-        from adapters.pipeline import MaxSimIndex
+        from adapters.collection.maxsim_index import MaxSimIndex
 
         return MaxSimIndex.create(path, dim=settings.dim)
     from indexes import SparseIndex
@@ -241,7 +241,7 @@ def _open_part(path: Path, name: str, settings: IndexSettings) -> Any:
             from late_interaction import PlaidIndex
 
             return PlaidIndex.open(path)
-        from adapters.pipeline import MaxSimIndex
+        from adapters.collection.maxsim_index import MaxSimIndex
 
         return MaxSimIndex.open(path)
     from indexes import SparseIndex

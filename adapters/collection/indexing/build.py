@@ -25,14 +25,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapters.indexing.backends import ChunkEncoder, Feed, check_encoder_options, make_encoder
-from adapters.indexing.chunking import check_chunking, chunk_text
-from adapters.indexing.encode import Embedder, check_kind, is_vision_model
-from adapters.indexing.models import load_model
-from adapters.indexing.pipeline_toml import index_fields, read_pipeline
-from adapters.indexing.readers import UnreadableFileError
-from adapters.indexing.sources import Document, Unit, check_sources, scan_sources
-from adapters.indexing.store import DocumentIndex, IndexSettings, writer_lock
+from adapters.collection.embedder import Embedder, check_kind, is_vision_model
+from adapters.collection.indexing.backends import (
+    ChunkEncoder,
+    Feed,
+    check_encoder_options,
+    make_encoder,
+)
+from adapters.collection.indexing.chunking import check_chunking, chunk_text
+from adapters.collection.indexing.readers import UnreadableFileError
+from adapters.collection.indexing.sources import Document, Unit, check_sources, scan_sources
+from adapters.collection.models import load_model
+from adapters.collection.pipeline_toml import index_fields, read_pipeline
+from adapters.collection.store import DocumentIndex, IndexSettings, writer_lock
 from retrieval.errors import ConfigError, IndexCorruptError
 
 logger = logging.getLogger(__name__)
@@ -99,11 +104,11 @@ def index_sources(
     ``model`` / ``kind`` / chunking default to the index's own settings, or for a new index
     to the embedded all-MiniLM-L6-v2, ``hybrid`` and 200-token chunks overlapping by 40.
     ``batch_size`` is the number of chunks embedded and added together (saved at
-    checkpoints). ``config`` is a pipeline TOML (``adapters.indexing.pipeline_toml``);
+    checkpoints). ``config`` is a pipeline TOML (``adapters.collection.pipeline_toml``);
     explicit arguments override it.
     ``ray`` (``local``, ``auto`` or a cluster address) encodes the chunks with a Ray Data
     actor pool of ``ray_actors`` actors writing shards under ``ray_shards``
-    (``adapters.indexing.ray_backend``); the index comes out as without it.
+    (``adapters.ray.indexing``); the index comes out as without it.
     """
     started = time.perf_counter()
     if batch_size < 1:

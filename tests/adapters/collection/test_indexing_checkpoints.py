@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-import adapters.indexing.build as build
+import adapters.collection.indexing.build as build
+from adapters.collection.indexing.build import index_sources
 from adapters.indexing import DocumentIndex
-from adapters.indexing.build import index_sources
-from tests.adapters.indexing_helpers import assert_same_index, write_corpus
+from tests.adapters.collection.helpers import assert_same_index, write_corpus
 
 WORDS = "cat dog man food park ball mat bread cheese wing air flow".split()
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from adapters.indexing.encode import Embedder
+from adapters.collection.embedder import Embedder
 from encoders import LLM
 
 TEXTS = [

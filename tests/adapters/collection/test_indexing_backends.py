@@ -11,12 +11,12 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-import adapters.indexing.build as build
-from adapters.indexing.backends import Feed, LocalEncoder, Piece
-from adapters.indexing.build import index_sources
-from adapters.indexing.encode import Encoded
+import adapters.collection.indexing.build as build
+from adapters.collection.embedder import Encoded
+from adapters.collection.indexing.backends import Feed, LocalEncoder, Piece
+from adapters.collection.indexing.build import index_sources
 from retrieval import ConfigError
-from tests.adapters.indexing_helpers import assert_same_index, write_long_corpus
+from tests.adapters.collection.helpers import assert_same_index, write_long_corpus
 
 
 class SevensEncoder(LocalEncoder):
@@ -80,7 +80,7 @@ def test_a_worker_failure_is_reported_by_its_own_error() -> None:
     """Ray prefixes a worker's exception with its remote traceback; the message keeps the
     worker's error and its fix (checked by hand against a real Ray failure: a model folder
     missing on the workers)."""
-    from adapters.indexing.ray_backend import _worker_error
+    from adapters.ray.indexing import _worker_error
 
     remote = RuntimeError(
         "ray::MapWorker(MapBatches(PartsWriter)).__init__() (pid=1, ip=127.0.0.1)\n"

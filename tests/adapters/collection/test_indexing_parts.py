@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from adapters.indexing.chunking import check_chunking, chunk_text
-from adapters.indexing.readers import UnreadableFileError, html_to_text, read_pages
-from adapters.indexing.snippets import query_terms, snippet
-from adapters.indexing.sources import scan_sources
-from adapters.indexing.state import IndexState
+from adapters.collection.indexing.chunking import check_chunking, chunk_text
+from adapters.collection.indexing.readers import UnreadableFileError, html_to_text, read_pages
+from adapters.collection.indexing.sources import scan_sources
+from adapters.collection.snippets import query_terms, snippet
+from adapters.collection.state import IndexState
 from retrieval.errors import ConfigError
-from tests.adapters.indexing_helpers import write_corpus, write_pdf
+from tests.adapters.collection.helpers import write_corpus, write_pdf
 
 
 def test_pdf_pages_and_corrupt_pdf(tmp_path: Path) -> None:

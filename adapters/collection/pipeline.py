@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapters.pipeline.config import PipelineConfig, RerankConfig
-from adapters.pipeline.encoders import (
+from adapters.collection.config import PipelineConfig, RerankConfig
+from adapters.collection.encoders import (
     DenseEncoder,
     HybridEncoder,
     SparseEncoder,
@@ -39,7 +39,7 @@ from adapters.pipeline.encoders import (
     TokenEncoder,
     encode_in_batches,
 )
-from adapters.pipeline.rerankers import (
+from adapters.collection.rerankers import (
     CrossEncoderReranker,
     DocumentEmbeddings,
     EmbeddingReranker,
@@ -217,7 +217,7 @@ class Pipeline:
         dim = int(values[0].shape[1]) if len(values) else 0
         if self.config.multivector_index == "plaid":
             return _plaid_class().create(folder, dim=dim, **self.config.plaid)
-        from adapters.pipeline.maxsim_index import MaxSimIndex
+        from adapters.collection.maxsim_index import MaxSimIndex
 
         return MaxSimIndex.create(folder, dim=dim)
 
@@ -307,7 +307,7 @@ class Pipeline:
 def _open_index(part: FirstStagePart, folder: Path) -> Index:
     manifest = json.loads((folder / "manifest.json").read_text())
     if manifest.get("kind") == "maxsim":
-        from adapters.pipeline.maxsim_index import MaxSimIndex
+        from adapters.collection.maxsim_index import MaxSimIndex
 
         return MaxSimIndex.open(folder)
     if part.kind == "dense":

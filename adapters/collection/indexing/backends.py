@@ -1,14 +1,15 @@
 """Where an indexing run's chunks are encoded: the one seam between ``retrieval index`` and
 ``retrieval index --ray``.
 
-The indexer (``adapters.indexing.build``) prepares chunks, then asks a ``ChunkEncoder`` for
+The indexer (``adapters.collection.indexing.build``) prepares chunks, then asks a
+``ChunkEncoder`` for
 their vectors as a stream of pieces in chunk order, and adds them batch by batch (saving at
 checkpoints) through the same code whichever encoder produced them - so state, metadata,
 snippets and crash safety do not depend on the encoder.
 
 * ``LocalEncoder``: this process, one ``Embedder`` call per ``EMBED_SLICE`` chunks, lazily
   (one batch at a time).
-* ``adapters.indexing.ray_backend.RayEncoder``: a window of many batches is encoded
+* ``adapters.ray.indexing.RayEncoder``: a window of many batches is encoded
   at once by a Ray Data actor pool into embedding shards, which the stream then reads back.
 """
 
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from adapters.indexing.encode import Embedder, Encoded, slice_encoded
+from adapters.collection.embedder import Embedder, Encoded, slice_encoded
 from retrieval.errors import ConfigError
 
 EMBED_SLICE = 64
@@ -82,7 +83,7 @@ def check_encoder_options(
                 msg = f"{flag} applies to Ray encoding only; add --ray ADDRESS (or --ray local)."
                 raise ConfigError(msg)
         return
-    from adapters.indexing.ray_backend import check_ray_options
+    from adapters.ray.indexing import check_ray_options
 
     check_ray_options(ray, ray_actors, device)
 
@@ -100,7 +101,7 @@ def make_encoder(
     """``LocalEncoder``, or ``RayEncoder`` when ``ray`` (an address) is given."""
     if ray is None:
         return LocalEncoder(embedder, device)
-    from adapters.indexing.ray_backend import RayEncoder
+    from adapters.ray.indexing import RayEncoder
 
     return RayEncoder.for_run(embedder, model, index_dir, device, ray, ray_actors, ray_shards,
                               progress)  # fmt: skip

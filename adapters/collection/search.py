@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.indexing.encode import Embedder
-from adapters.indexing.models import load_model
-from adapters.indexing.store import DocumentIndex
+from adapters.collection.embedder import Embedder
+from adapters.collection.models import load_model
+from adapters.collection.store import DocumentIndex
 from retrieval.errors import ConfigError
 from retrieval.filters import Filter
 from retrieval.fusion import Fusion
@@ -62,7 +62,7 @@ class Searcher:
             weights=options.get("weights", {}),
         )
         if rerank:
-            from adapters.pipeline import CrossEncoderReranker
+            from adapters.collection.rerankers import CrossEncoderReranker
 
             reranker = CrossEncoderReranker(load_model(rerank, self.device))
             stages_after = [RerankStage("cross-encoder", reranker)]
@@ -95,14 +95,12 @@ class Searcher:
         return retriever.search(query, k=k, filter=filter)
 
     def _rerank_stage(self, raw: dict[str, Any]) -> RerankStage:
-        from adapters.pipeline import (
+        from adapters.collection.config import RerankConfig
+        from adapters.collection.encoders import DenseEncoder, SparseEncoder, TokenEncoder
+        from adapters.collection.rerankers import (
             CrossEncoderReranker,
-            DenseEncoder,
             DocumentEmbeddings,
             EmbeddingReranker,
-            RerankConfig,
-            SparseEncoder,
-            TokenEncoder,
         )
 
         config = RerankConfig(**raw)
