@@ -1,7 +1,26 @@
-"""The collection: the toolkit's own workflow (format, indexing, pipeline, search)."""
+"""The collection: the toolkit's own workflow - one folder format, indexing, the pipeline
+and search - that every door (CLI, server, LangChain, Ray, eval) creates and opens.
+
+    from adapters.collection import Collection, PipelineConfig, index_sources
+
+    report = index_sources(["docs/"], "my-index")        # incremental and resumable
+    collection = Collection.open("my-index")
+    hits = collection.search("how do I install it?", k=5)
+    hits[0].id, hits[0].score, hits[0].metadata["source"], hits[0].metadata["text"]
+
+    pipe = Collection(PipelineConfig(pipeline="hybrid"), path="other")   # from Python
+    pipe.add(ids, texts, metadata); pipe.save()
+
+Modules: ``collection`` (the class), ``format`` (the folder and its manifest), ``state``
+(chunks + incremental state), ``components`` (the vector indexes), ``encoders`` (the one
+encoder seam), ``search`` (its Retriever: fusion, rerank stages), ``config``
+(``PipelineConfig`` / pipeline.toml), ``indexing/`` (sources -> chunks -> collection),
+``migrate`` (0.1 folders), ``info``.
+"""
 
 from __future__ import annotations
 
+from adapters.collection.collection import Collection, Pipeline
 from adapters.collection.config import (
     PIPELINE_KINDS,
     RERANK_KINDS,
@@ -9,41 +28,43 @@ from adapters.collection.config import (
     PipelineKind,
     RerankConfig,
 )
-from adapters.collection.embedder import KINDS, Embedder, Kind
 from adapters.collection.encoders import (
+    KINDS,
     DenseEncoder,
+    Encoded,
+    Encoder,
     HybridEncoder,
+    Kind,
     SparseEncoder,
     TextEncoder,
     TokenEncoder,
 )
 from adapters.collection.indexing.build import IndexReport, index_sources
-from adapters.collection.info import index_info
+from adapters.collection.info import collection_info
 from adapters.collection.maxsim_index import MaxSimIndex
+from adapters.collection.migrate import migrate
 from adapters.collection.models import load_model
-from adapters.collection.pipeline import Pipeline
 from adapters.collection.rerankers import (
     CrossEncoderReranker,
     DocumentEmbeddings,
     EmbeddingReranker,
     ScoreFusionReranker,
 )
-from adapters.collection.search import Searcher
-from adapters.collection.store import DocumentIndex, IndexSettings
+from adapters.collection.search import hybrid_fusion
 
 __all__ = [
     "KINDS",
     "PIPELINE_KINDS",
     "RERANK_KINDS",
+    "Collection",
     "CrossEncoderReranker",
     "DenseEncoder",
     "DocumentEmbeddings",
-    "DocumentIndex",
-    "Embedder",
     "EmbeddingReranker",
+    "Encoded",
+    "Encoder",
     "HybridEncoder",
     "IndexReport",
-    "IndexSettings",
     "Kind",
     "MaxSimIndex",
     "Pipeline",
@@ -51,11 +72,12 @@ __all__ = [
     "PipelineKind",
     "RerankConfig",
     "ScoreFusionReranker",
-    "Searcher",
     "SparseEncoder",
     "TextEncoder",
     "TokenEncoder",
-    "index_info",
+    "collection_info",
+    "hybrid_fusion",
     "index_sources",
     "load_model",
+    "migrate",
 ]

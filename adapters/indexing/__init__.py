@@ -1,29 +1,8 @@
-"""The 0.1 import path of the indexing API; everything lives in ``adapters.collection``."""
+"""The 0.1 import path of the indexing functions; they live in ``adapters.collection``."""
 
 from __future__ import annotations
 
-from adapters.collection import (
-    KINDS,
-    DocumentIndex,
-    Embedder,
-    IndexReport,
-    IndexSettings,
-    Kind,
-    Searcher,
-    index_info,
-    index_sources,
-    load_model,
-)
+from adapters.collection import KINDS, IndexReport, Kind, index_sources, load_model
+from adapters.collection import collection_info as index_info
 
-__all__ = [
-    "KINDS",
-    "DocumentIndex",
-    "Embedder",
-    "IndexReport",
-    "IndexSettings",
-    "Kind",
-    "Searcher",
-    "index_info",
-    "index_sources",
-    "load_model",
-]
+__all__ = ["KINDS", "IndexReport", "Kind", "index_info", "index_sources", "load_model"]

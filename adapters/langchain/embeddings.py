@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from adapters.collection.encoders import Encoder, configured_prompts
 from encoders import DEFAULT_MODEL, LLM, PoolingParams
 from encoders.matryoshka import check_dimensions
 from retrieval.errors import ConfigError
-
-# sentence-transformers' names for the document-side prompt, in its own order of preference.
-_DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
 
 
 class RetrievalEmbeddings(Embeddings):
@@ -76,14 +74,9 @@ class RetrievalEmbeddings(Embeddings):
         self.dimensions = dimensions
         self.batch_size = batch_size
         self.truncate = truncate
-        prompts, default = _configured_prompts(self.llm)
-        self.query_prompt = (
-            query_prompt if query_prompt is not None else prompts.get("query", default)
-        )
-        if document_prompt is None:
-            names = [n for n in _DOCUMENT_PROMPT_NAMES if n in prompts]
-            document_prompt = prompts[names[0]] if names else default
-        self.document_prompt = document_prompt
+        query, document = configured_prompts(self.llm)
+        self.query_prompt = query if query_prompt is None else query_prompt
+        self.document_prompt = document if document_prompt is None else document_prompt
 
     @property
     def model_name(self) -> str:
@@ -107,6 +100,17 @@ class RetrievalEmbeddings(Embeddings):
         vectors = self._embed(queries, self.query_prompt, "queries")
         return {"dense": np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)}
 
+    def collection_encoder(self) -> Encoder:
+        """The same embeddings as a collection's ``Encoder`` (what a ``RetrievalVectorStore``
+        records, so ``retrieval search`` and ``RetrievalVectorStore.load`` rebuild them)."""
+        return Encoder(
+            self.llm,
+            ("dense",),
+            query_prompt=self.query_prompt,
+            document_prompt=self.document_prompt,
+            dimensions=self.dimensions,
+        )
+
     def _embed(self, texts: Sequence[str], prompt: str, what: str) -> list[list[float]]:
         if isinstance(texts, str):
             msg = f"embed_documents takes a list of strings; got the string {texts!r}. Wrap it."
@@ -126,11 +130,3 @@ class RetrievalEmbeddings(Embeddings):
             # LangChain's contract is Python floats (numpy.float32 fails isinstance(x, float))
             vectors += [[float(x) for x in out.outputs.embedding] for out in outputs]
         return vectors
-
-
-def _configured_prompts(llm: LLM) -> tuple[Mapping[str, str], str]:
-    """The model's named prompts and its default prompt ("" when none)."""
-    st_config = getattr(llm.model, "st_config", None)
-    prompts: Mapping[str, str] = getattr(st_config, "prompts", None) or {}
-    default_name = getattr(st_config, "default_prompt_name", None)
-    return prompts, prompts.get(default_name, "") if default_name else ""

@@ -1,5 +1,6 @@
-"""The hybrid kind's one forward pass equals the model's own ``embed`` and ``token_embed``
-(MEAN and CLS pooling)."""
+"""The one encoder seam (``adapters.collection.Encoder``): the hybrid kind's one forward pass
+equals the model's own ``embed`` and ``token_embed`` (MEAN and CLS pooling); the named
+encoders, sparse weights, prompts and the query memo."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from adapters.collection.embedder import Embedder
+from adapters.collection.encoders import Encoder, representations_for
 from encoders import LLM
 
 TEXTS = [
@@ -20,7 +21,8 @@ TEXTS = [
 
 
 def _check_one_pass_matches(llm: Any) -> None:
-    embedder = Embedder(llm, "hybrid")
+    embedder = Encoder(llm, representations_for("hybrid", llm))
+    assert embedder.kinds == ("dense", "multivector")
     assert embedder.one_pass
     got = embedder.documents(TEXTS)
     dense = np.asarray([o.outputs.embedding for o in llm.embed(TEXTS, use_tqdm=False)])

@@ -118,9 +118,11 @@ def test_load_detects_corruption_and_saving_in_memory_explains(tmp_path: Path) -
     store = RetrievalVectorStore(FAKE, path=folder)
     store.add_documents(PAPERS)
     store.save()
-    manifest = json.loads((folder / "manifest.json").read_text())
-    documents = folder / manifest["files"]["documents"]["path"]
-    documents.write_text(documents.read_text().replace("sourdough", "rye-bread"))
+    manifest = json.loads((folder / "dense" / "manifest.json").read_text())
+    vectors = folder / "dense" / manifest["files"]["vectors"]["path"]
+    data = bytearray(vectors.read_bytes())
+    data[-1] ^= 0xFF  # one flipped byte, same size
+    vectors.write_bytes(bytes(data))
     with pytest.raises(IndexCorruptError, match="checksum"):
         RetrievalVectorStore.load(folder, FAKE)
     with pytest.raises(ConfigError, match="path="):
