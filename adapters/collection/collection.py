@@ -170,6 +170,11 @@ class Collection:
         return self._encoder
 
     @property
+    def texts(self) -> Any:
+        """``id -> chunk text``, read-only (what rerankers read candidates' text from)."""
+        return self.state.texts()
+
+    @property
     def model(self) -> str:
         """The model whose vectors the collection keeps (``sparse_model`` for sparse)."""
         return primary_model(self.config)[0]
