@@ -19,7 +19,6 @@ open it; ``Pipeline`` is the same class under its 0.1 name.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import threading
@@ -40,9 +39,8 @@ from adapters.collection.encoders import (
 from adapters.collection.format import (
     DB_FILE,
     KIND,
-    LOCK_FILE,
-    PAGES,
     CollectionManifest,
+    check_new_folder,
     disk_generation,
     layout,
     read_manifest,
@@ -50,19 +48,17 @@ from adapters.collection.format import (
     writer_lock,
 )
 from adapters.collection.models import encoder_spec, load_model, load_models, primary_model
+from adapters.collection.pages import PageFiles
 from adapters.collection.search import Rerankers, build_retriever, candidate_reranker
 from adapters.collection.state import CollectionState
 from retrieval.errors import ConfigError
 from retrieval.filters import Filter
 from retrieval.retriever import RankedHit, Retriever
-from retrieval.storage import MANIFEST_NAME, atomic_write
+from retrieval.storage import MANIFEST_NAME
 from retrieval.stored_index import check_ids
 
-_OWN_NAMES = frozenset({"dense", "sparse", "tokens", PAGES, DB_FILE, f"{DB_FILE}-wal",
-                        f"{DB_FILE}-shm", f".tmp-{MANIFEST_NAME}", LOCK_FILE})  # fmt: skip
 
-
-class Collection:
+class Collection(PageFiles):
     """Chunks, their vectors and the settings that search them (module docstring).
 
     ``Collection(config, path=...)`` makes a NEW collection from a ``PipelineConfig``
@@ -103,7 +99,7 @@ class Collection:
         if folder is not None:
             # a caller's own index may already sit in the folder (its component)
             given = {Path(p.path).parts[0] for p in parts if p.index is not None and p.path}
-            _check_new_folder(folder, given)
+            check_new_folder(folder, given)
             folder.mkdir(parents=True, exist_ok=True)
         self._setup(folder, manifest, encoder, device)
         if folder is not None:
@@ -376,53 +372,6 @@ class Collection:
         found = self.state.chunks(list(ids))
         return {i: (text, self._absolute(meta)) for i, (text, meta) in found.items()}
 
-    # -- files the collection may hand out ------------------------------------------------
-    def save_page_image(self, chunk_id: str, image: Any) -> str | None:
-        """Keep a page image (scaled to ``page_images`` pixels) for a chunk; returns its
-        path relative to the collection (None when page images are not kept)."""
-        size = self.manifest.page_images
-        if self.path is None or not size:
-            return None
-        name = hashlib.sha256(chunk_id.encode("utf-8")).hexdigest()[:32] + ".png"
-        (self.path / PAGES).mkdir(exist_ok=True)
-        copy = image.copy()
-        copy.thumbnail((size, size))
-        atomic_write(self.path / PAGES / name, lambda p: copy.save(p, format="PNG"))
-        return f"{PAGES}/{name}"
-
-    def page_image(self, chunk_id: str) -> Path | None:
-        """The kept page image of a chunk: a file inside this collection, or None."""
-        entry = self.state.chunks([chunk_id]).get(chunk_id)
-        relative = entry[1].get("thumbnail") if entry else None
-        if self.path is None or not isinstance(relative, str):
-            return None
-        root = (self.path / PAGES).resolve()
-        candidate = (self.path / relative).resolve()
-        if candidate.parent != root or not candidate.is_file():
-            return None
-        return candidate
-
-    def source_file(self, chunk_id: str) -> Path | None:
-        """The source file of a chunk, only when this collection indexed that very file
-        (a path recorded in its indexing state) and it still exists; else None."""
-        entry = self.state.chunks([chunk_id]).get(chunk_id)
-        source = entry[1].get("source") if entry else None
-        if not isinstance(source, str):
-            return None
-        path = Path(source)
-        if not path.is_absolute() or str(path) not in self.state.units():
-            return None
-        return path if path.is_file() else None
-
-    def sweep_pages(self) -> None:
-        """Delete kept page images no chunk refers to any more."""
-        if self.path is None or not (self.path / PAGES).is_dir():
-            return
-        used = set(self.state.metadata_values("thumbnail"))
-        for child in (self.path / PAGES).iterdir():
-            if f"{PAGES}/{child.name}" not in used:
-                child.unlink(missing_ok=True)
-
     def index_bytes(self) -> int:
         """Bytes on disk of the collection folder (0 in memory)."""
         if self.path is None or not self.path.exists():
@@ -434,44 +383,6 @@ class Collection:
         overrides = self.config.hf_overrides if model == self.config.model else None
         return load_model(model, self.device, max_model_len=max_model_len, hf_overrides=overrides)
 
-    def _absolute(self, metadata: dict[str, Any]) -> dict[str, Any]:
-        thumbnail = metadata.get("thumbnail")
-        if self.manifest.page_images and self.path is not None and isinstance(thumbnail, str):
-            metadata["thumbnail"] = str(self.path.resolve() / thumbnail)
-        return metadata
-
 
 Pipeline = Collection
 """The 0.1 name of ``Collection`` (``Pipeline(PipelineConfig(...), path=...)``)."""
-
-
-def _check_new_folder(folder: Path, keep: set[str]) -> None:
-    kind = layout(folder)
-    if kind in ("missing", "empty"):
-        return
-    if kind == "file":
-        msg = f"--index {folder} exists and is not a folder; choose a folder path."
-        raise ConfigError(msg)
-    if kind == KIND:
-        msg = (
-            f"{folder} already holds a collection. Open it (Collection.open, "
-            "RetrievalVectorStore.load, retrieval search) or choose another path."
-        )
-        raise ConfigError(msg)
-    if kind == "index":
-        msg = f"{folder} already holds an index; choose another path for the collection."
-        raise ConfigError(msg)
-    if kind != "other":
-        read_manifest(folder)  # an 0.1 folder: the error names `retrieval migrate`
-    children = [c for c in folder.iterdir() if c.name != LOCK_FILE and c.name not in keep]
-    if any(c.name not in _OWN_NAMES for c in children):
-        msg = (
-            f"--index {folder} is a non-empty folder without an index; choose an empty or "
-            "new folder (the index must not mix with other files)."
-        )
-        raise ConfigError(msg)
-    for child in children:  # what a creation killed before its manifest left behind
-        if child.is_dir():
-            shutil.rmtree(child)
-        else:
-            child.unlink()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -220,3 +221,42 @@ def writer_lock(folder: Path) -> Iterator[None]:
                 del _HELD[key]
                 fcntl.flock(held[0], fcntl.LOCK_UN)
                 held[0].close()
+
+
+_OWN_NAMES = frozenset({"dense", "sparse", "tokens", PAGES, DB_FILE, f"{DB_FILE}-wal",
+                        f"{DB_FILE}-shm", f".tmp-{MANIFEST_NAME}", LOCK_FILE})  # fmt: skip
+"""What a collection folder holds (a creation killed early leaves some of it)."""
+
+
+def check_new_folder(folder: Path, keep: set[str]) -> None:
+    """Refuse a folder that holds anything but an unfinished collection (cleared) or the
+    caller's own index folders ``keep``."""
+    kind = layout(folder)
+    if kind in ("missing", "empty"):
+        return
+    if kind == "file":
+        msg = f"--index {folder} exists and is not a folder; choose a folder path."
+        raise ConfigError(msg)
+    if kind == KIND:
+        msg = (
+            f"{folder} already holds a collection. Open it (Collection.open, "
+            "RetrievalVectorStore.load, retrieval search) or choose another path."
+        )
+        raise ConfigError(msg)
+    if kind == "index":
+        msg = f"{folder} already holds an index; choose another path for the collection."
+        raise ConfigError(msg)
+    if kind != "other":
+        read_manifest(folder)  # an 0.1 folder: the error names `retrieval migrate`
+    children = [c for c in folder.iterdir() if c.name != LOCK_FILE and c.name not in keep]
+    if any(c.name not in _OWN_NAMES for c in children):
+        msg = (
+            f"--index {folder} is a non-empty folder without an index; choose an empty or "
+            "new folder (the index must not mix with other files)."
+        )
+        raise ConfigError(msg)
+    for child in children:  # what a creation killed before its manifest left behind
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()

@@ -1,13 +1,16 @@
-"""``RetrievalVectorStore.load``: open a collection folder with the embeddings it was built
-with - its own model when none is given, or the ones given once they are checked to be the
-same (a different model would search with vectors of another space)."""
+"""The collection behind a ``RetrievalVectorStore``: a new one for the store's encoder and
+index (``new_collection``), or a folder opened with the embeddings it was built with
+(``open_collection``: its own model when none is given, or the ones given once they are
+checked to be the same - a different model would search vectors of another space)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
-from adapters.collection import Collection
+from adapters.collection import Collection, PipelineConfig
+from adapters.collection.components import Component, check_index
 from adapters.collection.format import CollectionManifest, read_manifest
 from adapters.collection.migrate import UNRECORDED
 from adapters.collection.models import build_encoder, same_model
@@ -98,3 +101,45 @@ def _facing(collection: Collection) -> tuple[Any, Any]:
     if inner.kinds == ("sparse",):
         return None, SparseTextEncoder(inner.llm, top_k=inner.sparse_top_k)
     return None, MultiVectorTextEncoder(inner.llm)
+
+
+def new_collection(encoder: Any, index: Any, path: PathLike | None) -> Collection:
+    """A new collection (in memory when ``path`` is None) for a store's encoder and index."""
+    inner, spec, representation, model = collection_encoder(encoder)
+    name = {"dense": "dense", "sparse": "sparse", "multivector": "tokens"}[representation]
+    if index is not None:
+        name, kind = check_index(index, representation)
+        where = getattr(index, "path", None)
+        if path is not None and where is None and kind != "external":
+            msg = (
+                "The store has a path but its index lives in memory; create the index with "
+                "a path too (e.g. FaissIndex.create('store/index', ...)) or leave index=None."
+            )
+            raise ConfigError(msg)
+        where = where if kind != "external" else None  # a server's: nothing to open later
+        part = Component(name, kind, {}, _relative(where, path), index)
+    elif name == "dense":
+        part = Component(name, "faiss", dict(getattr(encoder, "index_config", {})))
+    elif name == "sparse":
+        part = Component(name, "sparse")
+    else:
+        part = Component(name, "plaid", dict(getattr(encoder, "index_config", {})))
+    kind = {"dense": "dense", "sparse": "sparse", "tokens": "multivector"}[name]
+    config = PipelineConfig(
+        pipeline=kind,  # type: ignore[arg-type]
+        model=model,
+        sparse_model=model if kind == "sparse" and model else None,
+    )
+    return Collection(config, path=path, encoder=inner, spec=spec, components=[part])
+
+
+def _relative(where: Any, store: PathLike | None) -> str | None:
+    """An index folder inside the store as a relative path (the folder can move), else
+    absolute; None in memory."""
+    if where is None or store is None:
+        return None
+    target, root = Path(where).resolve(), Path(store).resolve()
+    try:
+        return os.path.relpath(target, root) if target.is_relative_to(root) else str(target)
+    except ValueError:
+        return str(target)

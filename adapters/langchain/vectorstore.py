@@ -11,10 +11,8 @@ by ``retrieval index``. Filters run inside the indexes, in the toolkit's filter 
 from __future__ import annotations
 
 import copy
-import os
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,16 +22,13 @@ from langchain_core.runnables.config import run_in_executor
 from langchain_core.vectorstores import VectorStore
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
-from adapters.collection import Collection, PipelineConfig
-from adapters.collection.components import Component, check_index
+from adapters.collection import Collection
 from adapters.langchain.encoders import DenseTextEncoder, PathLike, TextEncoder
-from adapters.langchain.opening import open_collection
+from adapters.langchain.opening import new_collection, open_collection
 from adapters.langchain.relevance import ScoreFn, relevance_for, unit
 from retrieval.errors import ConfigError
 from retrieval.filters import Filter
 from retrieval.protocols import Index
-
-KIND_OF = {"dense": "dense", "sparse": "sparse", "multivector": "multivector"}
 
 
 class RetrievalVectorStore(VectorStore):
@@ -86,7 +81,7 @@ class RetrievalVectorStore(VectorStore):
         self._embedding = embedding
         self._encoder = encoder
         self._relevance_fn = relevance_score_fn
-        self._collection = collection or _new_collection(encoder, index, path)
+        self._collection = collection or new_collection(encoder, index, path)
 
     # -- LangChain API: writes ---------------------------------------------------------------
     @property
@@ -364,49 +359,6 @@ class _Live:
         if self.store._empty():
             return []
         return list(self.store.collection.retriever.search(query, k=k, filter=filter))
-
-
-def _new_collection(encoder: Any, index: Index | None, path: PathLike | None) -> Collection:
-    from adapters.langchain.encoders import collection_encoder
-
-    inner, spec, representation, model = collection_encoder(encoder)
-    name = {"dense": "dense", "sparse": "sparse", "multivector": "tokens"}[representation]
-    if index is not None:
-        name, kind = check_index(index, representation)
-        where = getattr(index, "path", None)
-        if path is not None and where is None and kind != "external":
-            msg = (
-                "The store has a path but its index lives in memory; create the index with "
-                "a path too (e.g. FaissIndex.create('store/index', ...)) or leave index=None."
-            )
-            raise ConfigError(msg)
-        where = where if kind != "external" else None  # a server's: nothing to open later
-        part = Component(name, kind, {}, _relative(where, path), index)
-    elif name == "dense":
-        part = Component(name, "faiss", dict(getattr(encoder, "index_config", {})))
-    elif name == "sparse":
-        part = Component(name, "sparse")
-    else:
-        part = Component(name, "plaid", dict(getattr(encoder, "index_config", {})))
-    kind = {"dense": "dense", "sparse": "sparse", "tokens": "multivector"}[name]
-    config = PipelineConfig(
-        pipeline=kind,  # type: ignore[arg-type]
-        model=model,
-        sparse_model=model if kind == "sparse" and model else None,
-    )
-    return Collection(config, path=path, encoder=inner, spec=spec, components=[part])
-
-
-def _relative(where: Any, store: PathLike | None) -> str | None:
-    """An index folder inside the store as a relative path (the folder can move), else
-    absolute; None in memory."""
-    if where is None or store is None:
-        return None
-    target, root = Path(where).resolve(), Path(store).resolve()
-    try:
-        return os.path.relpath(target, root) if target.is_relative_to(root) else str(target)
-    except ValueError:
-        return str(target)
 
 
 def _document(doc_id: str, text: str | None, meta: dict[str, Any]) -> Document:
