@@ -100,3 +100,13 @@ def test_files_handed_out_stay_inside_what_it_owns(st_legacy_mean: Path, tmp_pat
     for chunk_id in ("a", "b", "c"):
         assert collection.page_image(chunk_id) is None
         assert collection.source_file(chunk_id) is None  # never indexed from a file
+
+
+def test_the_01_import_paths_still_work() -> None:
+    import adapters.collection as collection
+    from adapters.indexing import index_info, index_sources
+    from adapters.pipeline import MaxSimIndex, Pipeline, PipelineConfig
+
+    assert Pipeline is collection.Collection
+    assert (PipelineConfig, MaxSimIndex) == (collection.PipelineConfig, collection.MaxSimIndex)
+    assert (index_sources, index_info) == (collection.index_sources, collection.collection_info)

@@ -1,5 +1,5 @@
-"""Pieces of adapters.indexing without a model: readers, sources, chunking, state, MaxSim
-index, snippets."""
+"""Pieces of the indexer without a model: readers, sources, chunking, the collection's state
+(chunks and units), MaxSim index, snippets."""
 
 from __future__ import annotations
 

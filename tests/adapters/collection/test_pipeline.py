@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from adapters.pipeline import (
+from adapters.collection import (
     CrossEncoderReranker,
     DenseEncoder,
     MaxSimIndex,

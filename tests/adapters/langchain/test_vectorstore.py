@@ -257,7 +257,7 @@ async def test_plaid_store_relevance_filters_and_persistence(minilm: Any, tmp_pa
 @pytest.mark.realmodel
 @pytest.mark.usefixtures("shared_minilm")
 def test_exact_maxsim_store_round_trip(minilm: Any, tmp_path: Path) -> None:
-    from adapters.pipeline import MaxSimIndex
+    from adapters.collection import MaxSimIndex
 
     encoder = MultiVectorTextEncoder(minilm)
     index = MaxSimIndex.create(tmp_path / "s" / "index", dim=384)
