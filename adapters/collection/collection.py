@@ -176,8 +176,16 @@ class Collection(PageFiles):
         return primary_model(self.config)[0]
 
     def __len__(self) -> int:
-        """Number of chunks."""
+        """Number of chunks (its indexes' count: no scan of the chunk store)."""
+        for part in self.parts:
+            if part.index is not None:
+                return len(part.index)
         return self.state.count_chunks()
+
+    @property
+    def empty(self) -> bool:
+        """True until every index holds something to search."""
+        return not self.parts or any(p.index is None or not len(p.index) for p in self.parts)
 
     def __enter__(self) -> Collection:
         return self
@@ -328,7 +336,7 @@ class Collection(PageFiles):
         if not isinstance(query, str) or not query.strip():
             msg = "The query is empty; give a question or keywords to search for."
             raise ConfigError(msg)
-        if len(self) == 0 or any(p.index is None for p in self.parts):
+        if self.empty:
             where = self.path or "this collection"
             msg = (
                 f"The index at {where} holds no documents yet. Add some with: "

@@ -127,10 +127,11 @@ class Encoder:
     def queries(self, texts: Sequence[str]) -> Encoded:
         """Query texts; the last batch is remembered, so stages sharing this encoder (first
         stages, rerank stages) encode a query batch once."""
-        key = tuple(texts)
-        if self._memo is None or self._memo[0] != key:
-            self._memo = (key, self._encode(list(texts), query=True))
-        return self._memo[1]
+        key, memo = tuple(texts), self._memo  # one read: another thread may replace it
+        if memo is None or memo[0] != key:
+            memo = (key, self._encode(list(texts), query=True))
+            self._memo = memo
+        return memo[1]
 
     # -- retrieval.QueryEncoder and the rerankers' document encoder ------------------------
     def encode_queries(self, queries: Sequence[str]) -> Mapping[str, Any]:

@@ -309,7 +309,7 @@ class RetrievalVectorStore(VectorStore):
 
     # -- internals ---------------------------------------------------------------------------
     def _empty(self) -> bool:
-        return any(p.index is None for p in self._collection.parts) or not len(self._collection)
+        return self._collection.empty
 
     def _documents(self, scored: list[tuple[str, float]]) -> list[tuple[Document, float]]:
         found = self._collection.documents([i for i, _ in scored])
