@@ -110,6 +110,18 @@ def server_config(args: argparse.Namespace) -> Any:
     )
 
 
+def build_server_app(args: argparse.Namespace) -> Any:
+    """The app ``retrieval serve`` runs: the models, and the ``--index`` collection opened
+    on ``--device`` (sharing a served model that is its own)."""
+    from adapters.server import build_app
+    from adapters.server.routes_search import open_index
+
+    loaded = load_models(args)
+    _share(args, loaded)
+    index = open_index(args.index, device=args.device) if args.index else None
+    return build_app(loaded, server_config(args), index=index)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
@@ -119,11 +131,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from adapters.server import build_app
-
-    loaded = load_models(args)
-    _share(args, loaded)
-    app = build_app(loaded, server_config(args))
+    app = build_server_app(args)
     uvicorn.run(
         app,
         host=args.host,

@@ -28,7 +28,9 @@ router = APIRouter(route_class=ErrorRoute)
 
 
 class CollectionSearch:
-    """A collection behind ``/v1/search``; one search at a time (its models are its own)."""
+    """A collection behind ``/v1/search``; one search at a time. When a served model is the
+    collection's own (``retrieval serve --index`` lends it), searches run on that model's
+    thread, queued with its other requests, never beside them."""
 
     def __init__(self, collection: Any) -> None:
         self.collection = collection
@@ -38,13 +40,20 @@ class CollectionSearch:
         with self.lock:
             return [hit.to_dict() for hit in self.collection.search(query, k=k, filter=filter)]
 
+    def owner(self, registry: Any) -> ServedModel | None:
+        """The served model whose ``LLM`` the collection encodes with, if any."""
+        encoder = self.collection.encoder
+        mine = {id(getattr(encoder, "llm", None)), id(getattr(encoder, "sparse_llm", None))}
+        return next((m for m in registry.models if id(m.llm) in mine), None)
+
 
 PipelineSearch = CollectionSearch
 """The 0.1 name (a saved Pipeline is a collection)."""
 
 
-def open_index(path: str | Path) -> Any:
-    """A collection, or a single index folder opened by the kind its manifest records."""
+def open_index(path: str | Path, device: str | None = None) -> Any:
+    """A collection (its models on ``device``), or a single index folder opened by the kind
+    its manifest records."""
     from adapters.collection import Collection
     from adapters.collection.components import manifest_kind, open_index
     from adapters.collection.format import layout
@@ -56,7 +65,7 @@ def open_index(path: str | Path) -> Any:
             msg = f"{path} holds a {kind!r} index; /v1/search serves ['exact', 'faiss', 'sparse']."
             raise ConfigError(msg)
         return open_index(folder)
-    collection = Collection.open(folder)
+    collection = Collection.open(folder, device=device)
     collection.encoder  # noqa: B018 - load the models now, not on the first request
     return CollectionSearch(collection)
 
@@ -72,7 +81,11 @@ async def search(body: SearchRequest, request: Request) -> Response:
     index, query = state.index, body.query
     served = state.registry.get(body.model)
     if isinstance(index, CollectionSearch):
-        out = await run_in_threadpool(index.search, query, body.k, body.filter)
+        owner = index.owner(state.registry)
+        if owner is None:
+            out = await run_in_threadpool(index.search, query, body.k, body.filter)
+        else:
+            out = await owner.worker.call(lambda: index.search(query, body.k, body.filter))
         tokens = 0
     else:
         sparse = type(index).__name__ == "SparseIndex"

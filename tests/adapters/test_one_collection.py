@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from adapters.cli import build_parser, main
-from adapters.cli.cmd_serve import load_models, server_config
+from adapters.cli.cmd_serve import build_server_app
 from adapters.evaluation import read_run
 from adapters.langchain import (
     MultiVectorTextEncoder,
@@ -23,7 +23,6 @@ from adapters.langchain import (
     RetrievalVectorStore,
     SparseTextEncoder,
 )
-from adapters.server import build_app
 from encoders import LLM
 from tests.adapters.server.conftest import start_uvicorn
 
@@ -133,7 +132,11 @@ def test_cli_collection_opened_by_every_door(
 
     # The server: `retrieval serve --index DIR` (no MODEL: the collection's own) over HTTP.
     args = build_parser().parse_args(["serve", "--index", str(index), "--device", "cpu"])
-    url, stop = start_uvicorn(build_app(load_models(args), server_config(args)))
+    app = build_server_app(args)
+    (served_model,) = app.state.server.registry.models
+    own = app.state.server.index.collection.encoder.llm
+    assert own is served_model.llm  # one copy of the model, lent to the collection
+    url, stop = start_uvicorn(app)
     try:
         for query, hits in cli.items():
             body = {"query": query, "k": K}
