@@ -92,7 +92,9 @@ def run(args: argparse.Namespace) -> int:
         write_run,
     )
 
-    dataset = load_beir(args.dataset, split=args.split, max_queries=args.max_queries)
+    dataset = load_beir(
+        args.dataset, split=args.split, max_queries=args.max_queries, corpus=not args.index
+    )
     if args.index:
         from adapters.collection import Collection
 

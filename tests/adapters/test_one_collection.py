@@ -147,7 +147,9 @@ def test_cli_collection_opened_by_every_door(
     finally:
         stop()
 
-    # Eval: the judged queries against the built collection; the run is the CLI's top 10.
+    # Eval: the judged queries against the built collection (the corpus is not read again:
+    # gone here); the run is the CLI's top 10 documents, each scored by its best chunk.
+    (beir / "corpus.jsonl").unlink()
     run = tmp_path / "run.txt"
     evaluate = ["eval", str(beir), "--index", str(index), "--k", str(K), "--run-out", str(run)]
     assert main([*evaluate, "--json"]) == 0
