@@ -90,7 +90,10 @@ class Encoder:
         document_prompt: str = "",
         dimensions: int | None = None,
         sparse_top_k: int | None = None,
+        truncate: bool = True,
     ) -> None:
+        """``truncate=False``: a text longer than the model takes is an error (for dense and
+        sparse outputs; token vectors are always cut to the model's document length)."""
         kinds = tuple(r for r in REPRESENTATIONS if r in representations)
         unknown = sorted(set(representations) - set(REPRESENTATIONS))
         if unknown or not kinds:
@@ -99,6 +102,7 @@ class Encoder:
         self.llm, self.sparse_llm, self.kinds = llm, sparse_llm, kinds
         self.query_prompt, self.document_prompt = query_prompt, document_prompt
         self.dimensions, self.sparse_top_k = dimensions, sparse_top_k
+        self.truncate = -1 if truncate else None
         self.images = is_vision_model(llm)
         tasks = set(llm.supported_tasks)
         bge_m3 = getattr(llm.model, "family", None) == "bge_m3"
@@ -150,11 +154,14 @@ class Encoder:
         llm = self.llm
         texts = self._prompted(items, query)
         if self.one_pass:
-            _one_pass(llm, texts, self.kinds, self._params(), out)
+            params = {**self._params(), "truncate_prompt_tokens": self.truncate}
+            _one_pass(llm, texts, self.kinds, params, out)
         else:
             if "dense" in self.kinds:
                 params = self._params()
-                results = llm.embed(texts, **params, truncate_prompt_tokens=-1, use_tqdm=False)
+                results = llm.embed(
+                    texts, **params, truncate_prompt_tokens=self.truncate, use_tqdm=False
+                )
                 out.dense = np.asarray([r.outputs.embedding for r in results], np.float32)
                 out.n_tokens += sum(len(r.prompt_token_ids) for r in results)
             if "multivector" in self.kinds:
@@ -166,7 +173,7 @@ class Encoder:
             model = self.sparse_llm or llm
             raw = items if self.sparse_llm is not None else texts
             results = model.embed_sparse(
-                raw, top_k=self.sparse_top_k, truncate_prompt_tokens=-1, use_tqdm=False
+                raw, top_k=self.sparse_top_k, truncate_prompt_tokens=self.truncate, use_tqdm=False
             )
             out.sparse = [_pair(r.outputs) for r in results]
             if self.kinds == ("sparse",):
@@ -191,7 +198,7 @@ class Encoder:
 def _one_pass(
     llm: Any, texts: list[Any], kinds: tuple[str, ...], params: dict[str, Any], out: Encoded
 ) -> None:
-    outputs = llm.embed_hybrid(texts, **params, truncate_prompt_tokens=-1, use_tqdm=False)
+    outputs = llm.embed_hybrid(texts, **params, use_tqdm=False)
     if "dense" in kinds:
         out.dense = np.asarray([o.outputs.dense for o in outputs], np.float32)
     if "multivector" in kinds:
