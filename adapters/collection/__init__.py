@@ -20,37 +20,73 @@ encoder seam), ``search`` (its Retriever: fusion, rerank stages), ``config``
 
 from __future__ import annotations
 
-from adapters.collection.collection import Collection, Pipeline
-from adapters.collection.config import (
-    PIPELINE_KINDS,
-    RERANK_KINDS,
-    PipelineConfig,
-    PipelineKind,
-    RerankConfig,
-)
-from adapters.collection.encoders import (
-    KINDS,
-    DenseEncoder,
-    Encoded,
-    Encoder,
-    HybridEncoder,
-    Kind,
-    SparseEncoder,
-    TextEncoder,
-    TokenEncoder,
-)
-from adapters.collection.indexing.build import IndexReport, index_sources
-from adapters.collection.info import collection_info
-from adapters.collection.maxsim_index import MaxSimIndex
-from adapters.collection.migrate import migrate
-from adapters.collection.models import load_model
-from adapters.collection.rerankers import (
-    CrossEncoderReranker,
-    DocumentEmbeddings,
-    EmbeddingReranker,
-    ScoreFusionReranker,
-)
-from adapters.collection.search import hybrid_fusion
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from adapters.collection.collection import Collection, Pipeline
+    from adapters.collection.config import (
+        PIPELINE_KINDS,
+        RERANK_KINDS,
+        PipelineConfig,
+        PipelineKind,
+        RerankConfig,
+    )
+    from adapters.collection.encoders import (
+        KINDS,
+        DenseEncoder,
+        Encoded,
+        Encoder,
+        HybridEncoder,
+        Kind,
+        SparseEncoder,
+        TextEncoder,
+        TokenEncoder,
+    )
+    from adapters.collection.indexing.build import IndexReport, index_sources
+    from adapters.collection.info import collection_info
+    from adapters.collection.maxsim_index import MaxSimIndex
+    from adapters.collection.migrate import migrate
+    from adapters.collection.models import load_model
+    from adapters.collection.rerankers import (
+        CrossEncoderReranker,
+        DocumentEmbeddings,
+        EmbeddingReranker,
+        ScoreFusionReranker,
+    )
+    from adapters.collection.search import hybrid_fusion
+
+_EXPORTS = {
+    "Collection": "collection",
+    "CrossEncoderReranker": "rerankers",
+    "DenseEncoder": "encoders",
+    "DocumentEmbeddings": "rerankers",
+    "EmbeddingReranker": "rerankers",
+    "Encoded": "encoders",
+    "Encoder": "encoders",
+    "HybridEncoder": "encoders",
+    "IndexReport": "indexing.build",
+    "KINDS": "encoders",
+    "Kind": "encoders",
+    "MaxSimIndex": "maxsim_index",
+    "PIPELINE_KINDS": "config",
+    "Pipeline": "collection",
+    "PipelineConfig": "config",
+    "PipelineKind": "config",
+    "RERANK_KINDS": "config",
+    "RerankConfig": "config",
+    "ScoreFusionReranker": "rerankers",
+    "SparseEncoder": "encoders",
+    "TextEncoder": "encoders",
+    "TokenEncoder": "encoders",
+    "collection_info": "info",
+    "hybrid_fusion": "search",
+    "index_sources": "indexing.build",
+    "load_model": "models",
+    "migrate": "migrate",
+}
+"""Public name -> its module: imported on first use, so ``import adapters.collection`` (and
+the CLI's ``--help``) loads no model code."""
 
 __all__ = [
     "KINDS",
@@ -81,3 +117,12 @@ __all__ = [
     "load_model",
     "migrate",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
