@@ -15,7 +15,7 @@ Modules: ``collection`` (the class), ``format`` (the folder and its manifest), `
 (chunks + incremental state), ``components`` (the vector indexes), ``encoders`` (the one
 encoder seam), ``search`` (its Retriever: fusion, rerank stages), ``config``
 (``PipelineConfig`` / pipeline.toml), ``indexing/`` (sources -> chunks -> collection),
-``migrate`` (0.1 folders), ``info``.
+``migration`` (0.1 folders), ``info``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from adapters.collection.indexing.build import IndexReport, index_sources
     from adapters.collection.info import collection_info
     from adapters.collection.maxsim_index import MaxSimIndex
-    from adapters.collection.migrate import migrate
+    from adapters.collection.migration import migrate
     from adapters.collection.models import load_model
     from adapters.collection.rerankers import (
         CrossEncoderReranker,
@@ -83,7 +83,7 @@ _EXPORTS = {
     "hybrid_fusion": "search",
     "index_sources": "indexing.build",
     "load_model": "models",
-    "migrate": "migrate",
+    "migrate": "migration",
 }
 """Public name -> its module: imported on first use, so ``import adapters.collection`` (and
 the CLI's ``--help``) loads no model code."""

@@ -12,7 +12,7 @@ from typing import Any
 from adapters.collection import Collection, PipelineConfig
 from adapters.collection.components import Component, check_index
 from adapters.collection.format import CollectionManifest, read_manifest
-from adapters.collection.migrate import UNRECORDED
+from adapters.collection.migration import UNRECORDED
 from adapters.collection.models import build_encoder, same_model
 from adapters.langchain.encoders import (
     DenseTextEncoder,

@@ -39,7 +39,7 @@ def migrate_old(folder: Path) -> str | None:
     kind = layout(folder)
     if kind not in ("index.json", "pipeline.json", "langchain-store"):
         return None
-    from adapters.collection.migrate import migrate
+    from adapters.collection.migration import migrate
 
     what = migrate(folder)
     logger.warning("converted %s (%s) to a collection in place", folder, what)
