@@ -18,29 +18,29 @@ from encoders.pooling import pool_sequences
 from retrieval.errors import ConfigError
 
 
-class Classifier(Protocol):
-    """What the heads here read of a loaded model (``encoders.model.PoolingModel`` is one);
-    a protocol, so this module does not import the model module that imports it."""
+class PoolingModel(Protocol):
+    """What the heads here read of a loaded ``encoders.model.PoolingModel``: a protocol, so
+    this module does not import the model module that imports it (no import cycle)."""
 
     backbone: Any
     hf_config: Any
     resolved: Any
     settings: Any
+    family: Any
 
     def base_hidden(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor: ...
-
 
 # Activations a cross-encoder config may name; resolved from this table, never imported.
 _ACTIVATIONS = ("Sigmoid", "Softmax", "Identity", "Tanh", "ReLU")
 
 
-def score_head(model: Classifier) -> nn.Module | None:
+def score_head(model: PoolingModel) -> nn.Module | None:
     """The decoder-style per-token classifier (``score``), or None for encoder heads."""
     head = getattr(model.backbone, "score", None)
     return head if isinstance(head, nn.Module) and hasattr(head, "weight") else None
 
 
-def resolve_activation(model: Classifier) -> str:
+def resolve_activation(model: PoolingModel) -> str:
     """The classify/score activation: a sentence-transformers CrossEncoder setting when the
     checkpoint has one, else sigmoid for one label and softmax for several."""
     name = _cross_encoder_activation(model)
@@ -55,7 +55,7 @@ def resolve_activation(model: Classifier) -> str:
     return "Sigmoid" if num_labels(model) < 2 else "Softmax"
 
 
-def _cross_encoder_activation(model: Classifier) -> str | None:
+def _cross_encoder_activation(model: PoolingModel) -> str | None:
     config = model.hf_config
     st = getattr(config, "sentence_transformers", None)
     found = None
@@ -70,7 +70,7 @@ def _cross_encoder_activation(model: Classifier) -> str | None:
     return str(found).rsplit(".", 1)[-1] if found else None
 
 
-def num_labels(model: Classifier) -> int:
+def num_labels(model: PoolingModel) -> int:
     return int(getattr(model.hf_config, "num_labels", 1) or 1)
 
 
@@ -88,7 +88,7 @@ def apply_activation(logits: torch.Tensor, name: str) -> torch.Tensor:
     return logits
 
 
-def sequence_logits(model: Classifier, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+def sequence_logits(model: PoolingModel, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     """Classifier logits per sequence: ``(b, n_labels)``."""
     head = score_head(model)
     if head is None:
@@ -101,7 +101,7 @@ def sequence_logits(model: Classifier, inputs: dict[str, torch.Tensor]) -> torch
     return head(pool_sequences(hidden, inputs["attention_mask"], pooling))
 
 
-def token_logits(model: Classifier, inputs: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+def token_logits(model: PoolingModel, inputs: dict[str, torch.Tensor]) -> list[torch.Tensor]:
     """Classifier logits per token: one ``(n_tokens, n_labels)`` tensor per sequence."""
     head = score_head(model)
     if head is not None:
@@ -112,5 +112,5 @@ def token_logits(model: Classifier, inputs: dict[str, torch.Tensor]) -> list[tor
     return [logits[i, keep[i]] for i in range(logits.shape[0])]
 
 
-def _decoder_hidden(model: Classifier, inputs: dict[str, torch.Tensor]) -> Any:
+def _decoder_hidden(model: PoolingModel, inputs: dict[str, torch.Tensor]) -> Any:
     return model.base_hidden(inputs)
