@@ -30,6 +30,7 @@ class PoolingModel(Protocol):
 
     def base_hidden(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor: ...
 
+
 # Activations a cross-encoder config may name; resolved from this table, never imported.
 _ACTIVATIONS = ("Sigmoid", "Softmax", "Identity", "Tanh", "ReLU")
 
