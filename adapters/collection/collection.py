@@ -49,11 +49,16 @@ from adapters.collection.format import (
 )
 from adapters.collection.models import encoder_spec, load_model, load_models, primary_model
 from adapters.collection.pages import PageFiles
-from adapters.collection.search import Rerankers, build_retriever, candidate_reranker
+from adapters.collection.search import (
+    CollectionRetriever,
+    Rerankers,
+    build_retriever,
+    candidate_reranker,
+)
 from adapters.collection.state import CollectionState
 from retrieval.errors import ConfigError
 from retrieval.filters import Filter
-from retrieval.retriever import RankedHit, Retriever
+from retrieval.retriever import RankedHit
 from retrieval.storage import MANIFEST_NAME
 from retrieval.stored_index import check_ids
 
@@ -149,7 +154,7 @@ class Collection(PageFiles):
         self.rerankers = Rerankers(self)
         self._encoder = encoder
         self._lock = threading.RLock()
-        self._retriever: Retriever | None = None
+        self._retriever: CollectionRetriever | None = None
 
     # -- what it is ---------------------------------------------------------------------
     @property
@@ -297,7 +302,7 @@ class Collection(PageFiles):
 
     # -- searching ------------------------------------------------------------------------
     @property
-    def retriever(self) -> Retriever:
+    def retriever(self) -> CollectionRetriever:
         """The Retriever over the first stages, fusion and rerank stages of the settings;
         its hits carry the chunk text in ``metadata["text"]``."""
         missing = [p.stage for p in self.parts if p.index is None]
@@ -314,7 +319,7 @@ class Collection(PageFiles):
         *,
         rerank: str | None = None,
         rerank_depth: int = 30,
-    ) -> Retriever:
+    ) -> CollectionRetriever:
         """A Retriever with search settings overridden (``depth``, ``fusion``, ``rrf_k``,
         ``weights``, ``rerank`` stages), or a ``rerank`` cross-encoder over the best
         ``rerank_depth`` candidates instead of the configured rerank stages."""
@@ -348,7 +353,7 @@ class Collection(PageFiles):
         retriever = self.retriever_with(options, rerank=rerank, rerank_depth=rerank_depth)
         return retriever.search(query, k=k, filter=filter)
 
-    def candidate_reranker(self) -> Retriever:
+    def candidate_reranker(self) -> CollectionRetriever:
         """A Retriever that reranks candidates you have (e.g. a BM25 run) with this
         collection's encoders and rerank stages (see ``put_documents``)."""
         return candidate_reranker(self)

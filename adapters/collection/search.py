@@ -45,18 +45,39 @@ def hybrid_fusion(settings: Mapping[str, Any]) -> Fusion:
     )
 
 
-class CollectionRetriever(Retriever):
-    """A ``Retriever`` whose hits carry the collection's chunk text (``metadata["text"]``)
-    and, for page images, the image's path (``metadata["thumbnail"]``)."""
+class CollectionRetriever:
+    """A collection's ``retrieval.Retriever`` (``inner``: its stages, fusion, rerank stages
+    - every other attribute is the inner one's) whose hits carry the chunk text
+    (``metadata["text"]``) and, for page images, the image's path (``metadata["thumbnail"]``)."""
 
-    def __init__(self, *args: Any, present: Present, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, inner: Retriever, present: Present) -> None:
+        self.inner = inner
         self._present = present
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def __repr__(self) -> str:
+        return repr(self.inner)
+
+    def search(self, query: str, k: int = 10, filter: Filter | None = None) -> list[RankedHit]:
+        return self._present(self.inner.search(query, k=k, filter=filter))
 
     def search_batch(
         self, queries: Sequence[str], k: int = 10, filter: Filter | None = None
     ) -> list[list[RankedHit]]:
-        return [self._present(hits) for hits in super().search_batch(queries, k, filter)]
+        return [self._present(hits) for hits in self.inner.search_batch(queries, k, filter)]
+
+    def rerank(
+        self,
+        query: str,
+        candidates: Sequence[Hit | str],
+        k: int | None = None,
+        filter: Filter | None = None,
+        *,
+        source: str = "candidates",
+    ) -> list[RankedHit]:
+        return self._present(self.inner.rerank(query, candidates, k, filter, source=source))
 
     def rerank_batch(
         self,
@@ -67,7 +88,7 @@ class CollectionRetriever(Retriever):
         *,
         source: str = "candidates",
     ) -> list[list[RankedHit]]:
-        lists = super().rerank_batch(queries, candidates, k, filter, source=source)
+        lists = self.inner.rerank_batch(queries, candidates, k, filter, source=source)
         return [self._present(hits) for hits in lists]
 
 
@@ -141,9 +162,8 @@ def build_retriever(
         after = [collection.rerankers.stage(RerankConfig("cross-encoder", model=rerank))]
     else:
         after = [collection.rerankers.stage(_rerank_config(raw)) for raw in settings["rerank"]]
-    return CollectionRetriever(
-        stages, fusion=hybrid_fusion(settings), rerank=after, present=collection.present
-    )
+    inner = Retriever(stages, fusion=hybrid_fusion(settings), rerank=after)
+    return CollectionRetriever(inner, collection.present)
 
 
 def candidate_reranker(collection: Any) -> CollectionRetriever:
@@ -165,7 +185,7 @@ def candidate_reranker(collection: Any) -> CollectionRetriever:
         names = [part.stage for part in collection.parts]
         stages.append(RerankStage(fusion.method, ScoreFusionReranker(names, fusion)))
     later = [rerankers.stage(_rerank_config(raw)) for raw in settings["rerank"]]
-    return CollectionRetriever(rerank=[*stages, *later], present=collection.present)
+    return CollectionRetriever(Retriever(rerank=[*stages, *later]), collection.present)
 
 
 def _rerank_config(raw: Any) -> RerankConfig:

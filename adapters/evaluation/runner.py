@@ -19,7 +19,6 @@ from adapters.evaluation.beir import BeirDataset
 from adapters.evaluation.metrics import evaluate_run
 from adapters.evaluation.trec import Run
 from retrieval.errors import ConfigError
-from retrieval.retriever import Retriever
 from retrieval.types import Hit
 
 
@@ -157,7 +156,7 @@ def evaluate_collection(
 
 
 def _search_all(
-    retriever: Retriever, dataset: BeirDataset, k: int, by_document: int = 0
+    retriever: Any, dataset: BeirDataset, k: int, by_document: int = 0
 ) -> tuple[Run, list[float]]:
     """Search every judged query; with ``by_document`` (the number of chunks), chunk hits
     become document hits (best chunk per document), asking for more chunks until ``k``
@@ -175,7 +174,7 @@ def _search_all(
     return run, latencies
 
 
-def _documents(retriever: Retriever, query: str, k: int, total: int) -> list[Hit]:
+def _documents(retriever: Any, query: str, k: int, total: int) -> list[Hit]:
     depth = k
     while True:
         best: dict[str, Hit] = {}
