@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from adapters.pipeline import MaxSimIndex, SparseEncoder, TextEncoder, TokenEncoder
-from adapters.pipeline.encoders import encode_in_batches
+from adapters.collection import MaxSimIndex, SparseEncoder, TextEncoder, TokenEncoder
+from adapters.collection.encoders import encode_in_batches
 from encoders import LLM
 from retrieval import SparseEmbeddings
 

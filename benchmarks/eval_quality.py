@@ -36,14 +36,14 @@ from eval_common import (  # noqa: E402
     load_encoders,
 )
 
-from adapters.evaluation import evaluate_run, load_beir, percentiles, read_run  # noqa: E402
-from adapters.evaluation.runner import peak_rss_bytes  # noqa: E402
-from adapters.pipeline import (  # noqa: E402
+from adapters.collection import (  # noqa: E402
     DenseEncoder,
     DocumentEmbeddings,
     EmbeddingReranker,
     ScoreFusionReranker,
 )
+from adapters.evaluation import evaluate_run, load_beir, percentiles, read_run  # noqa: E402
+from adapters.evaluation.runner import peak_rss_bytes  # noqa: E402
 from retrieval import IndexStage, RerankStage, Retriever  # noqa: E402
 
 REFERENCE = {  # ../shared/data/README.md, nDCG@10

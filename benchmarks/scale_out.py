@@ -246,17 +246,18 @@ def index_cli(root: Path, out: Path, limit: int, actors: int) -> dict[str, Any]:
 
 def index_difference(a: Path, b: Path) -> dict[str, Any]:
     """Same chunk ids and state? Largest score difference of 5 random queries per part."""
-    from adapters.indexing import DocumentIndex
+    from adapters.collection import Collection
 
-    left, right = DocumentIndex.open(a), DocumentIndex.open(b)
+    left, right = Collection.open(a), Collection.open(b)
     rng = np.random.default_rng(0)
     diff, same_ids = 0.0, True
-    for name, part in left.parts.items():
+    others = {p.name: p.index for p in right.parts}
+    for name, part in ((p.name, p.index) for p in left.parts):
         for _ in range(5):
-            dim = left.settings.dim
+            dim = part.dim if name == "tokens" else part.config.dim
             query = rng.standard_normal((dim,) if name == "dense" else (8, dim)).astype("float32")
             want = {h.id: h.score for h in part.search(query, k=100_000)}
-            got = {h.id: h.score for h in right.parts[name].search(query, k=100_000)}
+            got = {h.id: h.score for h in others[name].search(query, k=100_000)}
             same_ids &= sorted(want) == sorted(got)
             diff = max(diff, max(abs(want[i] - got.get(i, np.inf)) for i in want))
     result = {

@@ -9,7 +9,7 @@ mask (LAST by default), which also gives per-token logits for ``token_classify``
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -17,8 +17,19 @@ from torch import nn
 from encoders.pooling import pool_sequences
 from retrieval.errors import ConfigError
 
-if TYPE_CHECKING:
-    from encoders.model import PoolingModel
+
+class PoolingModel(Protocol):
+    """What the heads here read of a loaded ``encoders.model.PoolingModel``: a protocol, so
+    this module does not import the model module that imports it (no import cycle)."""
+
+    backbone: Any
+    hf_config: Any
+    resolved: Any
+    settings: Any
+    family: Any
+
+    def base_hidden(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor: ...
+
 
 # Activations a cross-encoder config may name; resolved from this table, never imported.
 _ACTIVATIONS = ("Sigmoid", "Softmax", "Identity", "Tanh", "ReLU")

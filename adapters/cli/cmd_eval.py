@@ -1,8 +1,11 @@
-"""``retrieval eval``: build a pipeline on a BEIR folder (or rerank a TREC run), write the run,
-and report quality (pytrec-eval) with encode time, latency, index size and peak memory.
+"""``retrieval eval``: build a pipeline on a BEIR folder (or rerank a TREC run, or open a
+collection built earlier with ``--index``), write the run, and report quality (pytrec-eval)
+with encode time, latency, index size and peak memory.
 
     retrieval eval ../shared/data/cranfield --pipeline hybrid --sparse-model PATH
     retrieval eval ../shared/data/trec-dl19 --rerank-run ../shared/data/trec-dl19/bm25.run --json
+    retrieval index ../shared/data/cranfield/corpus.jsonl --index cran
+    retrieval eval ../shared/data/cranfield --index cran
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ def _rerank_arg(value: str) -> dict[str, Any]:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from adapters.pipeline import PipelineConfig
+    from adapters.collection import PipelineConfig
 
     base = PipelineConfig.from_toml(args.config) if args.config else PipelineConfig()
     changes: dict[str, Any] = {
@@ -50,17 +53,64 @@ def _config(args: argparse.Namespace) -> Any:
     return type(config).from_mapping(config.to_dict())  # re-validate the merged values
 
 
-def run(args: argparse.Namespace) -> int:
-    from adapters.evaluation import evaluate_pipeline, format_table, load_beir, read_run, write_run
+BUILD_FLAGS = ("pipeline", "model", "sparse_model", "max_model_len", "sparse_max_model_len",
+               "multivector_index", "rerank_run")  # fmt: skip
+"""Flags that say how to build a pipeline: refused with ``--index`` (it is built)."""
 
-    dataset = load_beir(args.dataset, split=args.split, max_queries=args.max_queries)
-    config = _config(args)
-    rerank_run = read_run(args.rerank_run) if args.rerank_run else None
-    result = evaluate_pipeline(
-        dataset, config, k=args.k, rerank_run=rerank_run, rerank_run_name=args.rerank_run
+
+def _search_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--index``: the search settings flags (and ``--config``'s) override."""
+    from adapters.collection import PipelineConfig
+    from adapters.collection.search import SEARCH_KEYS
+    from retrieval.errors import ConfigError
+
+    given = [f"--{name.replace('_', '-')}" for name in BUILD_FLAGS if getattr(args, name)]
+    if given:
+        msg = (
+            f"--index evaluates the collection as it was built; drop {', '.join(given)} "
+            "(or evaluate a new pipeline without --index)."
+        )
+        raise ConfigError(msg)
+    options: dict[str, Any] = {}
+    if args.config:
+        config = PipelineConfig.from_toml(args.config)
+        options = {key: getattr(config, key) for key in SEARCH_KEYS}
+    flags = {"depth": args.depth, "fusion": args.fusion, "rrf_k": args.rrf_k}
+    options.update({key: value for key, value in flags.items() if value is not None})
+    if args.rerank:
+        options["rerank"] = tuple(args.rerank)
+    return options
+
+
+def run(args: argparse.Namespace) -> int:
+    from adapters.evaluation import (
+        evaluate_collection,
+        evaluate_pipeline,
+        format_table,
+        load_beir,
+        read_run,
+        write_run,
     )
+
+    dataset = load_beir(
+        args.dataset, split=args.split, max_queries=args.max_queries, corpus=not args.index
+    )
+    if args.index:
+        from adapters.collection import Collection
+
+        options = _search_options(args)
+        with Collection.open(args.index, device=args.device) as collection:
+            result = evaluate_collection(dataset, collection, k=args.k, options=options)
+            tag = f"retrieval-{collection.config.pipeline}"
+    else:
+        config = _config(args)
+        rerank_run = read_run(args.rerank_run) if args.rerank_run else None
+        result = evaluate_pipeline(
+            dataset, config, k=args.k, rerank_run=rerank_run, rerank_run_name=args.rerank_run
+        )
+        tag = f"retrieval-{config.pipeline}"
     if args.run_out:
-        write_run(args.run_out, result.run, tag=f"retrieval-{config.pipeline}")
+        write_run(args.run_out, result.run, tag=tag)
     if args.json:
         print(json.dumps(result.to_json()))
     else:
@@ -73,10 +123,16 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     ev = sub.add_parser(
         "eval",
-        help="evaluate a pipeline on a BEIR folder (nDCG@10, Recall@100, MRR@10, MAP, "
-        "latency, index size, memory)",
+        help="evaluate a pipeline or a built collection (--index) on a BEIR folder (nDCG@10, "
+        "Recall@100, MRR@10, MAP, latency, index size, memory)",
     )
     ev.add_argument("dataset", help="BEIR folder: corpus.jsonl, queries.jsonl, qrels/test.tsv")
+    ev.add_argument(
+        "--index",
+        metavar="DIR",
+        help="evaluate this collection (built by `retrieval index` on the corpus, LangChain or "
+        "a Pipeline) instead of building one; chunk hits count for their document",
+    )
     ev.add_argument("--config", help="pipeline TOML file; flags override its values")
     ev.add_argument("--pipeline", choices=("dense", "sparse", "multivector", "hybrid"))
     ev.add_argument("--model", help="dense / token-embedding model (default: all-MiniLM-L6-v2)")

@@ -10,8 +10,9 @@ from typing import Any
 
 
 def run(args: argparse.Namespace) -> int:
-    from adapters.indexing import index_sources
+    from adapters.collection import index_sources
 
+    backend = _backend(args)
     report = index_sources(
         args.sources,
         args.index,
@@ -23,10 +24,11 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         progress=not (args.quiet or args.json),
         config=args.config,
-        ray=args.ray,
-        ray_actors=args.ray_actors,
-        ray_shards=args.ray_shards,
+        page_images=args.page_images,
+        backend=backend,
     )
+    if report.migrated and not args.json:
+        print(f"note: converted {args.index} ({report.migrated}) to a collection", file=sys.stderr)
     for reason in report.skipped:
         print(f"warning: skipped {reason}", file=sys.stderr)
     if args.json:
@@ -44,6 +46,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backend(args: argparse.Namespace) -> Any:
+    """``--ray``: the Ray encoder backend (options checked before anything is read)."""
+    if args.ray is None:
+        from retrieval.errors import ConfigError
+
+        for flag, value in (("--ray-actors", args.ray_actors), ("--ray-shards", args.ray_shards)):
+            if value is not None:
+                msg = f"{flag} applies to Ray encoding only; add --ray ADDRESS (or --ray local)."
+                raise ConfigError(msg)
+        return None
+    from adapters.ray.indexing import RayBackend
+
+    return RayBackend(args.ray, actors=args.ray_actors, shards=args.ray_shards, device=args.device)
+
+
 def _ray_note(execution: dict[str, Any]) -> str:
     if execution.get("encoder") != "ray" or not execution.get("windows"):
         return ""
@@ -54,7 +71,7 @@ def _ray_note(execution: dict[str, Any]) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from adapters.indexing.encode import KINDS
+    from adapters.collection.encoders import KINDS
 
     index = sub.add_parser(
         "index",
@@ -66,7 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     index.add_argument("sources", nargs="+", metavar="SOURCE", help="folder, file or .jsonl")
-    index.add_argument("--index", required=True, metavar="DIR", help="the index folder")
+    index.add_argument("--index", required=True, metavar="DIR", help="the collection folder")
     index.add_argument(
         "--model", default=None, help="model (default: the index's, or all-MiniLM-L6-v2)"
     )
@@ -107,6 +124,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="scratch folder for Ray's embedding shards, on a file system every worker can "
         "write (default: inside --index; fine on one machine)",
+    )
+    index.add_argument(
+        "--page-images",
+        type=int,
+        default=None,
+        metavar="PIXELS",
+        help="image models: keep page images of this longest side for hits (1024; 0: none)",
     )
     index.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     index.add_argument("--json", action="store_true", help="machine-readable report")

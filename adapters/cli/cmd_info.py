@@ -1,4 +1,4 @@
-"""``retrieval info``: what an index holds and how it was built."""
+"""``retrieval info``: what a collection holds and how it was built."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 
 
 def run(args: argparse.Namespace) -> int:
-    from adapters.indexing import index_info
+    from adapters.collection import collection_info
 
-    info = index_info(args.index)
+    info = collection_info(args.index)
     if args.json:
         print(json.dumps(info))
         return 0
@@ -19,10 +19,13 @@ def run(args: argparse.Namespace) -> int:
         f"kind:      {settings['kind']}" + ("  (one forward pass)" if settings["one_pass"] else "")
     )
     print(f"model:     {settings['model']}")
-    print(
-        f"chunks:    {settings['chunk_tokens']} tokens, overlap {settings['chunk_overlap']}"
-        + (f"; vectors {settings['dim']}-d" if settings["dim"] else "")
-    )
+    if settings.get("sparse_model"):
+        print(f"sparse:    {settings['sparse_model']}")
+    if settings["chunk_tokens"]:
+        print(
+            f"chunks:    {settings['chunk_tokens']} tokens, overlap {settings['chunk_overlap']}"
+            + (f"; vectors {settings['dim']}-d" if settings["dim"] else "")
+        )
     print(
         f"contents:  {info['documents']} documents, {info['chunks']} chunks"
         + (f" ({info['unfinished']} unfinished: re-run index)" if info["unfinished"] else "")
@@ -47,7 +50,7 @@ def _size(n: float) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    info = sub.add_parser("info", help="kind, model, counts and sizes of an index")
-    info.add_argument("--index", required=True, metavar="DIR", help="the index folder")
+    info = sub.add_parser("info", help="kind, model, counts and sizes of a collection")
+    info.add_argument("--index", required=True, metavar="DIR", help="the collection folder")
     info.add_argument("--json", action="store_true", help="machine-readable output")
     info.set_defaults(func=run)

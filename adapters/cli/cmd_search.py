@@ -1,4 +1,4 @@
-"""``retrieval search``: query an index built by ``retrieval index``."""
+"""``retrieval search``: query a collection (whichever door built it)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 
 
 def run(args: argparse.Namespace) -> int:
-    from adapters.indexing import Searcher
+    from adapters.collection import Collection, PipelineConfig
+    from adapters.collection.search import SEARCH_KEYS
     from retrieval.errors import ConfigError
 
     try:
@@ -21,16 +22,15 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(msg) from err
     options = None
     if args.config:
-        from adapters.indexing.pipeline_toml import read_pipeline, search_fields
-
-        options = search_fields(read_pipeline(args.config))
-    searcher = Searcher.open(args.index, device=args.device)
+        config = PipelineConfig.from_toml(args.config)
+        options = {key: getattr(config, key) for key in SEARCH_KEYS}
+    collection = Collection.open(args.index, device=args.device)
     try:
         for number, query in enumerate(args.queries):
-            hits = searcher.search(
+            hits = collection.search(
                 query,
                 args.k,
-                filter_,
+                filter=filter_,
                 rerank=args.rerank,
                 rerank_depth=args.rerank_depth,
                 options=options,
@@ -41,12 +41,12 @@ def run(args: argparse.Namespace) -> int:
             else:
                 _print_hits(query, hits, blank_line=number > 0)
     finally:
-        searcher.close()
+        collection.close()
     return 0
 
 
 def _print_hits(query: str, hits: list[Any], *, blank_line: bool) -> None:
-    from adapters.indexing.snippets import snippet
+    from adapters.collection.snippets import snippet
 
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     mark = (lambda w: f"\033[1;33m{w}\033[0m") if color else None
@@ -79,9 +79,11 @@ def _display_path(source: Any) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    search = sub.add_parser("search", help="search an index built by `retrieval index`")
+    search = sub.add_parser(
+        "search", help="search a collection (built by `retrieval index`, LangChain or a Pipeline)"
+    )
     search.add_argument("queries", nargs="+", metavar="QUERY", help="one or more queries")
-    search.add_argument("--index", required=True, metavar="DIR", help="the index folder")
+    search.add_argument("--index", required=True, metavar="DIR", help="the collection folder")
     search.add_argument("-k", type=int, default=5, help="results per query (default 5)")
     search.add_argument(
         "--filter", default=None, help='metadata filter as JSON, e.g. \'{"page": {"$gte": 2}}\''

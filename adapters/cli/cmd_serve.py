@@ -3,6 +3,7 @@
     retrieval serve sentence-transformers/all-MiniLM-L6-v2
     retrieval serve BAAI/bge-m3 --hf-overrides '{"architectures": ["BgeM3EmbeddingModel"]}'
     retrieval serve MODEL_A --model MODEL_B --api-key secret --index ./my-index
+    retrieval serve --index ./my-index          # the collection's own model; POST /v1/search
     retrieval serve TomoroAI/tomoro-colqwen3-embed-4b --allow-remote-images
 
 Binds 127.0.0.1 unless ``--host`` says otherwise.
@@ -18,9 +19,40 @@ from typing import Any
 
 
 def _models(args: argparse.Namespace) -> list[str]:
+    """The models to serve: those given, else the ``--index`` collection's, else the
+    embedded default."""
     from encoders.resolve import DEFAULT_MODEL
 
-    return [*args.model_tag, *(args.model or [])] or [DEFAULT_MODEL]
+    given = [*args.model_tag, *(args.model or [])]
+    own = _collection_model(args.index) if args.index else None
+    return given or ([own] if own else [DEFAULT_MODEL])
+
+
+def _collection_model(path: str) -> str | None:
+    """The model a collection encodes queries with (None for a single index folder or a
+    collection built with LangChain embeddings the toolkit cannot load)."""
+    from pathlib import Path
+
+    from adapters.collection.format import layout, read_manifest
+    from adapters.collection.models import primary_model
+
+    if layout(Path(path)) != "collection":
+        return None
+    manifest = read_manifest(Path(path))
+    return None if manifest.encoder.get("external") else primary_model(manifest.config)[0]
+
+
+def _share(args: argparse.Namespace, loaded: list[tuple[list[str], Any]]) -> None:
+    """Lend a served model to the ``--index`` collection when it is that very model loaded
+    with default settings (one copy in memory instead of two)."""
+    from adapters.collection.models import share_model
+
+    own = _collection_model(args.index) if args.index else None
+    plain = not (args.pooler_config or args.hf_overrides or args.max_model_len) and (
+        args.runner, args.convert, args.dtype) == ("auto", "auto", "auto")  # fmt: skip
+    for _, llm in loaded:
+        if own is not None and plain and str(llm.model.name) == own:
+            share_model(llm, args.device)
 
 
 def _served_names(models: list[str], names: list[str] | None) -> list[list[str]]:
@@ -78,6 +110,18 @@ def server_config(args: argparse.Namespace) -> Any:
     )
 
 
+def build_server_app(args: argparse.Namespace) -> Any:
+    """The app ``retrieval serve`` runs: the models, and the ``--index`` collection opened
+    on ``--device`` (sharing a served model that is its own)."""
+    from adapters.server import build_app
+    from adapters.server.routes_search import open_index
+
+    loaded = load_models(args)
+    _share(args, loaded)
+    index = open_index(args.index, device=args.device) if args.index else None
+    return build_app(loaded, server_config(args), index=index)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
@@ -87,9 +131,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    from adapters.server import build_app
-
-    app = build_app(load_models(args), server_config(args))
+    app = build_server_app(args)
     uvicorn.run(
         app,
         host=args.host,
@@ -166,7 +208,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=16 * 1024 * 1024,
         help="largest request body (413 beyond)",
     )
-    serve.add_argument("--index", default=None, help="index folder served by POST /v1/search")
+    serve.add_argument(
+        "--index",
+        default=None,
+        metavar="DIR",
+        help="collection served by POST /v1/search (with no MODEL, its model is served)",
+    )
     serve.add_argument(
         "--index-text-field",
         default="text",

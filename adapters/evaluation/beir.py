@@ -34,20 +34,27 @@ class BeirDataset:
 
 
 def load_beir(
-    folder: str | os.PathLike[str], *, split: str = "test", max_queries: int | None = None
+    folder: str | os.PathLike[str],
+    *,
+    split: str = "test",
+    max_queries: int | None = None,
+    corpus: bool = True,
 ) -> BeirDataset:
-    """Load ``folder``; ``max_queries`` keeps the first judged queries (for quick runs)."""
+    """Load ``folder``; ``max_queries`` keeps the first judged queries (for quick runs).
+    ``corpus=False`` reads only the queries and judgments (to evaluate a collection built
+    earlier: ``doc_ids`` / ``doc_texts`` stay empty)."""
     root = Path(folder)
-    for name in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv"):
+    needed = ("corpus.jsonl",) if corpus else ()
+    for name in (*needed, "queries.jsonl", f"qrels/{split}.tsv"):
         if not (root / name).is_file():
             msg = (
-                f"{str(root)!r} is not a BEIR folder: {name} is missing (expected corpus.jsonl, "
-                f"queries.jsonl and qrels/{split}.tsv)."
+                f"{str(root)!r} is not a BEIR folder: {name} is missing (expected "
+                f"{'corpus.jsonl, ' if corpus else ''}queries.jsonl and qrels/{split}.tsv)."
             )
             raise ConfigError(msg)
     qrels = read_qrels(root / "qrels" / f"{split}.tsv")
     doc_ids, doc_texts = [], []
-    for row in _jsonl(root / "corpus.jsonl"):
+    for row in _jsonl(root / "corpus.jsonl") if corpus else ():
         doc_ids.append(str(row["_id"]))
         doc_texts.append(f"{row.get('title') or ''} {row.get('text') or ''}".strip())
     query_ids, query_texts = [], []

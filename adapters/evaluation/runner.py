@@ -1,5 +1,6 @@
-"""Pipeline-level evaluation: build (or rerank), search every judged query, measure quality
-with pytrec-eval together with encode time, query latency, index size and peak memory."""
+"""Pipeline-level evaluation: build a collection (or rerank a run, or open a collection built
+earlier), search every judged query, and measure quality with pytrec-eval together with
+encode time, query latency, index size and peak memory."""
 
 from __future__ import annotations
 
@@ -8,17 +9,17 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapters.collection import Collection, PipelineConfig
 from adapters.evaluation.beir import BeirDataset
 from adapters.evaluation.metrics import evaluate_run
 from adapters.evaluation.trec import Run
-from adapters.pipeline import Pipeline, PipelineConfig
 from retrieval.errors import ConfigError
-from retrieval.retriever import Retriever
+from retrieval.types import Hit
 
 
 @dataclass
@@ -36,11 +37,14 @@ class EvalResult:
     peak_rss_bytes: int
     """Peak resident memory of this process so far (models included)."""
     encode_s: float
-    """Seconds spent encoding the documents (and building indexes)."""
+    """Seconds spent encoding the documents (and building indexes); 0 for a collection
+    opened with ``--index`` (built earlier)."""
     queries: int
     documents: int
     run: Run = field(default_factory=dict, repr=False)
     """The results, ``{query_id: hits}``, for a TREC run file."""
+    index: str | None = None
+    """The collection evaluated with ``--index`` (None: built by this run)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,6 +57,7 @@ class EvalResult:
             "encode_s": round(self.encode_s, 3),
             "queries": self.queries,
             "documents": self.documents,
+            "index": self.index,
         }
 
 
@@ -94,7 +99,7 @@ def evaluate_pipeline(
         raise ConfigError(msg)
     with tempfile.TemporaryDirectory(dir=workdir) as scratch:
         if rerank_run is None:
-            pipeline = Pipeline(config, path=Path(scratch) / "index")
+            pipeline = Collection(config, path=Path(scratch) / "index")
             start = time.perf_counter()
             pipeline.add(dataset.doc_ids, dataset.doc_texts)
             pipeline.save()
@@ -118,15 +123,68 @@ def evaluate_pipeline(
     )
 
 
-def _search_all(retriever: Retriever, dataset: BeirDataset, k: int) -> tuple[Run, list[float]]:
+def evaluate_collection(
+    dataset: BeirDataset,
+    collection: Collection,
+    *,
+    k: int = 100,
+    options: Mapping[str, Any] | None = None,
+) -> EvalResult:
+    """Evaluate a collection built earlier (``retrieval eval DATASET --index DIR``) on the
+    data set's judged queries: its own pipeline (``options`` override search settings), chunk
+    hits aggregated to document ids (``metadata["doc_id"]``, else the chunk id) by their best
+    chunk's score. The corpus is not read: the collection is what is measured."""
+    if k < 1:
+        msg = f"--k must be a positive number of results per query; got {k}."
+        raise ConfigError(msg)
+    retriever = collection.retriever_with(options) if options else collection.retriever
+    run, latencies = _search_all(retriever, dataset, k, by_document=len(collection))
+    units = collection.state.count_done()
+    return EvalResult(
+        dataset=dataset.name,
+        pipeline=describe(collection.config.replace(**dict(options or {})), None),
+        metrics=evaluate_run(dataset.qrels, run),
+        latency_ms=percentiles(latencies),
+        index_bytes=collection.index_bytes(),
+        peak_rss_bytes=peak_rss_bytes(),
+        encode_s=0.0,
+        queries=len(dataset.query_ids),
+        documents=units or len(collection),
+        run=run,
+        index=str(collection.path),
+    )
+
+
+def _search_all(
+    retriever: Any, dataset: BeirDataset, k: int, by_document: int = 0
+) -> tuple[Run, list[float]]:
+    """Search every judged query; with ``by_document`` (the number of chunks), chunk hits
+    become document hits (best chunk per document), asking for more chunks until ``k``
+    documents are found or every chunk has been seen."""
     run: Run = {}
     latencies = []
     retriever.search(dataset.query_texts[0], k=k) if dataset.query_texts else None  # warm-up
     for qid, text in zip(dataset.query_ids, dataset.query_texts, strict=True):
         start = time.perf_counter()
-        run[qid] = list(retriever.search(text, k=k))
+        if by_document:
+            run[qid] = _documents(retriever, text, k, by_document)
+        else:
+            run[qid] = list(retriever.search(text, k=k))
         latencies.append((time.perf_counter() - start) * 1000)
     return run, latencies
+
+
+def _documents(retriever: Any, query: str, k: int, total: int) -> list[Hit]:
+    depth = k
+    while True:
+        best: dict[str, Hit] = {}
+        hits = retriever.search(query, k=min(depth, total))
+        for hit in hits:  # best first: a document's first chunk is its best
+            doc_id = str(hit.metadata.get("doc_id", hit.id))
+            best.setdefault(doc_id, Hit(doc_id, hit.score))
+        if len(best) >= k or len(hits) < min(depth, total) or depth >= total:
+            return list(best.values())[:k]
+        depth *= 4
 
 
 def _rerank_all(
@@ -142,7 +200,7 @@ def _rerank_all(
             f"{missing[0]!r}); rerank a run made on this corpus."
         )
         raise ConfigError(msg)
-    pipeline = Pipeline(config)
+    pipeline = Collection(config)
     start = time.perf_counter()
     pipeline.put_documents(needed, [texts[d] for d in needed])
     encode_s = time.perf_counter() - start
@@ -174,11 +232,12 @@ def peak_rss_bytes() -> int:
 
 def format_table(result: EvalResult) -> str:
     """The one-table human report."""
+    built = f"- (built earlier: {result.index})" if result.index else f"{result.encode_s:.1f}"
     rows = [
         ("dataset", f"{result.dataset} ({result.queries} queries, {result.documents} docs)"),
         ("pipeline", result.pipeline),
         *((name, f"{value:.4f}") for name, value in result.metrics.items()),
-        ("encode + index (s)", f"{result.encode_s:.1f}"),
+        ("encode + index (s)", built),
         ("latency p50 (ms)", f"{result.latency_ms['p50']:.1f}"),
         ("latency p95 (ms)", f"{result.latency_ms['p95']:.1f}"),
         ("index size", _size(result.index_bytes) if result.index_bytes else "- (reranking)"),

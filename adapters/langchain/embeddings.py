@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from encoders import DEFAULT_MODEL, LLM, PoolingParams
+from adapters.collection.encoders import Encoder, configured_prompts
+from encoders import DEFAULT_MODEL, LLM
 from encoders.matryoshka import check_dimensions
 from retrieval.errors import ConfigError
-
-# sentence-transformers' names for the document-side prompt, in its own order of preference.
-_DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
 
 
 class RetrievalEmbeddings(Embeddings):
@@ -76,14 +74,9 @@ class RetrievalEmbeddings(Embeddings):
         self.dimensions = dimensions
         self.batch_size = batch_size
         self.truncate = truncate
-        prompts, default = _configured_prompts(self.llm)
-        self.query_prompt = (
-            query_prompt if query_prompt is not None else prompts.get("query", default)
-        )
-        if document_prompt is None:
-            names = [n for n in _DOCUMENT_PROMPT_NAMES if n in prompts]
-            document_prompt = prompts[names[0]] if names else default
-        self.document_prompt = document_prompt
+        query, document = configured_prompts(self.llm)
+        self.query_prompt = query if query_prompt is None else query_prompt
+        self.document_prompt = document if document_prompt is None else document_prompt
 
     @property
     def model_name(self) -> str:
@@ -92,22 +85,34 @@ class RetrievalEmbeddings(Embeddings):
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """One vector per text, with the document prompt: ``len(texts)`` lists of floats."""
-        return self._embed(texts, self.document_prompt, "texts")
+        return self._embed(texts, False, "texts")
 
     def embed_query(self, text: str) -> list[float]:
         """One vector for a query, with the query prompt."""
         if not isinstance(text, str):
             msg = f"embed_query takes one string; got {type(text).__name__}."
             raise ConfigError(msg)
-        return self._embed([text], self.query_prompt, "text")[0]
+        return self._embed([text], True, "text")[0]
 
     def encode_queries(self, queries: Sequence[str]) -> dict[str, np.ndarray]:
         """``{"dense": (n, dim) float32}``: the ``retrieval.QueryEncoder`` protocol, so these
         embeddings also drive a ``retrieval.Retriever`` first stage (``IndexStage``)."""
-        vectors = self._embed(queries, self.query_prompt, "queries")
+        vectors = self._embed(queries, True, "queries")
         return {"dense": np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)}
 
-    def _embed(self, texts: Sequence[str], prompt: str, what: str) -> list[list[float]]:
+    def collection_encoder(self) -> Encoder:
+        """The same embeddings as a collection's ``Encoder`` (what a ``RetrievalVectorStore``
+        records, so ``retrieval search`` and ``RetrievalVectorStore.load`` rebuild them)."""
+        return Encoder(
+            self.llm,
+            ("dense",),
+            query_prompt=self.query_prompt,
+            document_prompt=self.document_prompt,
+            dimensions=self.dimensions,
+            truncate=self.truncate,
+        )
+
+    def _embed(self, texts: Sequence[str], query: bool, what: str) -> list[list[float]]:
         if isinstance(texts, str):
             msg = f"embed_documents takes a list of strings; got the string {texts!r}. Wrap it."
             raise ConfigError(msg)
@@ -116,21 +121,11 @@ class RetrievalEmbeddings(Embeddings):
         if bad is not None:
             msg = f"Every {what} item must be a string; got {type(bad).__name__} ({bad!r})."
             raise ConfigError(msg)
-        params = PoolingParams(
-            dimensions=self.dimensions, truncate_prompt_tokens=-1 if self.truncate else None
-        )
+        encoder = self.collection_encoder()  # the same seam a collection encodes with
+        side = encoder.queries if query else encoder.documents
         vectors: list[list[float]] = []
         for start in range(0, len(texts), self.batch_size):
-            batch = [prompt + text for text in texts[start : start + self.batch_size]]
-            outputs = self.llm.embed(batch, params, use_tqdm=False)
+            dense = side(texts[start : start + self.batch_size]).dense
             # LangChain's contract is Python floats (numpy.float32 fails isinstance(x, float))
-            vectors += [[float(x) for x in out.outputs.embedding] for out in outputs]
+            vectors += [] if dense is None else dense.tolist()
         return vectors
-
-
-def _configured_prompts(llm: LLM) -> tuple[Mapping[str, str], str]:
-    """The model's named prompts and its default prompt ("" when none)."""
-    st_config = getattr(llm.model, "st_config", None)
-    prompts: Mapping[str, str] = getattr(st_config, "prompts", None) or {}
-    default_name = getattr(st_config, "default_prompt_name", None)
-    return prompts, prompts.get(default_name, "") if default_name else ""

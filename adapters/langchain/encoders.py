@@ -1,9 +1,11 @@
-"""Text encoders: what turns texts into the input an index takes (dense rows, sparse vectors).
+"""Text encoders: what turns a store's texts into the vectors its collection keeps.
 
-``RetrievalVectorStore`` speaks LangChain (texts in, ``Document`` out) while indexes speak
-embeddings; a ``TextEncoder`` sits between them and also knows which index to make when the
-store was given none. Dense stores wrap any LangChain ``Embeddings``; sparse stores wrap a
-SPLADE / BGE-M3 ``encoders.LLM``.
+``RetrievalVectorStore`` speaks LangChain (texts in, ``Document`` out) while its collection
+speaks embeddings; a ``TextEncoder`` says how. Sparse and multi-vector stores wrap an
+``encoders.LLM`` through the collection's own ``Encoder`` (so a store and ``retrieval
+search`` encode alike); dense stores wrap LangChain ``Embeddings`` - the toolkit's
+``RetrievalEmbeddings`` likewise become the collection's ``Encoder``, any other
+``Embeddings`` are called as they are (``ExternalEncoder``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from adapters.collection.encoders import Encoded, Encoder, configured_prompts
 from encoders import LLM
 from retrieval.errors import ConfigError
 from retrieval.protocols import Index
@@ -70,13 +73,11 @@ class SparseTextEncoder:
         self.llm = llm
         self.top_k = top_k
         self.vocab_size = llm.vocab_size
+        self.encoder = Encoder(llm, ("sparse",), sparse_top_k=top_k)
 
     def encode_documents(self, texts: Sequence[str]) -> SparseEmbeddings:
-        outputs = self.llm.embed_sparse(
-            list(texts), top_k=self.top_k, truncate_prompt_tokens=-1, use_tqdm=False
-        )
-        items = [(o.outputs.indices, o.outputs.values) for o in outputs]
-        return SparseEmbeddings.from_items(items, self.vocab_size)
+        pairs = self.encoder.documents(list(texts)).sparse or []
+        return SparseEmbeddings.from_items(pairs, self.vocab_size)
 
     def encode_queries(self, queries: Sequence[str]) -> dict[str, SparseEmbeddings]:
         """``{"sparse": SparseEmbeddings}``: the ``retrieval.QueryEncoder`` protocol."""
@@ -100,31 +101,87 @@ class MultiVectorTextEncoder:
         """``index_config``: ``PlaidIndex.create`` keywords for a new index (e.g. ``nbits``)."""
         self.llm = llm
         self.index_config = dict(index_config or {})
+        query, document = configured_prompts(llm)
+        self.encoder = Encoder(llm, ("multivector",), query_prompt=query, document_prompt=document)
 
     def encode_documents(self, texts: Sequence[str]) -> list[np.ndarray]:
         """One ``(d_tokens_i, dim)`` float32 array per text."""
-        vectors = self.llm.encode_documents(list(texts), use_tqdm=False)
-        return [v.float().cpu().numpy() for v in vectors]
+        return list(self.encoder.documents(list(texts)).tokens or [])
 
     def encode_queries(self, queries: Sequence[str]) -> dict[str, list[np.ndarray]]:
         """``{"multivector": [(q_tokens_i, dim) arrays]}``: the ``retrieval.QueryEncoder``
         protocol."""
-        vectors = self.llm.encode_queries(list(queries), use_tqdm=False)
-        return {"multivector": [v.float().cpu().numpy() for v in vectors]}
+        return {"multivector": list(self.encoder.queries(list(queries)).tokens or [])}
 
     def encode_query(self, text: str) -> np.ndarray:
         """``(q_tokens, dim)`` float32."""
         return self.encode_queries([text])["multivector"][0]
 
     def new_index(self, batch: list[np.ndarray], path: PathLike | None) -> Index:
-        import late_interaction
+        from late_interaction import PlaidIndex
 
-        plaid = getattr(late_interaction, "PlaidIndex", None)
-        if plaid is None:  # pragma: no cover - only before the PLAID index is installed
-            msg = "This version of late_interaction has no PlaidIndex; pass index= instead."
-            raise ConfigError(msg)
-        index: Index = plaid.create(path, dim=int(batch[0].shape[1]), **self.index_config)
+        index: Index = PlaidIndex.create(path, dim=int(batch[0].shape[1]), **self.index_config)
         return index
+
+
+class ExternalEncoder:
+    """A ``TextEncoder`` the toolkit cannot rebuild (LangChain ``Embeddings`` of another
+    library, a custom encoder) as a collection encoder: called as it is, recorded by class
+    name so a later ``load`` can tell a different one."""
+
+    model = ""
+    query_prompt = document_prompt = ""
+    images = False
+
+    def __init__(self, text_encoder: Any, representation: str) -> None:
+        self.text_encoder = text_encoder
+        self.kinds = (representation,)
+        self.vocab_size = int(getattr(text_encoder, "vocab_size", 0) or 0)
+        inner = getattr(text_encoder, "embedding", text_encoder)
+        self.name = type(inner).__name__
+
+    def documents(self, texts: Sequence[str]) -> Encoded:
+        return self._encoded(self.text_encoder.encode_documents(list(texts)))
+
+    def queries(self, texts: Sequence[str]) -> Encoded:
+        encode = getattr(self.text_encoder, "encode_queries", None)
+        if self.kinds == ("dense",) or encode is None:
+            rows = [self.text_encoder.encode_query(t) for t in texts]
+            batch = np.stack(rows) if self.kinds == ("dense",) and rows else rows
+            return self._encoded(batch)
+        return self._encoded(encode(list(texts))[self.kinds[0]])
+
+    def encode_queries(self, queries: Sequence[str]) -> Mapping[str, Any]:
+        return self.queries(queries).by_representation()
+
+    def encode_documents(self, texts: Sequence[str]) -> Mapping[str, Any]:
+        return self.documents(texts).by_representation()
+
+    def _encoded(self, batch: Any) -> Encoded:
+        if self.kinds == ("dense",):
+            return Encoded(dense=np.asarray(batch, np.float32))
+        if self.kinds == ("sparse",):
+            return Encoded(sparse=[(np.asarray(i), np.asarray(v)) for i, v in batch])
+        return Encoded(tokens=[np.asarray(t, np.float32) for t in batch])
+
+
+def collection_encoder(text_encoder: Any) -> tuple[Any, dict[str, Any], str, str]:
+    """``(encoder, manifest spec, representation, model name)`` for a store's encoder."""
+    from adapters.collection.models import encoder_spec
+
+    if isinstance(text_encoder, SparseTextEncoder | MultiVectorTextEncoder):
+        inner = text_encoder.encoder
+        return inner, encoder_spec(inner), inner.kinds[0], inner.model
+    embedding = getattr(text_encoder, "embedding", None)
+    if isinstance(text_encoder, DenseTextEncoder) and hasattr(embedding, "collection_encoder"):
+        inner = embedding.collection_encoder()  # type: ignore[union-attr]
+        return inner, encoder_spec(inner), "dense", inner.model
+    representation = "dense" if isinstance(text_encoder, DenseTextEncoder) else "multivector"
+    if isinstance(getattr(text_encoder, "vocab_size", None), int):
+        representation = "sparse"
+    outer = ExternalEncoder(text_encoder, representation)
+    spec = {"representations": [representation], "external": outer.name}
+    return outer, spec, representation, ""
 
 
 def _rows(vectors: Any, expected: int) -> np.ndarray:

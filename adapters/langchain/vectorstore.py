@@ -1,20 +1,18 @@
-"""``RetrievalVectorStore``: a LangChain ``VectorStore`` over any index of the toolkit.
+"""``RetrievalVectorStore``: a LangChain ``VectorStore`` over a toolkit collection.
 
-The index (``retrieval.protocols.Index``: FAISS, exact, sparse, PLAID, ...) holds the vectors
-and each document's metadata, so metadata filters run *inside* the search, in the toolkit's
-filter language (``{"lang": "en"}``, ``{"year": {"$gte": 2000}}``, ``$in``, ``$and``,
-``$or``). The store keeps ``id -> (page_content, metadata)`` beside it: indexes return ids,
-and LangChain wants the documents back exactly as they were added.
+The store is a thin door onto ``adapters.collection.Collection``: the collection keeps each
+document's text and metadata, the vector index(es), the encoder settings and the pipeline,
+in memory or in a folder that ``retrieval search``, ``retrieval serve --index`` and
+``retrieval eval --index`` open too - and ``RetrievalVectorStore.load`` opens a folder built
+by ``retrieval index``. Filters run inside the indexes, in the toolkit's filter language
+(``{"lang": "en"}``, ``{"year": {"$gte": 2000}}``, ``$in``, ``$and``, ``$or``).
 """
 
 from __future__ import annotations
 
 import copy
-import logging
-import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,33 +22,32 @@ from langchain_core.runnables.config import run_in_executor
 from langchain_core.vectorstores import VectorStore
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
-from adapters.langchain import persistence
+from adapters.collection import Collection
 from adapters.langchain.encoders import DenseTextEncoder, PathLike, TextEncoder
+from adapters.langchain.opening import new_collection, open_collection
 from adapters.langchain.relevance import ScoreFn, relevance_for, unit
 from retrieval.errors import ConfigError
 from retrieval.filters import Filter
 from retrieval.protocols import Index
-from retrieval.storage import IndexFolder, Manifest
-
-logger = logging.getLogger(__name__)
 
 
 class RetrievalVectorStore(VectorStore):
-    """LangChain vector store over a toolkit index.
+    """LangChain vector store over a toolkit collection.
 
     ``embedding``: LangChain ``Embeddings`` (e.g. ``RetrievalEmbeddings``) for a dense store.
-    ``index``: any ``Index``, empty (the store keeps the documents' text, so it only answers for
-    items added through it); ``None`` makes one on the first add, sized from the first batch
-    (a ``FaissIndex`` with ``index_config``, default exact ``kind="flat"``, ``metric="cosine"``).
-    ``encoder``: how texts become index input, for non-dense indexes (``SparseTextEncoder``,
-    ``MultiVectorTextEncoder``).
-    ``path``: a folder to ``save()`` into (``load`` reopens it); ``None`` keeps it in memory.
+    ``index``: any index of the toolkit (FAISS, exact, sparse, PLAID, MaxSim), empty;
+    ``None`` makes one on the first add, sized from the first batch (a ``FaissIndex`` with
+    ``index_config``, default exact ``kind="flat"``, ``metric="cosine"``). ``encoder``: how
+    texts become vectors for non-dense stores (``SparseTextEncoder``,
+    ``MultiVectorTextEncoder``). ``path``: the collection folder (``save()`` commits it,
+    ``load`` reopens it); ``None`` keeps it in memory.
 
-    Scores from ``similarity_search_with_score`` are the index's, higher is better (cosine
-    similarity for the default index). ``similarity_search_with_relevance_scores`` maps them to
+    Searches run the collection's pipeline (one index: its own search; a collection built
+    with several, e.g. by ``retrieval index --kind hybrid``: fusion and rerank stages).
+    Scores are higher-is-better; ``similarity_search_with_relevance_scores`` maps them to
     [0, 1]: cosine / ip clipped, l2 ``1 - distance / 2``, MaxSim divided by the query's token
-    count (a mean cosine), other unbounded scores (sparse dot product) ``s / (1 + s)``; pass
-    ``relevance_score_fn`` to choose another mapping.
+    count, other unbounded scores ``s / (1 + s)``; pass ``relevance_score_fn`` to choose.
+    ``as_retriever()`` returns Documents with every stage's score (``metadata["scores"]``).
     """
 
     def __init__(
@@ -62,7 +59,9 @@ class RetrievalVectorStore(VectorStore):
         path: PathLike | None = None,
         index_config: Mapping[str, Any] | None = None,
         relevance_score_fn: ScoreFn | None = None,
+        collection: Collection | None = None,
     ) -> None:
+        """``collection``: an open collection to wrap (what ``load`` passes)."""
         if encoder is None:
             if embedding is None:
                 msg = (
@@ -81,21 +80,8 @@ class RetrievalVectorStore(VectorStore):
             embedding = encoder.embedding
         self._embedding = embedding
         self._encoder = encoder
-        self._index = index
-        self._docs: persistence.Documents = {}
-        self._lock = threading.RLock()
         self._relevance_fn = relevance_score_fn
-        self._folder: IndexFolder | None = None
-        self._manifest: Manifest | None = None
-        if path is not None:
-            if index is not None and getattr(index, "path", None) is None:
-                msg = (
-                    "The store has a path but its index lives in memory; create the index with "
-                    "a path too (e.g. FaissIndex.create('store/index', ...)) or leave index=None."
-                )
-                raise ConfigError(msg)
-            self._folder = IndexFolder.create(path, "RetrievalVectorStore.load")
-            self._manifest = persistence.commit(self._folder, {}, self._index_path(), None)
+        self._collection = collection or new_collection(encoder, index, path)
 
     # -- LangChain API: writes ---------------------------------------------------------------
     @property
@@ -103,9 +89,15 @@ class RetrievalVectorStore(VectorStore):
         return self._embedding
 
     @property
+    def collection(self) -> Collection:
+        """The collection behind the store."""
+        return self._collection
+
+    @property
     def index(self) -> Index | None:
-        """The index behind the store (``None`` until the first add when none was given)."""
-        return self._index
+        """The (first) index behind the store; ``None`` until the first add."""
+        parts = self._collection.parts
+        return parts[0].index if parts else None
 
     def add_texts(
         self,
@@ -132,7 +124,7 @@ class RetrievalVectorStore(VectorStore):
         step = batch_size or max(1, len(texts))
         for start in range(0, len(texts), step):
             stop = start + step
-            self._add(new_ids[start:stop], texts[start:stop], metas[start:stop])
+            self._collection.add(new_ids[start:stop], texts[start:stop], metas[start:stop])
         return new_ids
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool:
@@ -141,18 +133,15 @@ class RetrievalVectorStore(VectorStore):
         if isinstance(ids, str):
             msg = f"delete takes a list of ids; got the single string {ids!r}. Wrap it: [{ids!r}]."
             raise ConfigError(msg)
-        with self._lock:
-            targets = list(self._docs) if ids is None else [str(i) for i in ids]
-            if self._index is not None and targets:
-                self._index.delete(targets)
-            for doc_id in targets:
-                self._docs.pop(doc_id, None)
+        targets = self._collection.state.ids() if ids is None else [str(i) for i in ids]
+        if targets:
+            self._collection.delete(targets)
         return True
 
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
         """The stored documents with these ids, in the order asked (unknown ids skipped)."""
-        found = [(i, self._docs.get(i)) for i in ids]
-        return [_document(i, entry) for i, entry in found if entry is not None]
+        found = self._collection.documents(list(ids))
+        return [_document(i, *found[i]) for i in ids if i in found]
 
     # -- LangChain API: search ---------------------------------------------------------------
     def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
@@ -162,11 +151,12 @@ class RetrievalVectorStore(VectorStore):
     def similarity_search_with_score(
         self, query: str, k: int = 4, filter: Filter | None = None, **kwargs: Any
     ) -> list[tuple[Document, float]]:
-        """``(document, index score)`` pairs, best first (higher scores are better)."""
+        """``(document, score)`` pairs, best first (higher scores are better)."""
         _no_extra(kwargs, "similarity_search")
-        if self._index is None:
+        if self._empty():
             return []
-        return self._search(self._encoder.encode_query(query), k, filter)
+        hits = self._collection.retriever.search(query, k=k, filter=filter)
+        return self._documents([(h.id, float(h.score)) for h in hits])
 
     def similarity_search_by_vector(
         self, embedding: list[float], k: int = 4, filter: Filter | None = None, **kwargs: Any
@@ -180,15 +170,17 @@ class RetrievalVectorStore(VectorStore):
     ) -> list[tuple[Document, float]]:
         """``(document, score)`` pairs for a query vector (dense stores)."""
         _no_extra(kwargs, "similarity_search_by_vector")
-        if not isinstance(self._encoder, DenseTextEncoder):
+        dense = next((p.index for p in self._collection.parts if p.name == "dense"), None)
+        if not isinstance(self._encoder, DenseTextEncoder) and dense is None:
             msg = (
                 "Search by vector needs a dense store; this one encodes queries with "
                 f"{type(self._encoder).__name__}. Search with text instead."
             )
             raise ConfigError(msg)
-        if self._index is None:
+        if dense is None or self._empty():
             return []
-        return self._search(np.asarray(embedding, dtype=np.float32), k, filter)
+        hits = dense.search(np.asarray(embedding, dtype=np.float32), k=k, filter=filter)
+        return self._documents([(h.id, float(h.score)) for h in hits])
 
     def max_marginal_relevance_search(
         self,
@@ -203,9 +195,7 @@ class RetrievalVectorStore(VectorStore):
         (``lambda_mult`` 1 = relevance only, 0 = diversity only)."""
         _no_extra(kwargs, "max_marginal_relevance_search")
         embedding = self._dense("max_marginal_relevance_search")
-        if self._index is None:
-            return []
-        fetched = self._search(self._encoder.encode_query(query), max(k, fetch_k), filter)
+        fetched = self.similarity_search_with_score(query, max(k, fetch_k), filter)
         return self._mmr(embedding.embed_query(query), fetched, k, lambda_mult)
 
     def max_marginal_relevance_search_by_vector(
@@ -228,11 +218,9 @@ class RetrievalVectorStore(VectorStore):
     ) -> list[tuple[Document, float]]:
         filter = kwargs.pop("filter", None)
         _no_extra(kwargs, "similarity_search_with_relevance_scores")
-        if self._index is None:
-            return []
-        encoded = self._encoder.encode_query(query)
-        fn = self._relevance_fn or relevance_for(self._index, encoded)
-        return [(doc, unit(fn(s))) for doc, s in self._search(encoded, k, filter)]
+        pairs = self.similarity_search_with_score(query, k, filter)
+        fn = self._relevance_fn or self._relevance(query)
+        return [(doc, unit(fn(score))) for doc, score in pairs]
 
     async def _asimilarity_search_with_relevance_scores(
         self, query: str, k: int = 4, **kwargs: Any
@@ -243,8 +231,31 @@ class RetrievalVectorStore(VectorStore):
         )
 
     def _select_relevance_score_fn(self) -> ScoreFn:
-        fn = self._relevance_fn or relevance_for(self._index, None)
+        fn = self._relevance_fn or relevance_for(self.index, None)
         return lambda score: unit(fn(score))
+
+    def as_retriever(self, **kwargs: Any) -> Any:
+        """A retriever running the collection's whole pipeline: Documents carry
+        ``metadata["score"]`` and every stage's score (``metadata["scores"]``).
+        ``search_kwargs`` takes ``k`` and ``filter``; ``search_type="mmr"`` or
+        ``"similarity_score_threshold"`` give LangChain's own ``VectorStoreRetriever``."""
+        if kwargs.get("search_type", "similarity") != "similarity":
+            return super().as_retriever(**kwargs)
+        from adapters.langchain.retriever import RetrievalRetriever
+
+        options = dict(kwargs.get("search_kwargs") or {})
+        unknown = sorted(set(options) - {"k", "filter"})
+        if unknown:
+            msg = f"as_retriever search_kwargs takes k and filter; got {unknown}."
+            raise ConfigError(msg)
+        return RetrievalRetriever(
+            retriever=_Live(self),
+            documents=self,
+            k=options.get("k", 4),
+            filter=options.get("filter"),
+            tags=[*(kwargs.get("tags") or []), *self._get_retriever_tags()],
+            metadata=kwargs.get("metadata"),
+        )
 
     @classmethod
     def from_texts(
@@ -263,19 +274,14 @@ class RetrievalVectorStore(VectorStore):
 
     # -- persistence -------------------------------------------------------------------------
     def save(self) -> None:
-        """Commit the index and the documents to the store's folder."""
-        if self._folder is None:
+        """Commit the collection to its folder (indexes, then documents, then manifest)."""
+        if self._collection.path is None:
             msg = (
                 "This RetrievalVectorStore lives in memory; create it with "
                 "RetrievalVectorStore(embedding, path='my_store') to save it."
             )
             raise ConfigError(msg)
-        with self._lock:
-            if self._index is not None:
-                self._index.save()
-            self._manifest = persistence.commit(
-                self._folder, self._docs, self._index_path(), self._manifest
-            )
+        self._collection.save()
 
     @classmethod
     def load(
@@ -288,47 +294,34 @@ class RetrievalVectorStore(VectorStore):
         verify: bool = True,
         relevance_score_fn: ScoreFn | None = None,
     ) -> RetrievalVectorStore:
-        """Reopen a saved store. Give the same embedding / encoder it was built with; the
-        index is opened from the folder unless ``index`` is given. Checksums are verified
-        unless ``verify=False``."""
-        folder = IndexFolder(path)
-        manifest, documents, index_path = persistence.read(folder, verify=verify)
-        if index is None and index_path is not None:
-            index = persistence.open_index(index_path, verify=verify)
-        store = cls(embedding, index, encoder=encoder, relevance_score_fn=relevance_score_fn)
-        store._folder, store._manifest, store._docs = folder, manifest, documents
-        if index is not None and len(index) != len(documents):
-            logger.warning(
-                "%s: the index holds %d items but the store %d documents (a save was "
-                "interrupted?); items without a document are skipped in results.",
-                folder.path,
-                len(index),
-                len(documents),
-            )
-        return store
+        """Open a collection folder - saved by a store, or built by ``retrieval index`` or a
+        ``Pipeline``. Without ``embedding`` / ``encoder`` the collection's own model is
+        loaded; one that differs from the model it was built with is an error naming both.
+        ``index`` replaces its (single) index. Checksums are verified unless ``verify=False``."""
+        collection, embedding, encoder = open_collection(path, embedding, encoder, verify)
+        if index is not None:
+            if len(collection.parts) != 1:
+                msg = "index= replaces the index of a one-index collection; this one has several."
+                raise ConfigError(msg)
+            collection.parts[0].index = index
+        return cls(embedding, encoder=encoder, relevance_score_fn=relevance_score_fn,
+                   collection=collection)  # fmt: skip
 
     # -- internals ---------------------------------------------------------------------------
-    def _add(self, ids: list[str], texts: list[str], metas: list[dict[str, Any]]) -> None:
-        if not texts:
-            return
-        batch = self._encoder.encode_documents(texts)
-        with self._lock:
-            if self._index is None:
-                where = None if self._folder is None else self._folder.path / "index"
-                self._index = self._encoder.new_index(batch, where)
-            # The index validates everything (ids, sizes, JSON metadata) before changing state,
-            # so a bad batch leaves both the index and the documents as they were.
-            self._index.add(ids, batch, [m or None for m in metas])
-            for doc_id, text, meta in zip(ids, texts, metas, strict=True):
-                self._docs[doc_id] = (text, meta)
+    def _empty(self) -> bool:
+        return self._collection.empty
 
-    def _search(self, query: Any, k: int, filter: Filter | None) -> list[tuple[Document, float]]:
-        if self._index is None:
-            return []
-        hits = self._index.search(query, k=k, filter=filter)
-        docs = self._docs
-        # an id the documents lack was added or deleted concurrently: skip it
-        return [(_document(h.id, docs[h.id]), float(h.score)) for h in hits if h.id in docs]
+    def _documents(self, scored: list[tuple[str, float]]) -> list[tuple[Document, float]]:
+        found = self._collection.documents([i for i, _ in scored])
+        # an id without a document was added or deleted concurrently: skip it
+        return [(_document(i, *found[i]), s) for i, s in scored if i in found]
+
+    def _relevance(self, query: str) -> ScoreFn:
+        parts = self._collection.parts
+        if len(parts) != 1 or self._collection.config.rerank:
+            return lambda s: s  # fused / reranked scores: already comparable, clipped
+        encoded = self._collection.encoder.encode_queries([query])[parts[0].representation]
+        return relevance_for(parts[0].index, encoded[0] if parts[0].name == "tokens" else None)
 
     def _mmr(
         self,
@@ -355,15 +348,22 @@ class RetrievalVectorStore(VectorStore):
             raise ConfigError(msg)
         return self._embedding
 
-    def _index_path(self) -> Path | None:
-        path = getattr(self._index, "path", None)
-        return None if path is None else Path(path)
+
+class _Live:
+    """The collection's current Retriever (rebuilt when its indexes are first created)."""
+
+    def __init__(self, store: RetrievalVectorStore) -> None:
+        self.store = store
+
+    def search(self, query: str, k: int = 10, filter: Filter | None = None) -> list[Any]:
+        if self.store._empty():
+            return []
+        return list(self.store.collection.retriever.search(query, k=k, filter=filter))
 
 
-def _document(doc_id: str, entry: tuple[str, dict[str, Any]]) -> Document:
-    text, meta = entry
+def _document(doc_id: str, text: str | None, meta: dict[str, Any]) -> Document:
     # a copy: callers may mutate what they get back without changing the store
-    return Document(page_content=text, metadata=copy.deepcopy(meta), id=doc_id)
+    return Document(page_content=text or "", metadata=copy.deepcopy(meta), id=doc_id)
 
 
 def _metadatas(metadatas: list[dict[str, Any]] | None, n: int) -> list[dict[str, Any]]:

@@ -1,33 +1,24 @@
-"""Composition root of the retrieval pipeline: concrete encoders, indexes and rerankers wired
-into ``retrieval.Retriever`` from a ``PipelineConfig`` (TOML / dict).
-
-``Pipeline`` builds and persists one; ``TextEncoder`` subclasses wrap ``encoders.LLM`` as
-query encoders; ``MaxSimIndex`` is exact multi-vector search behind the index protocol.
-"""
+"""The 0.1 import path of the pipeline API; everything lives in ``adapters.collection``."""
 
 from __future__ import annotations
 
-from adapters.pipeline.build import Pipeline
-from adapters.pipeline.config import (
+from adapters.collection import (
     PIPELINE_KINDS,
     RERANK_KINDS,
+    CrossEncoderReranker,
+    DenseEncoder,
+    DocumentEmbeddings,
+    EmbeddingReranker,
+    HybridEncoder,
+    MaxSimIndex,
+    Pipeline,
     PipelineConfig,
     PipelineKind,
     RerankConfig,
-)
-from adapters.pipeline.encoders import (
-    DenseEncoder,
-    HybridEncoder,
+    ScoreFusionReranker,
     SparseEncoder,
     TextEncoder,
     TokenEncoder,
-)
-from adapters.pipeline.maxsim_index import MaxSimIndex
-from adapters.pipeline.rerankers import (
-    CrossEncoderReranker,
-    DocumentEmbeddings,
-    EmbeddingReranker,
-    ScoreFusionReranker,
 )
 
 __all__ = [

@@ -6,7 +6,9 @@ single-node path.
 * ``encode_corpus(documents, out_dir, ...)`` - the same shards from this process.
 * ``build_index(shards, index)`` - stream shards into any toolkit index.
 * ``encode_parts_with_ray(documents, out_dir, encoder=...)`` - several representations per
-  item from one pass (one shard folder per part); ``retrieval index --ray`` runs on it.
+  item from one pass (one shard folder per part).
+* ``RayBackend(address, actors=...)`` - ``retrieval index --ray``: a collection's chunks
+  encoded on Ray (``adapters.collection.index_sources(..., backend=...)``).
 
 ``ray`` is imported only when ``encode_corpus_with_ray`` runs.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 from adapters.ray.build import build_index
 from adapters.ray.encode import Document, ShardWriter, encode_corpus, encode_corpus_with_ray
 from adapters.ray.encoder import EncoderSpec, LLMEncoder
+from adapters.ray.indexing import RayBackend
 from adapters.ray.parts import EncodedParts, PartShards, encode_parts_with_ray
 from adapters.ray.shards import (
     REPRESENTATIONS,
@@ -34,6 +37,7 @@ __all__ = [
     "EncoderSpec",
     "LLMEncoder",
     "PartShards",
+    "RayBackend",
     "Representation",
     "Shard",
     "ShardRecord",

@@ -38,8 +38,8 @@ class LLMEncoder:
     model: str
     """Model folder or repo id, resolved on the worker (it must exist there too)."""
     representation: str = "dense"
-    """``dense`` (``LLM.encode(pooling_task="embed")``), ``sparse`` (``LLM.embed_sparse``) or
-    ``multivector`` (``LLM.encode_documents``)."""
+    """``dense`` (``LLM.embed``), ``sparse`` (``LLM.embed_sparse``) or ``multivector``
+    (``LLM.encode_documents``), through ``adapters.collection.Encoder``."""
     llm_kwargs: Mapping[str, Any] = field(default_factory=dict)
     """Further ``LLM`` constructor keywords (``device``, ``dtype``, ``max_model_len``, ...)."""
     truncate: bool = True
@@ -55,29 +55,21 @@ class LLMEncoder:
             raise ConfigError(msg)
 
     def load(self) -> EncodeFn:
+        from adapters.collection.encoders import Encoder
         from encoders import LLM
 
         llm = LLM(self.model, **dict(self.llm_kwargs))
-        truncate = -1 if self.truncate else None
-        if self.representation == "dense":
-            return lambda texts: _dense(llm, texts, truncate)
-        if self.representation == "sparse":
-            return lambda texts: _sparse(llm, texts, truncate)
-        return lambda texts: MultiVectorEmbeddings.from_list(
-            [t.float() for t in llm.encode_documents(texts, use_tqdm=False)]
-        )
+        # the toolkit's one encoder seam, as the model gives it (no prompts added)
+        encoder = Encoder(llm, (self.representation,), truncate=self.truncate)
+        return lambda texts: _container(encoder, texts)
 
 
-def _dense(llm: Any, texts: list[str], truncate: int | None) -> np.ndarray:
-    """``(n, dim)`` float32 pooled, normalised (per the model's config) embeddings."""
-    outputs = llm.encode(
-        texts, pooling_task="embed", truncate_prompt_tokens=truncate, use_tqdm=False
-    )
-    return np.stack([o.outputs.data.detach().float().cpu().numpy() for o in outputs])
-
-
-def _sparse(llm: Any, texts: list[str], truncate: int | None) -> SparseEmbeddings:
-    """SPLADE / BGE-M3 lexical weights packed over the model's vocabulary."""
-    outputs = llm.embed_sparse(texts, truncate_prompt_tokens=truncate, use_tqdm=False)
-    items = [(o.outputs.indices, o.outputs.values) for o in outputs]
-    return SparseEmbeddings.from_items(items, llm.vocab_size)
+def _container(encoder: Any, texts: list[str]) -> Encoded:
+    """A batch in the shard containers: ``(n, dim)`` float32, ``SparseEmbeddings`` over the
+    model's vocabulary, or packed ``MultiVectorEmbeddings``."""
+    encoded = encoder.documents(texts)
+    if encoded.dense is not None:
+        return np.ascontiguousarray(encoded.dense, np.float32)
+    if encoded.sparse is not None:
+        return SparseEmbeddings.from_items(encoded.sparse, encoder.vocab_size)
+    return MultiVectorEmbeddings.from_list(encoded.tokens or [])

@@ -1,16 +1,16 @@
 """``POST /v1/search``: query text in, hits (id, score, metadata) out, over ``--index DIR``.
 
-``DIR`` is either a saved retrieval pipeline (``pipeline.json``: its own models, first
-stages, fusion and rerank stages, run by ``retrieval.Retriever``; hits carry every stage's
-score) or a plain saved index, whose query is encoded with the request's model (dense for
-FAISS / exact, sparse for a sparse index) and searched with the index's own ``search``.
-Either way the shared filter language applies, and hits can be reranked by a served scoring
-model over each hit's ``metadata[text_field]``.
+``DIR`` is a collection (built by ``retrieval index``, a LangChain store or a ``Pipeline``):
+its own encoder, first stages, fusion and rerank stages run as ``retrieval search`` runs
+them, so the hits (ids, scores, ``metadata["text"]``, every stage's score) are the CLI's.
+A single saved index folder (FAISS, exact, sparse) is still served too: its query is encoded
+with the request's model (dense for FAISS / exact, sparse for a sparse index) and searched
+with the index's own ``search``. Either way the shared filter language applies, and hits
+can be reranked by a served scoring model over each hit's ``metadata[text_field]``.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -22,44 +22,52 @@ from adapters.server.common import ErrorRoute, JSONBody, new_id, state_of, usage
 from adapters.server.errors import APIError, BadRequest
 from adapters.server.models import ServedModel
 from adapters.server.schemas import SearchRequest
-from retrieval.errors import ConfigError, IndexNotFoundError
+from retrieval.errors import ConfigError
 
 router = APIRouter(route_class=ErrorRoute)
 
 
-class PipelineSearch:
-    """A saved pipeline behind ``/v1/search``; one search at a time (its models are its own)."""
+class CollectionSearch:
+    """A collection behind ``/v1/search``; one search at a time. When a served model is the
+    collection's own (``retrieval serve --index`` lends it), searches run on that model's
+    thread, queued with its other requests, never beside them."""
 
-    def __init__(self, pipeline: Any) -> None:
-        self.retriever = pipeline.retriever
+    def __init__(self, collection: Any) -> None:
+        self.collection = collection
         self.lock = threading.Lock()
 
     def search(self, query: str, k: int, filter: Any) -> list[dict[str, Any]]:
         with self.lock:
-            return [hit.to_dict() for hit in self.retriever.search(query, k=k, filter=filter)]
+            return [hit.to_dict() for hit in self.collection.search(query, k=k, filter=filter)]
+
+    def owner(self, registry: Any) -> ServedModel | None:
+        """The served model whose ``LLM`` the collection encodes with, if any."""
+        encoder = self.collection.encoder
+        mine = {id(getattr(encoder, "llm", None)), id(getattr(encoder, "sparse_llm", None))}
+        return next((m for m in registry.models if id(m.llm) in mine), None)
 
 
-def open_index(path: str | Path) -> Any:
-    """Open a saved pipeline, or an index folder by the kind its manifest records."""
-    from indexes import ExactIndex, FaissIndex, SparseIndex
+PipelineSearch = CollectionSearch
+"""The 0.1 name (a saved Pipeline is a collection)."""
 
-    if (Path(path) / "pipeline.json").is_file():
-        from adapters.pipeline import Pipeline
 
-        return PipelineSearch(Pipeline.open(path))
-    manifest = Path(path) / "manifest.json"
-    if not manifest.is_file():
-        msg = (
-            f"{path} holds no saved index (no manifest.json); build one "
-            "with `retrieval index` or an index's save()."
-        )
-        raise IndexNotFoundError(msg)
-    kind = json.loads(manifest.read_text(encoding="utf-8")).get("kind")
-    kinds: dict[str, Any] = {"faiss": FaissIndex, "sparse": SparseIndex, "exact": ExactIndex}
-    if kind not in kinds:
-        msg = f"{path} holds a {kind!r} index; /v1/search serves {sorted(kinds)}."
-        raise ConfigError(msg)
-    return kinds[kind].open(path)
+def open_index(path: str | Path, device: str | None = None) -> Any:
+    """A collection (its models on ``device``), or a single index folder opened by the kind
+    its manifest records."""
+    from adapters.collection import Collection
+    from adapters.collection.components import manifest_kind, open_index
+    from adapters.collection.format import layout
+
+    folder = Path(path)
+    if layout(folder) == "index":
+        kind = manifest_kind(folder)
+        if kind not in ("faiss", "sparse", "exact"):
+            msg = f"{path} holds a {kind!r} index; /v1/search serves ['exact', 'faiss', 'sparse']."
+            raise ConfigError(msg)
+        return open_index(folder)
+    collection = Collection.open(folder, device=device)
+    collection.encoder  # noqa: B018 - load the models now, not on the first request
+    return CollectionSearch(collection)
 
 
 @router.post("/v1/search")
@@ -72,8 +80,12 @@ async def search(body: SearchRequest, request: Request) -> Response:
         raise BadRequest(msg, param="query")
     index, query = state.index, body.query
     served = state.registry.get(body.model)
-    if isinstance(index, PipelineSearch):
-        out = await run_in_threadpool(index.search, query, body.k, body.filter)
+    if isinstance(index, CollectionSearch):
+        owner = index.owner(state.registry)
+        if owner is None:
+            out = await run_in_threadpool(index.search, query, body.k, body.filter)
+        else:
+            out = await owner.worker.call(lambda: index.search(query, body.k, body.filter))
         tokens = 0
     else:
         sparse = type(index).__name__ == "SparseIndex"

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from adapters.cli import main
-from adapters.indexing import DocumentIndex
-from adapters.indexing.build import index_sources
-from adapters.indexing.state import IndexState
-from tests.adapters.indexing_helpers import write_corpus, write_pdf
+from adapters.collection import Collection
+from adapters.collection.indexing.build import index_sources
+from adapters.collection.state import CollectionState
+from tests.adapters.collection.helpers import write_corpus, write_pdf
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
@@ -24,16 +24,17 @@ def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
 
 def all_ids(index_dir: Path) -> dict[str, list[str]]:
     """Every id in every component, found by searching with k = everything."""
-    index = DocumentIndex.open(index_dir)
+    collection = Collection.open(index_dir)
     try:
         out = {}
-        for name, part in index.parts.items():
-            dim = index.settings.dim
-            query = np.ones(dim, np.float32) if name == "dense" else np.ones((1, dim), np.float32)
-            out[name] = sorted(h.id for h in part.search(query, k=10_000))
+        for part in collection.parts:
+            dim = part.index.dim if part.name == "tokens" else part.index.config.dim
+            shape = (dim,) if part.name == "dense" else (1, dim)
+            query = np.ones(shape, np.float32)
+            out[part.name] = sorted(h.id for h in part.index.search(query, k=10_000))
         return out
     finally:
-        index.close()
+        collection.close()
 
 
 @pytest.fixture
@@ -135,11 +136,11 @@ def test_crash_between_save_and_state_leaves_no_stale_chunks(
     ]  # fmt: skip
     (folder / "long.txt").write_text(" ".join(["cat"] * 30))
 
-    def die(self: IndexState, done: Any) -> None:
+    def die(self: CollectionState, done: Any = None, forget: Any = ()) -> None:
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(IndexState, "finish", die)
+        patch.setattr(CollectionState, "commit", die)
         with pytest.raises(KeyboardInterrupt):
             index_sources([folder], index, progress=False)
     (folder / "long.txt").write_text("now short")
@@ -163,7 +164,7 @@ def test_error_messages(
 
     assert main(["search", "q", "--index", str(tmp_path / "nothing")]) == 2
     err = capsys.readouterr().err
-    assert "No document index at" in err
+    assert "No collection at" in err
     assert "retrieval index SOURCE --index" in err
 
     (tmp_path / "empty").mkdir()
@@ -218,13 +219,16 @@ def test_dense_and_multivector_kinds(
 def test_one_writer_at_a_time(
     st_legacy_mean: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from adapters.indexing.store import writer_lock
+    import fcntl
 
     corpus = write_corpus(tmp_path / "docs")
     index = tmp_path / "index"
-    with writer_lock(index):
+    index.mkdir()
+    with (index / ".lock").open("a") as other:  # another writer (its own open file)
+        fcntl.flock(other, fcntl.LOCK_EX)
         assert main(["index", str(corpus), "--index", str(index), "--quiet"]) == 2
-    assert "Another `retrieval index` is writing" in capsys.readouterr().err
+        fcntl.flock(other, fcntl.LOCK_UN)
+    assert "Another writer (a `retrieval index` run" in capsys.readouterr().err
     args = ["index", str(corpus), "--index", str(index), "--model", str(st_legacy_mean)]
     assert main([*args, "--quiet"]) == 0  # the lock is free again; the folder is usable
     (tmp_path / "file").write_text("x")
@@ -238,7 +242,8 @@ def test_newer_index_format_is_refused(
     corpus = write_corpus(tmp_path / "docs")
     index = tmp_path / "index"
     assert main(["index", str(corpus), "--index", str(index), "--model", str(st_legacy_mean)]) == 0
-    settings = json.loads((index / "index.json").read_text())
-    (index / "index.json").write_text(json.dumps({**settings, "format": 99}))
+    manifest = json.loads((index / "manifest.json").read_text())
+    manifest["config"]["format"] = 99
+    (index / "manifest.json").write_text(json.dumps(manifest))
     assert main(["search", "cat", "--index", str(index)]) == 2
-    assert "newer retrieval-toolkit (document index format 99" in capsys.readouterr().err
+    assert "newer retrieval-toolkit (collection format 99" in capsys.readouterr().err

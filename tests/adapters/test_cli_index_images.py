@@ -11,7 +11,7 @@ import pytest
 
 from adapters.cli import main
 from tests import tiny_vl
-from tests.adapters.indexing_helpers import write_pdf
+from tests.adapters.collection.helpers import write_pdf
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
@@ -51,3 +51,32 @@ def test_images_and_pdf_pages(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert hits["pages/notes.txt"]["text"] == "a red square on a page"
     assert main(["search", "red square", "--index", index, "-k", "2"]) == 0
     assert "pages/" in capsys.readouterr().out
+
+    # LangChain Documents of page hits: source, page number and the kept page image.
+    from PIL import Image
+
+    from adapters.collection import Collection
+    from adapters.langchain import RetrievalVectorStore
+
+    store = RetrievalVectorStore.load(index)
+    docs = {d.id: d for d in store.similarity_search("red square", k=10)}
+    page = docs["pages/report.pdf#1"]
+    assert page.page_content == ""  # an image: no text
+    assert (page.metadata["source"], page.metadata["page"]) == (str(folder / "report.pdf"), 2)
+    thumbnail = Path(page.metadata["thumbnail"])
+    assert thumbnail.parent == (Path(index) / "pages").resolve()
+    with Image.open(thumbnail) as image:
+        assert max(image.size) <= 1024
+    assert "thumbnail" not in docs["pages/notes.txt"].metadata  # text chunks have none
+    collection = Collection.open(index)
+    assert collection.page_image("pages/report.pdf#1") == thumbnail
+    assert collection.page_image("pages/notes.txt") is None
+    assert collection.source_file("pages/red.png") == folder.resolve() / "red.png"
+    assert collection.page_image("no such chunk") is collection.source_file("nope") is None
+    collection.close()
+
+    # Deleting a file drops its chunks and its kept page images.
+    (folder / "red.png").unlink()
+    (report,) = run_json(capsys, "index", str(folder), "--index", index)
+    assert report["removed"] == 1
+    assert len(list((Path(index) / "pages").iterdir())) == 3  # green + the PDF's two pages

@@ -10,7 +10,7 @@ import pytest
 
 from adapters.cli import main
 from encoders import LLM
-from tests.adapters.indexing_helpers import write_corpus
+from tests.adapters.collection.helpers import write_corpus
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
@@ -72,7 +72,7 @@ def test_pipeline_toml_sets_kind_fusion_and_rerank(
     bad = tmp_path / "bad.toml"
     bad.write_text('pipeline = "hybrid"\nsparse_model = "x"\n', encoding="utf-8")
     assert main(["index", str(corpus), "--index", index, "--config", str(bad)]) == 2
-    assert "a hybrid with a separate sparse_model is not supported" in capsys.readouterr().err
+    assert "was built with sparse_model None, not 'x'" in capsys.readouterr().err
 
 
 def _splade() -> str:

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-import adapters.indexing.ray_backend as ray_backend
+import adapters.ray.indexing as ray_backend
 from adapters.cli import main
-from adapters.indexing import DocumentIndex
-from tests.adapters.indexing_helpers import assert_same_index, write_long_corpus
+from adapters.collection import Collection
+from tests.adapters.collection.helpers import assert_same_index, write_long_corpus
 
 CHUNKING = ["--chunk-tokens", "16", "--chunk-overlap", "4", "--batch-size", "5"]
 
@@ -88,7 +88,7 @@ def test_ray_index_equals_plain_index_and_reruns_incrementally(
     plain_rerun = run_json(capsys, "index", str(folder), "--index", str(plain))
     assert (rerun["added"], rerun["updated"], rerun["unchanged"]) == (0, 1, base["added"] - 1)
     assert rerun["chunks"] == plain_rerun["chunks"]
-    index = DocumentIndex.open(on_ray)
+    index = Collection.open(on_ray)
     changed = [u for key, u in index.state.units().items() if key.endswith("doc3.txt")]
     index.close()
     assert rerun["chunks"] == len(changed[0].chunk_ids) < 8  # that file's chunks, no others

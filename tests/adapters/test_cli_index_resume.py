@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from adapters.cli import main
-from adapters.indexing.build import PAUSE_ENV
-from tests.adapters.indexing_helpers import write_corpus
+from adapters.collection.indexing.build import PAUSE_ENV
+from tests.adapters.collection.helpers import write_corpus
 from tests.adapters.test_cli_index import all_ids
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +50,7 @@ def test_sigkill_then_resume_gives_exact_set_without_duplicates(
     # run once the first batches are on disk but long before the last.
     env = {**os.environ, PAUSE_ENV: "0.5", "HF_HUB_OFFLINE": "1"}
     process = subprocess.Popen(command, cwd=ROOT, env=env)
-    state = index / "state.sqlite"
+    state = index / "collection.sqlite"
     deadline = time.monotonic() + 120
     try:
         while _committed_units(state) < 2:

@@ -177,8 +177,8 @@ def test_dl19_subset_sparse_rerank_equals_direct_scoring() -> None:
 
     import torch
 
+    from adapters.collection import PipelineConfig
     from adapters.evaluation import evaluate_pipeline
-    from adapters.pipeline import PipelineConfig
     from encoders import LLM
 
     try:

@@ -124,7 +124,7 @@ async def test_chain_retriever_then_reranker(minilm: Any, cross_encoder_path: Pa
 def test_compressor_agrees_with_a_rerank_stage(minilm: Any, cross_encoder_path: Path) -> None:
     """Reranking after the Retriever (LangChain compressor) or inside it (a RerankStage with
     the pipeline's cross-encoder reranker) gives the same order and scores."""
-    from adapters.pipeline import CrossEncoderReranker
+    from adapters.collection import CrossEncoderReranker
 
     store = dense_store(minilm)
     cross_encoder = LLM(str(cross_encoder_path), device="cpu")

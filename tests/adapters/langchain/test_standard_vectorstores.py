@@ -15,8 +15,8 @@ import pytest
 from langchain_tests.integration_tests import VectorStoreIntegrationTests
 
 import late_interaction
+from adapters.collection import MaxSimIndex
 from adapters.langchain import MultiVectorTextEncoder, RetrievalVectorStore, SparseTextEncoder
-from adapters.pipeline import MaxSimIndex
 from indexes import ExactIndex, FaissIndex, SparseIndex
 from tests.adapters.langchain.models import minilm, splade
 

@@ -118,9 +118,11 @@ def test_load_detects_corruption_and_saving_in_memory_explains(tmp_path: Path) -
     store = RetrievalVectorStore(FAKE, path=folder)
     store.add_documents(PAPERS)
     store.save()
-    manifest = json.loads((folder / "manifest.json").read_text())
-    documents = folder / manifest["files"]["documents"]["path"]
-    documents.write_text(documents.read_text().replace("sourdough", "rye-bread"))
+    manifest = json.loads((folder / "dense" / "manifest.json").read_text())
+    vectors = folder / "dense" / manifest["files"]["vectors"]["path"]
+    data = bytearray(vectors.read_bytes())
+    data[-1] ^= 0xFF  # one flipped byte, same size
+    vectors.write_bytes(bytes(data))
     with pytest.raises(IndexCorruptError, match="checksum"):
         RetrievalVectorStore.load(folder, FAKE)
     with pytest.raises(ConfigError, match="path="):
@@ -255,7 +257,7 @@ async def test_plaid_store_relevance_filters_and_persistence(minilm: Any, tmp_pa
 @pytest.mark.realmodel
 @pytest.mark.usefixtures("shared_minilm")
 def test_exact_maxsim_store_round_trip(minilm: Any, tmp_path: Path) -> None:
-    from adapters.pipeline import MaxSimIndex
+    from adapters.collection import MaxSimIndex
 
     encoder = MultiVectorTextEncoder(minilm)
     index = MaxSimIndex.create(tmp_path / "s" / "index", dim=384)
@@ -269,3 +271,36 @@ def test_exact_maxsim_store_round_trip(minilm: Any, tmp_path: Path) -> None:
         query, k=2
     )
     assert again.similarity_search(query, k=1)[0].id == "p4"
+
+
+def test_load_refuses_other_embeddings_naming_both(
+    st_legacy_mean: Path, bert_plain: Path, tmp_path: Path
+) -> None:
+    from langchain_core.embeddings import FakeEmbeddings
+
+    fake = tmp_path / "fake"
+    store = RetrievalVectorStore(FAKE, path=fake)
+    store.add_documents(PAPERS)
+    store.save()
+    with pytest.raises(
+        ConfigError,
+        match="'DeterministicFakeEmbedding', but the embeddings given are 'FakeEmbeddings'",
+    ):
+        RetrievalVectorStore.load(fake, FakeEmbeddings(size=8))
+    with pytest.raises(ConfigError, match="RetrievalVectorStore.load\\(path, embedding\\)"):
+        RetrievalVectorStore.load(fake)  # the toolkit cannot load a foreign model itself
+    model = tmp_path / "model"
+    built = RetrievalVectorStore(RetrievalEmbeddings(str(st_legacy_mean), device="cpu"), path=model)
+    built.add_documents(PAPERS)
+    built.save()
+    other = RetrievalEmbeddings(str(bert_plain), device="cpu")
+    both = f"built with {str(st_legacy_mean)!r}, but the embeddings given are {str(bert_plain)!r}"
+    with pytest.raises(ConfigError, match=both):
+        RetrievalVectorStore.load(model, other)
+    with pytest.raises(ConfigError, match="'DeterministicFakeEmbedding'"):
+        RetrievalVectorStore.load(model, FAKE)
+    again = RetrievalVectorStore.load(model)  # its own model, read from the collection
+    query = PAPERS[0].page_content
+    assert again.similarity_search_with_score(query, k=2) == built.similarity_search_with_score(
+        query, k=2
+    )

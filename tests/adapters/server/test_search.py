@@ -97,9 +97,9 @@ def test_search_bad_requests(
 
 
 def test_search_over_a_saved_pipeline(tmp_path: Path, st_legacy_mean: Path, minilm: Any) -> None:
-    """``--index`` on a saved ``adapters.pipeline.Pipeline`` runs its ``retrieval.Retriever``."""
+    """``--index`` on a saved ``Pipeline`` (a collection) runs its ``retrieval.Retriever``."""
     pytest.importorskip("faiss")
-    from adapters.pipeline import Pipeline, PipelineConfig
+    from adapters.collection import Pipeline, PipelineConfig
 
     pipe = Pipeline(PipelineConfig(model=str(st_legacy_mean), device="cpu"), path=tmp_path / "p")
     metadata = [{"year": year} for _, year in DOCS.values()]

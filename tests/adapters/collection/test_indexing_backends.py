@@ -11,12 +11,11 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-import adapters.indexing.build as build
-from adapters.indexing.backends import Feed, LocalEncoder, Piece
-from adapters.indexing.build import index_sources
-from adapters.indexing.encode import Encoded
+from adapters.collection.encoders import Encoded
+from adapters.collection.indexing.backends import Feed, LocalEncoder, Piece
+from adapters.collection.indexing.build import index_sources
 from retrieval import ConfigError
-from tests.adapters.indexing_helpers import assert_same_index, write_long_corpus
+from tests.adapters.collection.helpers import assert_same_index, write_long_corpus
 
 
 class SevensEncoder(LocalEncoder):
@@ -28,11 +27,11 @@ class SevensEncoder(LocalEncoder):
     def encode(self, ids: list[str], texts: list[Any]) -> Iterator[Piece]:
         self.calls.append(list(ids))
         for start in range(0, len(ids), 7):
-            yield ids[start : start + 7], self.embedder.documents(texts[start : start + 7])
+            yield ids[start : start + 7], self.encoder.documents(texts[start : start + 7])
 
 
 def test_windows_and_straddling_pieces_give_the_plain_index(
-    st_legacy_mean: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    st_legacy_mean: Path, tmp_path: Path
 ) -> None:
     folder = write_long_corpus(tmp_path / "docs")
     options: dict[str, Any] = {"model": str(st_legacy_mean), "chunk_tokens": 16}
@@ -40,11 +39,11 @@ def test_windows_and_straddling_pieces_give_the_plain_index(
     plain = index_sources([folder], tmp_path / "plain", **options)
     assert plain.execution == {"encoder": "local", "device": "auto"}
 
-    def sevens(embedder: Any, *args: Any) -> SevensEncoder:
-        return SevensEncoder(embedder, "auto")
+    class Sevens:
+        def open(self, collection: Any, progress: bool) -> SevensEncoder:
+            return SevensEncoder(collection.encoder, "auto")
 
-    monkeypatch.setattr(build, "make_encoder", sevens)
-    windowed = index_sources([folder], tmp_path / "windowed", **options)
+    windowed = index_sources([folder], tmp_path / "windowed", backend=Sevens(), **options)
     assert windowed.chunks == plain.chunks > 20
     assert windowed.tokens == plain.tokens  # per-piece token counts add up exactly
     assert len(SevensEncoder.calls) >= 2  # several windows ...
@@ -69,18 +68,23 @@ def test_feed_splits_pieces_and_shares_token_counts() -> None:
         list(feed.take(1))
 
 
-def test_ray_only_flags_need_ray(st_legacy_mean: Path, tmp_path: Path) -> None:
+def test_ray_only_flags_need_ray(
+    st_legacy_mean: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adapters.cli import main
+
     folder = write_long_corpus(tmp_path / "docs", n=1)
-    with pytest.raises(ConfigError, match=r"--ray-actors applies to Ray encoding only"):
-        index_sources([folder], tmp_path / "index", model=str(st_legacy_mean), ray_actors=2)
-    assert not (tmp_path / "index").exists()  # refused before anything was written
+    index = tmp_path / "index"
+    assert main(["index", str(folder), "--index", str(index), "--ray-actors", "2"]) == 2
+    assert "--ray-actors applies to Ray encoding only" in capsys.readouterr().err
+    assert not index.exists()  # refused before anything was written
 
 
 def test_a_worker_failure_is_reported_by_its_own_error() -> None:
     """Ray prefixes a worker's exception with its remote traceback; the message keeps the
     worker's error and its fix (checked by hand against a real Ray failure: a model folder
     missing on the workers)."""
-    from adapters.indexing.ray_backend import _worker_error
+    from adapters.ray.indexing import _worker_error
 
     remote = RuntimeError(
         "ray::MapWorker(MapBatches(PartsWriter)).__init__() (pid=1, ip=127.0.0.1)\n"

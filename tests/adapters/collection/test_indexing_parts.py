@@ -1,5 +1,5 @@
-"""Pieces of adapters.indexing without a model: readers, sources, chunking, state, MaxSim
-index, snippets."""
+"""Pieces of the indexer without a model: readers, sources, chunking, the collection's state
+(chunks and units), MaxSim index, snippets."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from adapters.indexing.chunking import check_chunking, chunk_text
-from adapters.indexing.readers import UnreadableFileError, html_to_text, read_pages
-from adapters.indexing.snippets import query_terms, snippet
-from adapters.indexing.sources import scan_sources
-from adapters.indexing.state import IndexState
+from adapters.collection.indexing.chunking import check_chunking, chunk_text
+from adapters.collection.indexing.readers import UnreadableFileError, html_to_text, read_pages
+from adapters.collection.indexing.sources import scan_sources
+from adapters.collection.snippets import query_terms, snippet
+from adapters.collection.state import CollectionState
 from retrieval.errors import ConfigError
-from tests.adapters.indexing_helpers import write_corpus, write_pdf
+from tests.adapters.collection.helpers import write_corpus, write_pdf
 
 
 def test_pdf_pages_and_corrupt_pdf(tmp_path: Path) -> None:
@@ -107,19 +107,27 @@ def test_chunks_cover_the_text_with_overlap(bert_plain: Path) -> None:
 
 
 def test_state_pending_then_finished(tmp_path: Path) -> None:
-    state = IndexState(tmp_path / "state.sqlite")
+    state = CollectionState(tmp_path / "collection.sqlite")
     state.begin({"a": ["a#0", "a#1"]})
     (unit,) = state.units().values()
     assert (unit.done, unit.all_ids()) == (False, ["a#0", "a#1"])
-    state.finish({"a": ("h1", ["a#0", "a#1"], 7)})
+    state.put_chunks(["a#0", "a#1"], ["one", "two"], [{"n": 0}, {"n": 1}])
+    assert state.chunks(["a#1"]) == {"a#1": ("two", {"n": 1})}  # buffered, readable
+    state.commit({"a": ("h1", ["a#0", "a#1"], 7)})
     assert state.count_tokens() == 7
     state.begin({"a": ["a"]})  # changed to one chunk, killed before finishing
-    state.close()
-    reopened = IndexState(tmp_path / "state.sqlite")
+    state.drop_chunks(["a#0", "a#1"])
+    state.put_chunks(["a"], ["new"], [{}])
+    assert (state.count_chunks(), sorted(state.ids())) == (1, ["a"])
+    state.close()  # without a commit: the chunk writes are lost, the pending ids are not
+    reopened = CollectionState(tmp_path / "collection.sqlite")
     unit = reopened.units()["a"]
     assert (unit.done, unit.digest, unit.all_ids()) == (False, "h1", ["a#0", "a#1", "a"])
-    reopened.forget(["a"])
-    assert reopened.units() == {}
+    assert (reopened.count_chunks(), sorted(reopened.ids())) == (2, ["a#0", "a#1"])
+    assert reopened.texts().get("a#0") == "one"
+    reopened.drop_chunks(["a#0", "a#1"])
+    reopened.commit(forget=["a"])
+    assert (reopened.units(), reopened.count_chunks()) == ({}, 0)
     reopened.close()
 
 

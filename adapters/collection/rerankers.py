@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from adapters.pipeline.encoders import TextEncoder, join_outputs
+from adapters.collection.encoders import TextEncoder, join_outputs
 from late_interaction import maxsim
 from retrieval.errors import ConfigError
 from retrieval.fusion import Fusion

@@ -1,10 +1,11 @@
 """``retrieval index --ray``: the run's chunks are encoded by a Ray Data actor pool.
 
-The indexer prepares chunks as usual and hands them over a window (``RAY_WINDOW`` chunks,
-several batches) at a time. ``adapters.ray.encode_parts_with_ray`` encodes the window on the
-cluster - every actor holds the indexer's own ``Embedder`` for the index kind, so the vectors
-are those of a plain run - into embedding shards, one shard folder per component (``dense`` /
-``tokens`` / ``sparse``). The driver then streams the shards back in chunk order and adds them
+``RayBackend`` is the indexer's ``EncoderBackend`` for Ray. The indexer prepares chunks as
+usual and hands them over a window (``RAY_WINDOW`` chunks, several batches) at a time.
+``adapters.ray.encode_parts_with_ray`` encodes the window on the cluster - every actor
+builds the collection's own ``Encoder`` from its manifest, so the vectors are those of a
+plain run - into embedding shards, one shard folder per component (``dense`` / ``tokens`` /
+``sparse``). The driver then streams the shards back in chunk order and adds them
 batch by batch, saving at the same checkpoints with the same code as a plain run: the index,
 its metadata and its incremental state come out the same, and a later run with or without
 ``--ray`` sees nothing to redo.
@@ -32,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from adapters.indexing.backends import EMBED_SLICE, Piece
-from adapters.indexing.encode import Embedder, Encoded
+from adapters.collection.encoders import Encoded
+from adapters.collection.indexing.backends import EMBED_SLICE, ChunkEncoder, Piece
 from adapters.ray.encode import ActorPool
 from adapters.ray.encoder import EncodeFn
 from adapters.ray.parts import EncodedParts, PartShards, encode_parts_with_ray
@@ -57,24 +58,26 @@ SHARDS_FOLDER = ".ray-shards"
 
 @dataclass(frozen=True)
 class IndexEncoder:
-    """What each Ray actor runs: the indexer's ``Embedder`` (an ``adapters.ray`` encoder spec
-    returning ``EncodedParts``)."""
+    """What each Ray actor runs: the collection's ``Encoder``, rebuilt from its manifest (an
+    ``adapters.ray`` encoder spec returning ``EncodedParts``)."""
 
-    model: str
-    """Model folder or repo id (resolved on the worker)."""
-    kind: str
-    """Index kind: ``dense | sparse | multivector | hybrid``."""
+    config: dict[str, Any]
+    """The collection's ``PipelineConfig.to_dict()`` (model names resolved for workers)."""
+    spec: dict[str, Any]
+    """The manifest's encoder entry (representations, prompts, ...)."""
     device: str = "auto"
     """Worker device; Ray decides which GPU a GPU actor sees."""
 
     def load(self) -> EncodeFn:
-        from adapters.indexing.models import load_model
+        from adapters.collection.config import PipelineConfig
+        from adapters.collection.models import build_encoder
 
-        embedder = Embedder(load_model(self.model, self.device), self.kind)
-        vocab = int(embedder.llm.vocab_size) if self.kind == "sparse" else 0
+        config = PipelineConfig.from_mapping(self.config)
+        encoder = build_encoder(config, self.spec, self.device)
+        vocab = int(encoder.vocab_size)
 
         def run(texts: list[str]) -> EncodedParts:
-            encoded = embedder.documents(texts)
+            encoded = encoder.documents(texts)
             return EncodedParts(to_parts(encoded, vocab), encoded.n_tokens)
 
         return run  # type: ignore[return-value]
@@ -132,6 +135,29 @@ def check_ray_options(address: str, actors: int | None, device: str) -> None:
         raise ConfigError(msg)
 
 
+class RayBackend:
+    """``index_sources(..., backend=RayBackend("local", actors=2))``: encode on Ray.
+
+    ``address``: ``local`` (a cluster on this machine for this run), ``auto`` (the one
+    ``ray start --head`` runs here) or ``HOST:PORT`` / ``ray://HOST:10001``. ``shards``: a
+    scratch folder every worker can write (default: inside the collection).
+    """
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        actors: int | None = None,
+        shards: str | Path | None = None,
+        device: str = "auto",
+    ) -> None:
+        check_ray_options(address, actors, device)
+        self.address, self.actors, self.shards, self.device = address, actors, shards, device
+
+    def open(self, collection: Any, progress: bool) -> ChunkEncoder:
+        return RayEncoder.for_run(collection, self, progress)
+
+
 class RayEncoder:
     """Encodes windows of chunks on a Ray cluster (see the module docstring)."""
 
@@ -159,34 +185,29 @@ class RayEncoder:
         self._session: contextlib.ExitStack | None = None
 
     @classmethod
-    def for_run(
-        cls,
-        embedder: Embedder,
-        model: str,
-        index_dir: Path,
-        device: str,
-        address: str,
-        actors: int | None,
-        shards: str | Path | None,
-        progress: bool,
-    ) -> RayEncoder:
-        """Check that ``--ray`` can run with the other options, and build the encoder."""
-        if embedder.images:
+    def for_run(cls, collection: Any, backend: RayBackend, progress: bool) -> RayEncoder:
+        """Check that ``--ray`` can run on this collection, and build the encoder."""
+        if collection.manifest.encoder.get("images"):
             msg = (
                 "--ray encodes text chunks; this index's model embeds page images. Index "
                 "image corpora without --ray."
             )
             raise ConfigError(msg)
-        gpus = _GPUS[device]  # index_sources checked the options (check_ray_options)
-        local = Path(model).expanduser()
-        # Workers do not share the driver's working directory: give them an absolute path.
-        name = str(local.resolve()) if local.exists() else model
-        spec = IndexEncoder(name, embedder.kind, "auto" if gpus is None else device)
-        work = index_dir / SHARDS_FOLDER
-        if shards is not None:  # one scratch folder per index: runs on two indexes may share DIR
-            tag = hashlib.sha256(str(index_dir.resolve()).encode("utf-8")).hexdigest()[:12]
-            work = Path(shards) / f"retrieval-index-{tag}"
-        return cls(spec, address, actors, gpus, work, progress)
+        collection.encoder  # noqa: B018 - fails here, not on a worker, when it cannot load
+        gpus = _GPUS[backend.device]  # RayBackend checked the options
+        config = collection.config.to_dict()
+        for key in ("model", "sparse_model"):
+            # Workers do not share the driver's working directory: give them absolute paths.
+            local = Path(config[key]).expanduser() if config[key] else None
+            if local is not None and local.exists():
+                config[key] = str(local.resolve())
+        device = "auto" if gpus is None else backend.device
+        spec = IndexEncoder(config, dict(collection.manifest.encoder), device)
+        work = collection.path / SHARDS_FOLDER
+        if backend.shards is not None:  # one scratch folder per index: runs may share DIR
+            tag = hashlib.sha256(str(collection.path.resolve()).encode("utf-8")).hexdigest()[:12]
+            work = Path(backend.shards) / f"retrieval-index-{tag}"
+        return cls(spec, backend.address, backend.actors, gpus, work, progress)
 
     def __enter__(self) -> RayEncoder:
         self._ray = import_ray()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from adapters.pipeline import (
+from adapters.collection import (
     CrossEncoderReranker,
     DenseEncoder,
     MaxSimIndex,
@@ -120,14 +120,14 @@ def test_maxsim_index_is_exact_and_filtered(tmp_path: Path) -> None:
 
 
 # -- encoders and Pipeline on tiny checkpoints -------------------------------------------------
-def test_token_encoder_dense_is_the_mean_pooled_embedding(st_legacy_mean: Path) -> None:
+def test_token_encoder_dense_is_the_pooled_embedding(st_legacy_mean: Path) -> None:
     llm = LLM(str(st_legacy_mean), device="cpu")
     texts = list(DOCS.values())
     tokens = TokenEncoder(llm).encode_documents(texts)
     dense = DenseEncoder(llm).encode_documents(texts)["dense"]
     np.testing.assert_allclose(tokens["dense"], dense, atol=1e-5)
     assert len(tokens["multivector"]) == len(texts)
-    norms = torch.linalg.vector_norm(tokens["multivector"][0], dim=-1)
+    norms = torch.linalg.vector_norm(torch.as_tensor(tokens["multivector"][0]), dim=-1)
     assert torch.allclose(norms, torch.ones_like(norms), atol=1e-5)
 
 
@@ -139,7 +139,15 @@ def test_pipeline_first_stage_and_filter(st_legacy_mean: Path, kind: str) -> Non
     name = "dense" if kind == "dense" else "maxsim"
     everything = retriever.search(DOCS["b"], k=6)
     hits = retriever.search(DOCS["b"], k=6, filter={"group": 1})
-    assert everything[0].id == "b"  # the document itself is the best match of its own text
+    # The rerank stage is MaxSim of the model's own query / document token vectors, the
+    # query with the model's sentence-transformers query prompt ("query: ").
+    llm = LLM(str(st_legacy_mean), device="cpu")
+    query = llm.encode_queries(["query: " + DOCS["b"]], use_tqdm=False)[0]
+    direct = maxsim_reference(query, llm.encode_documents(list(DOCS.values()), use_tqdm=False))
+    best = int(torch.argmax(direct))
+    assert everything[0].id == list(DOCS)[best]
+    assert everything[0].scores["rerank"] == pytest.approx(float(direct[best]), abs=1e-4)
+    assert everything[0].metadata["text"] == list(DOCS.values())[best]  # the chunk's text
     assert len(hits) == 2
     assert all(h.metadata["group"] == 1 for h in hits)
     assert all(set(h.scores) == {name, "rerank"} for h in hits)
@@ -156,8 +164,9 @@ def test_hybrid_pipeline_save_open(st_legacy_mean: Path, splade: str, tmp_path: 
         rerank=(RerankConfig("dense", top_n=3, name="dense-rerank"),),
     )
     pipe = Pipeline(config, path=tmp_path / "idx")
-    assert [p.name for p in pipe.parts] == ["dense", "sparse", "maxsim"]
-    assert pipe.parts[0].encoder is pipe.parts[2].encoder  # dense + tokens: one pass
+    assert [p.stage for p in pipe.parts] == ["dense", "sparse", "maxsim"]
+    assert pipe.encoder.kinds == ("dense", "sparse", "multivector")
+    assert pipe.encoder.one_pass  # dense + tokens: one pass (sparse from the SPLADE model)
     pipe.add(list(DOCS), list(DOCS.values()), META)
     pipe.save()
     hits = pipe.retriever.search("supersonic shock waves", k=3, filter={"n": {"$lt": 5}})
@@ -182,12 +191,22 @@ def test_candidate_reranker_fuses_and_keeps_every_score(st_legacy_mean: Path) ->
     reranker = pipe.candidate_reranker()
     candidates = [Hit("a", 3.0, {"n": 0}), Hit("b", 2.0, {"n": 1}), Hit("d", 1.0, {"n": 3})]
     hits = reranker.rerank(DOCS["d"], candidates, filter={"n": {"$gt": 0}}, source="bm25")
-    assert hits[0].id == "d"
     assert {h.id for h in hits} == {"b", "d"}
     top = hits[0]
     assert set(top.scores) == {"bm25", "dense", "maxsim", "rrf"}
-    # d is first by both dense and maxsim among the 2 candidates: RRF = 2 / (60 + 1).
-    assert top.scores["rrf"] == pytest.approx(2 / 61)
+    # The model's own scores of the two survivors (query prompt "query: "), fused by RRF.
+    llm = LLM(str(st_legacy_mean), device="cpu")
+    query, texts = "query: " + DOCS["d"], [DOCS["b"], DOCS["d"]]
+    vectors = np.asarray([o.outputs.embedding for o in llm.embed([query, *texts])])
+    dense = vectors[1:] @ vectors[0]
+    tokens = maxsim_reference(llm.encode_queries([query])[0], llm.encode_documents(texts))
+    ranks = [np.argsort(-np.asarray(s)).argsort() + 1 for s in (dense, tokens.numpy())]
+    rrf = sum(1 / (60 + r) for r in ranks)
+    order = ["b", "d"] if rrf[0] >= rrf[1] else ["d", "b"]
+    assert [h.id for h in hits] == order
+    assert [h.scores["rrf"] for h in hits] == pytest.approx(sorted(rrf, reverse=True))
+    want = dict(zip("bd", dense.tolist(), strict=True))
+    assert {h.id: h.scores["dense"] for h in hits} == pytest.approx(want, abs=1e-5)
 
 
 def test_score_fusion_reranker_by_hand() -> None:
@@ -231,7 +250,7 @@ def test_bge_m3_hybrid_is_one_forward_pass(tmp_path: Path, monkeypatch: pytest.M
     pipe = Pipeline(
         PipelineConfig(pipeline="hybrid", model=str(folder), hf_overrides=overrides, device="cpu")
     )
-    assert [p.name for p in pipe.parts] == ["dense", "sparse", "maxsim"]
+    assert [p.stage for p in pipe.parts] == ["dense", "sparse", "maxsim"]
     llm = pipe.llm(str(folder), None)
     calls: list[int] = []
     original = llm.embed_hybrid
@@ -270,4 +289,6 @@ def test_plaid_plugs_in_as_the_multivector_index(st_legacy_mean: Path, tmp_path:
     hits = plaid.search(DOCS["e"], k=3, filter={"group": 0})
     assert hits
     assert all(h.metadata["group"] == 0 for h in hits)
-    assert hits[0].id == exact.search(DOCS["e"], k=1, filter={"group": 0})[0].id
+    # 4-bit residuals: the same three documents as exact MaxSim, scores within quantization
+    want = {h.id: h.score for h in exact.search(DOCS["e"], k=3, filter={"group": 0})}
+    assert {h.id: h.score for h in hits} == pytest.approx(want, abs=0.25)

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-import adapters.indexing.build as build
-from adapters.indexing import DocumentIndex
-from adapters.indexing.build import index_sources
-from tests.adapters.indexing_helpers import assert_same_index, write_corpus
+import adapters.collection.indexing.build as build
+from adapters.collection import Collection
+from adapters.collection.indexing.build import index_sources
+from tests.adapters.collection.helpers import assert_same_index, write_corpus
 
 WORDS = "cat dog man food park ball mat bread cheese wing air flow".split()
 
@@ -28,13 +28,13 @@ def _many_files(folder: Path, n: int = 40) -> Path:
 def _count_saves(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Record the index size at every save."""
     sizes: list[int] = []
-    original = DocumentIndex.save
+    original = Collection.save
 
-    def save(self: DocumentIndex) -> None:
+    def save(self: Collection, *args: Any, **kwargs: Any) -> None:
         sizes.append(len(self))
-        original(self)
+        original(self, *args, **kwargs)
 
-    monkeypatch.setattr(DocumentIndex, "save", save)
+    monkeypatch.setattr(Collection, "save", save)
     return sizes
 
 
@@ -73,7 +73,7 @@ def test_a_failure_between_checkpoints_is_redone_by_the_next_run(
     monkeypatch.setattr(build, "_add_batch", failing)
     with pytest.raises(RuntimeError, match="injected"):
         index_sources([folder], tmp_path / "index", **options)
-    half = DocumentIndex.open(tmp_path / "index")
+    half = Collection.open(tmp_path / "index")
     try:
         saved = len(half)
         done = half.state.count_done()

@@ -25,14 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapters.indexing.backends import ChunkEncoder, Feed, check_encoder_options, make_encoder
-from adapters.indexing.chunking import check_chunking, chunk_text
-from adapters.indexing.encode import Embedder, check_kind, is_vision_model
-from adapters.indexing.models import load_model
-from adapters.indexing.pipeline_toml import index_fields, read_pipeline
-from adapters.indexing.readers import UnreadableFileError
-from adapters.indexing.sources import Document, Unit, check_sources, scan_sources
-from adapters.indexing.store import DocumentIndex, IndexSettings, writer_lock
+from adapters.collection.collection import Collection
+from adapters.collection.format import writer_lock
+from adapters.collection.indexing.backends import ChunkEncoder, EncoderBackend, Feed, LocalEncoder
+from adapters.collection.indexing.chunking import chunk_text
+from adapters.collection.indexing.readers import UnreadableFileError
+from adapters.collection.indexing.setup import IndexOptions, migrate_old, open_or_create
+from adapters.collection.indexing.sources import Document, Unit, check_sources, scan_sources
 from retrieval.errors import ConfigError, IndexCorruptError
 
 logger = logging.getLogger(__name__)
@@ -66,6 +65,8 @@ class IndexReport:
     execution: dict[str, Any] = field(default_factory=dict)
     """How the chunks were encoded: ``{"encoder": "local", "device"}`` or ``{"encoder":
     "ray", "address", "actors", "gpus_per_actor", "windows", "shards", "shard_size"}``."""
+    migrated: str | None = None
+    """What a 0.1 folder converted to a collection by this run was (None: nothing)."""
 
 
 @dataclass
@@ -90,86 +91,67 @@ def index_sources(
     device: str = "auto",
     progress: bool = True,
     config: str | Path | None = None,
-    ray: str | None = None,
-    ray_actors: int | None = None,
-    ray_shards: str | Path | None = None,
+    page_images: int | None = None,
+    backend: EncoderBackend | None = None,
 ) -> IndexReport:
-    """Bring the index at ``index_dir`` in line with ``sources`` (see the module docstring).
+    """Bring the collection at ``index_dir`` in line with ``sources`` (module docstring).
 
-    ``model`` / ``kind`` / chunking default to the index's own settings, or for a new index
-    to the embedded all-MiniLM-L6-v2, ``hybrid`` and 200-token chunks overlapping by 40.
-    ``batch_size`` is the number of chunks embedded and added together (saved at
-    checkpoints). ``config`` is a pipeline TOML (``adapters.indexing.pipeline_toml``);
-    explicit arguments override it.
-    ``ray`` (``local``, ``auto`` or a cluster address) encodes the chunks with a Ray Data
-    actor pool of ``ray_actors`` actors writing shards under ``ray_shards``
-    (``adapters.indexing.ray_backend``); the index comes out as without it.
+    ``model`` / ``kind`` / chunking default to the collection's own settings, or for a new
+    one to the embedded all-MiniLM-L6-v2, ``hybrid`` (``multivector`` for an image model)
+    and 200-token chunks overlapping by 40. ``batch_size`` is the number of chunks embedded
+    and added together (saved at checkpoints). ``config`` is a pipeline TOML; explicit
+    arguments override it. ``backend`` encodes elsewhere (``adapters.ray.RayBackend``);
+    the collection comes out the same. A 0.1 index folder is converted first.
     """
     started = time.perf_counter()
     if batch_size < 1:
         msg = f"batch size must be a positive number of chunks; got {batch_size}."
         raise ConfigError(msg)
     check_sources(list(sources))
-    check_encoder_options(ray, ray_actors, ray_shards, device)
-    run = _Run(model, kind, chunk_tokens, chunk_overlap, batch_size, device, progress, config,
-               ray, ray_actors, ray_shards)  # fmt: skip
-    with writer_lock(Path(index_dir)):
-        report = _run(sources, Path(index_dir), run)
+    options = IndexOptions(model, kind, chunk_tokens, chunk_overlap, config, page_images)
+    folder = Path(index_dir)
+    with writer_lock(folder):
+        migrated = migrate_old(folder)
+        collection = open_or_create(folder, options, device)
+        try:
+            report = _run(sources, collection, batch_size, device, progress, backend)
+        finally:
+            collection.close()
+    report.migrated = migrated
+    for reason in report.skipped:
+        logger.warning("skipped %s", reason)
     report.seconds = time.perf_counter() - started
     return report
 
 
-@dataclass(frozen=True)
-class _Run:
-    """The options of one ``index_sources`` call (see its docstring)."""
-
-    model: str | None
-    kind: str | None
-    chunk_tokens: int | None
-    chunk_overlap: int | None
-    batch_size: int
-    device: str
-    progress: bool
-    config: str | Path | None
-    ray: str | None
-    ray_actors: int | None
-    ray_shards: str | Path | None
-
-
-def _run(sources: Sequence[str | Path], index_dir: Path, run: _Run) -> IndexReport:
-    model, kind, extra = run.model, run.kind, {}
-    if run.config is not None:
-        extra = index_fields(read_pipeline(run.config))
-        model, kind = model or extra.pop("model"), kind or extra.pop("kind")
-        extra.pop("model", None)
-        extra.pop("kind", None)
-    index = _open_or_create(
-        Path(index_dir), model, kind, run.chunk_tokens, run.chunk_overlap, run.device, extra
+def _run(
+    sources: Sequence[str | Path],
+    collection: Collection,
+    batch_size: int,
+    device: str,
+    progress: bool,
+    backend: EncoderBackend | None,
+) -> IndexReport:
+    scan = scan_sources(list(sources), images=bool(collection.manifest.encoder.get("images")))
+    report = IndexReport(ignored=scan.ignored, skipped=list(scan.skipped))
+    encoder = collection.encoder
+    chunk_encoder = (
+        LocalEncoder(encoder, device) if backend is None else backend.open(collection, progress)
     )
-    try:
-        scan = scan_sources(list(sources), images=index.settings.images)
-        report = IndexReport(ignored=scan.ignored, skipped=list(scan.skipped))
-        embedder = Embedder(load_model(index.settings.model, run.device), index.settings.kind)
-        encoder = make_encoder(embedder, index.settings.model, index.path, run.device, run.ray,
-                               run.ray_actors, run.ray_shards, run.progress)  # fmt: skip
-        with encoder:
-            known = index.state.units()
-            keys = {unit.key for unit in scan.units}
-            gone = [key for key in known if key not in keys]
-            todo = [u for u in scan.units if not _current(known.get(u.key), u.digest)]
-            report.unchanged = len(scan.units) - len(todo)
-            if gone:
-                index.delete([i for key in gone for i in known[key].all_ids()])
-                index.save()
-                index.state.forget(gone)
-                report.removed = len(gone)
-            _index_units(index, embedder, encoder, todo, known, run, report)
-            report.total_chunks = len(index)
-        report.execution = encoder.describe()
-    finally:
-        index.close()
-    for reason in report.skipped:
-        logger.warning("skipped %s", reason)
+    with chunk_encoder:
+        known = collection.state.units()
+        keys = {unit.key for unit in scan.units}
+        gone = [key for key in known if key not in keys]
+        todo = [u for u in scan.units if not _current(known.get(u.key), u.digest)]
+        report.unchanged = len(scan.units) - len(todo)
+        if gone:
+            collection.delete([i for key in gone for i in known[key].all_ids()])
+            collection.save(forget=gone)
+            report.removed = len(gone)
+        _index_units(collection, chunk_encoder, todo, known, batch_size, progress, report)
+        report.total_chunks = len(collection)
+    collection.sweep_pages()
+    report.execution = chunk_encoder.describe()
     return report
 
 
@@ -177,59 +159,13 @@ def _current(state: Any, digest: str) -> bool:
     return state is not None and state.done and state.digest == digest
 
 
-def _open_or_create(
-    path: Path,
-    model: str | None,
-    kind: str | None,
-    chunk_tokens: int | None,
-    chunk_overlap: int | None,
-    device: str,
-    extra: dict[str, Any],
-) -> DocumentIndex:
-    if DocumentIndex.exists(path):
-        index = DocumentIndex.open(path)
-        _check_same(index, "model", model, "--model")
-        _check_same(index, "kind", kind, "--kind")
-        _check_same(index, "chunk_tokens", chunk_tokens, "--chunk-tokens")
-        _check_same(index, "chunk_overlap", chunk_overlap, "--chunk-overlap")
-        for name in ("dense_index", "multivector_index", "plaid"):
-            _check_same(index, name, extra.get(name), "--config")
-        return index
-    from encoders.resolve import DEFAULT_MODEL
-
-    model = model or DEFAULT_MODEL
-    llm = load_model(model, device)
-    images = is_vision_model(llm)
-    kind = check_kind(kind or ("multivector" if images else "hybrid"))
-    size = chunk_tokens or min(200, llm.max_model_len - 2)
-    overlap = size // 5 if chunk_overlap is None else chunk_overlap
-    check_chunking(size, overlap, llm.max_model_len)
-    embedder = Embedder(llm, kind)
-    vocab = int(llm.vocab_size) if kind == "sparse" else 0
-    settings = IndexSettings(
-        model, kind, size, overlap, embedder.dim, vocab, embedder.one_pass, images, **extra
-    )
-    return DocumentIndex.create(path, settings)
-
-
-def _check_same(index: DocumentIndex, name: str, wanted: Any, flag: str) -> None:
-    have = getattr(index.settings, name)
-    if wanted is not None and wanted != have:
-        msg = (
-            f"The index at {index.path} was built with {name} {have!r}, not {wanted!r}. Drop "
-            f"{flag} to keep using {have!r}, or build a new index in another folder "
-            "(vectors of different settings cannot be mixed)."
-        )
-        raise ConfigError(msg)
-
-
 def _index_units(
-    index: DocumentIndex,
-    embedder: Embedder,
+    collection: Collection,
     encoder: ChunkEncoder,
     todo: list[Unit],
     known: dict[str, Any],
-    run: _Run,
+    batch_size: int,
+    progress: bool,
     report: IndexReport,
 ) -> None:
     """Prepare units into batches of about ``batch_size`` chunks, encode them a window
@@ -237,38 +173,37 @@ def _index_units(
     checkpoints (module doc)."""
     if not todo:
         return
-    tokenizer = embedder.llm.get_tokenizer()
+    tokenizer = collection.encoder.llm.get_tokenizer()
     pause = float(os.environ.get(PAUSE_ENV, "0") or 0)
     unsaved = _Unsaved()
-    with _Progress(len(todo), run.progress, report) as bar:
-        batches = _batches(todo, tokenizer, index.settings, run.batch_size, report, bar)
+    with _Progress(len(todo), progress, report) as bar:
+        batches = _batches(todo, tokenizer, collection, batch_size, report, bar)
         for window in _windows(batches, encoder.window):
             ids = [i for batch, _ in window for p in batch for i in p.ids]
             texts = [t for batch, _ in window for p in batch for t in p.texts]
             feed = Feed(encoder.encode(ids, texts))
             for batch, full in window:
-                _add_batch(index, feed, batch, known, report, bar, unsaved)
-                if unsaved.chunks >= max(run.batch_size, CHECKPOINT_GROWTH * len(index)):
-                    _checkpoint(index, unsaved)
+                _add_batch(collection, feed, batch, known, report, bar, unsaved)
+                if unsaved.chunks >= max(batch_size, CHECKPOINT_GROWTH * len(collection)):
+                    _checkpoint(collection, unsaved)
                     if pause and full:
                         time.sleep(pause)
-        _checkpoint(index, unsaved)
+        _checkpoint(collection, unsaved)
 
 
 @dataclass
 class _Unsaved:
-    """Batches added to the indexes since the last checkpoint: their units are pending in the
-    state until ``_checkpoint`` saves the indexes and then marks them done."""
+    """Batches added since the last checkpoint: their units are pending in the state until
+    ``_checkpoint`` saves the collection and marks them done in the same commit."""
 
     done: dict[str, tuple[str, list[str], int]] = field(default_factory=dict)
     chunks: int = 0
 
 
-def _checkpoint(index: DocumentIndex, unsaved: _Unsaved) -> None:
+def _checkpoint(collection: Collection, unsaved: _Unsaved) -> None:
     if not unsaved.done:
         return
-    index.save()
-    index.state.finish(unsaved.done)
+    collection.save(done=unsaved.done)
     unsaved.done, unsaved.chunks = {}, 0
 
 
@@ -279,14 +214,14 @@ _Batch = tuple[list["_Prepared"], bool]
 def _batches(
     todo: list[Unit],
     tokenizer: Any,
-    settings: IndexSettings,
+    collection: Collection,
     batch_size: int,
     report: IndexReport,
     bar: _Progress,
 ) -> Iterator[_Batch]:
     batch: list[_Prepared] = []
     for unit in todo:
-        prepared = _prepare(unit, tokenizer, settings, report)
+        prepared = _prepare(unit, tokenizer, collection, report)
         if prepared is None:
             bar.advance(1)
             continue
@@ -338,13 +273,15 @@ class _Progress:
 
 
 def _prepare(
-    unit: Unit, tokenizer: Any, settings: IndexSettings, report: IndexReport
+    unit: Unit, tokenizer: Any, collection: Collection, report: IndexReport
 ) -> _Prepared | None:
     try:
         documents = unit.load()
     except UnreadableFileError as err:
         report.skipped.append(str(err))
         return None
+    chunking = collection.manifest.chunking or {}
+    size, overlap = chunking.get("chunk_tokens", 200), chunking.get("chunk_overlap", 40)
     out = _Prepared(unit, [], [], [])
     for doc in documents:
         if doc.image is not None:  # a page image for a multi-modal model: one item, no text
@@ -354,27 +291,31 @@ def _prepare(
                 meta["page"] = doc.page
             out.metadata.append(meta)
             continue
-        for chunk in chunk_text(doc.text, tokenizer, settings.chunk_tokens, settings.chunk_overlap):
+        for chunk in chunk_text(doc.text, tokenizer, size, overlap):
             out.texts.append(chunk.text)
             out.tokens += chunk.n_tokens
-            out.metadata.append(_chunk_metadata(doc, chunk.start, chunk.end, chunk.text))
+            out.metadata.append(_chunk_metadata(doc, chunk.start, chunk.end))
     n = len(out.texts)
     out.ids = [unit.doc_id] if n == 1 else [f"{unit.doc_id}#{i}" for i in range(n)]
-    for i, meta in enumerate(out.metadata):
+    for i, (chunk_id, item, meta) in enumerate(zip(out.ids, out.texts, out.metadata, strict=True)):
         meta["chunk"] = i
+        if not isinstance(item, str):
+            thumbnail = collection.save_page_image(chunk_id, item)
+            if thumbnail is not None:
+                meta["thumbnail"] = thumbnail
     return out
 
 
-def _chunk_metadata(doc: Document, start: int, end: int, text: str) -> dict[str, Any]:
+def _chunk_metadata(doc: Document, start: int, end: int) -> dict[str, Any]:
     meta = dict(doc.metadata)
-    meta.update(doc_id=doc.id, start=start, end=end, text=text)
+    meta.update(doc_id=doc.id, start=start, end=end)
     if doc.page is not None:
         meta["page"] = doc.page
     return meta
 
 
 def _add_batch(
-    index: DocumentIndex,
+    collection: Collection,
     feed: Feed,
     batch: list[_Prepared],
     known: dict[str, Any],
@@ -383,11 +324,12 @@ def _add_batch(
     unsaved: _Unsaved,
 ) -> None:
     """Add one batch: pending ids -> drop old chunks -> add new (saved at the checkpoint)."""
-    index.state.begin({p.unit.key: p.ids for p in batch})
+    collection.state.begin({p.unit.key: p.ids for p in batch})
     stale = [i for p in batch if p.unit.key in known for i in known[p.unit.key].all_ids()]
     if stale:
-        index.delete(stale)
+        collection.delete(stale)
     ids = [i for p in batch for i in p.ids]
+    texts = [t for p in batch for t in p.texts]
     metadata = [m for p in batch for m in p.metadata]
     # Units are counted done once their last chunk is embedded.
     ends = list(itertools.accumulate(len(p.ids) for p in batch))
@@ -397,7 +339,7 @@ def _add_batch(
         if piece_ids != ids[start:stop]:
             msg = f"The encoder returned chunk {piece_ids[0]!r} out of order; re-run the command."
             raise IndexCorruptError(msg)
-        index.add(piece_ids, encoded, metadata[start:stop])
+        collection.add(piece_ids, texts[start:stop], metadata[start:stop], encoded=encoded)
         report.tokens += encoded.n_tokens
         finished = sum(1 for end in ends if end <= stop)
         bar.embedded(encoded.n_tokens, finished - counted)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adapters.indexing.readers import (
+from adapters.collection.indexing.readers import (
     FOLDER_SUFFIXES,
     IMAGE_SUFFIXES,
     PDF_SUFFIXES,

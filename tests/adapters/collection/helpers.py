@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 def write_pdf(path: Path, pages: list[str]) -> Path:
@@ -62,25 +63,36 @@ def write_long_corpus(folder: Path, n: int = 8) -> Path:
     return write_corpus(folder, docs)
 
 
+def parts(collection: Any) -> dict[str, Any]:
+    """A collection's indexes by component name (``dense``, ``sparse``, ``tokens``)."""
+    return {part.name: part.index for part in collection.parts}
+
+
 def assert_same_index(a: Path, b: Path, atol: float = 1e-5) -> None:
-    """Two document indexes hold the same chunks: ids, metadata, incremental state, and
+    """Two collections hold the same chunks: ids, text, metadata, incremental state, and
     vectors (compared through the scores of random queries against every chunk)."""
     import numpy as np
 
-    from adapters.indexing import DocumentIndex
+    from adapters.collection import Collection
 
-    left, right = DocumentIndex.open(a), DocumentIndex.open(b)
+    left, right = Collection.open(a), Collection.open(b)
     try:
-        assert left.settings == right.settings
+        assert left.config == right.config
+        assert left.manifest.encoder == right.manifest.encoder
+        assert left.manifest.chunking == right.manifest.chunking
         assert left.state.units() == right.state.units()
+        ids = sorted(left.state.ids())
+        assert ids == sorted(right.state.ids())
+        assert left.documents(ids) == right.documents(ids)
         rng = np.random.default_rng(0)
-        dim = left.settings.dim
-        for name, part in left.parts.items():
+        right_parts = parts(right)
+        for name, part in parts(left).items():
+            dim = part.dim if name == "tokens" else part.config.dim
             for _ in range(3):
                 shape = (dim,) if name == "dense" else (3, dim)
                 query = rng.standard_normal(shape).astype(np.float32)
                 hits_a = {h.id: h for h in part.search(query, k=10_000)}
-                hits_b = {h.id: h for h in right.parts[name].search(query, k=10_000)}
+                hits_b = {h.id: h for h in right_parts[name].search(query, k=10_000)}
                 assert sorted(hits_a) == sorted(hits_b)
                 for chunk_id, hit in hits_a.items():
                     assert abs(hit.score - hits_b[chunk_id].score) <= atol, (name, chunk_id)

@@ -1,24 +1,24 @@
 """Where an indexing run's chunks are encoded: the one seam between ``retrieval index`` and
 ``retrieval index --ray``.
 
-The indexer (``adapters.indexing.build``) prepares chunks, then asks a ``ChunkEncoder`` for
-their vectors as a stream of pieces in chunk order, and adds them batch by batch (saving at
-checkpoints) through the same code whichever encoder produced them - so state, metadata,
-snippets and crash safety do not depend on the encoder.
+The indexer (``adapters.collection.indexing.build``) prepares chunks, then asks a
+``ChunkEncoder`` for their vectors as a stream of pieces in chunk order, and adds them batch
+by batch (saving at checkpoints) through the same code whichever encoder produced them - so
+state, metadata, snippets and crash safety do not depend on the encoder.
 
-* ``LocalEncoder``: this process, one ``Embedder`` call per ``EMBED_SLICE`` chunks, lazily
+* ``LocalEncoder``: this process, one ``Encoder`` call per ``EMBED_SLICE`` chunks, lazily
   (one batch at a time).
-* ``adapters.indexing.ray_backend.RayEncoder``: a window of many batches is encoded
-  at once by a Ray Data actor pool into embedding shards, which the stream then reads back.
+* An ``EncoderBackend`` opens another for a run: ``adapters.ray.RayBackend`` encodes a
+  window of many batches at once on a Ray Data actor pool into embedding shards, which the
+  stream then reads back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, Protocol
 
-from adapters.indexing.encode import Embedder, Encoded, slice_encoded
+from adapters.collection.encoders import Encoded, Encoder, slice_encoded
 from retrieval.errors import ConfigError
 
 EMBED_SLICE = 64
@@ -48,19 +48,27 @@ class ChunkEncoder(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
+class EncoderBackend(Protocol):
+    """Makes the ``ChunkEncoder`` of one indexing run (checks its options when built)."""
+
+    def open(self, collection: Any, progress: bool) -> ChunkEncoder:
+        """The encoder for a run over ``collection`` (an ``adapters.collection.Collection``)."""
+        ...
+
+
 class LocalEncoder:
-    """Encodes in this process with the run's ``Embedder``."""
+    """Encodes in this process with the collection's ``Encoder``."""
 
     window = 0
 
-    def __init__(self, embedder: Embedder, device: str) -> None:
-        self.embedder = embedder
+    def __init__(self, encoder: Encoder, device: str) -> None:
+        self.encoder = encoder
         self.device = device
 
     def encode(self, ids: list[str], texts: list[Any]) -> Iterator[Piece]:
         for start in range(0, len(texts), EMBED_SLICE):
             stop = start + EMBED_SLICE
-            yield ids[start:stop], self.embedder.documents(texts[start:stop])
+            yield ids[start:stop], self.encoder.documents(texts[start:stop])
 
     def describe(self) -> dict[str, Any]:
         return {"encoder": "local", "device": self.device}
@@ -70,40 +78,6 @@ class LocalEncoder:
 
     def __exit__(self, *exc: object) -> None:
         return None
-
-
-def check_encoder_options(
-    ray: str | None, ray_actors: int | None, ray_shards: str | Path | None, device: str
-) -> None:
-    """Refuse option mixes before anything is read or written."""
-    if ray is None:
-        for flag, value in (("--ray-actors", ray_actors), ("--ray-shards", ray_shards)):
-            if value is not None:
-                msg = f"{flag} applies to Ray encoding only; add --ray ADDRESS (or --ray local)."
-                raise ConfigError(msg)
-        return
-    from adapters.indexing.ray_backend import check_ray_options
-
-    check_ray_options(ray, ray_actors, device)
-
-
-def make_encoder(
-    embedder: Embedder,
-    model: str,
-    index_dir: Path,
-    device: str,
-    ray: str | None,
-    ray_actors: int | None,
-    ray_shards: str | Path | None,
-    progress: bool,
-) -> ChunkEncoder:
-    """``LocalEncoder``, or ``RayEncoder`` when ``ray`` (an address) is given."""
-    if ray is None:
-        return LocalEncoder(embedder, device)
-    from adapters.indexing.ray_backend import RayEncoder
-
-    return RayEncoder.for_run(embedder, model, index_dir, device, ray, ray_actors, ray_shards,
-                              progress)  # fmt: skip
 
 
 class Feed:
