@@ -108,9 +108,20 @@ def main() -> None:
     parser.add_argument("--no-plaid", action="store_true")
     parser.add_argument("--plaid-only", action="store_true", help="only the PLAID rows")
     parser.add_argument("--json-out", type=Path)
+    parser.add_argument(
+        "--fusion",
+        action="store_true",
+        help="the fusion / cascade study (fusion_grid.py) on cranfield and trec-dl19 instead",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.fusion:
+        from fusion_grid import build_views, markdown, study
+
+        tok, spl = load_encoders()
+        print(markdown(study(build_views(SHARED_DATA, args.cache, tok, spl), args.json_out)))
+        return
     ds = load_beir(SHARED_DATA / "cranfield")
     tok, spl = load_encoders()
     tok_docs, _ = encode_cached(tok, "cranfield-minilm-tokens", ds.doc_texts, args.cache)

@@ -86,6 +86,20 @@ def maxsim_matrix(
     return _score(tokens, docs, reduce, chunk_tokens)
 
 
+def gather_documents(
+    tokens: np.ndarray, offsets: np.ndarray, rows: np.ndarray
+) -> MultiVectorEmbeddings:
+    """Documents ``rows`` of a packed ``(total_tokens, dim)`` array (document ``i`` is
+    ``tokens[offsets[i]:offsets[i + 1]]``) as a new packed container, in the order given: the
+    candidates a reranker scores, copied once (one fancy-indexing gather)."""
+    starts, lengths = offsets[rows], offsets[rows + 1] - offsets[rows]
+    ends = np.cumsum(lengths)
+    index = np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64)
+    index += np.repeat(starts - (ends - lengths), lengths)
+    packed = np.concatenate([[0], ends]).astype(np.int64)
+    return MultiVectorEmbeddings(torch.from_numpy(tokens[index]), torch.from_numpy(packed))
+
+
 def maxsim_reference(
     query: QueryLike, documents: DocumentsLike, reduce: Reduce = "sum"
 ) -> torch.Tensor:

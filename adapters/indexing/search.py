@@ -1,10 +1,10 @@
 """Searching a document index with ``retrieval.Retriever``.
 
-Each component of the index is a first stage (``dense``, ``maxsim`` for the token vectors,
-``sparse``), all sharing the index's query encoder, so a hybrid query runs the model once.
-Several stages are fused (RRF with k = 60 unless the index's pipeline TOML says otherwise);
-rerank stages come from that TOML (``[[rerank]]``) or from ``rerank=MODEL`` (a cross-encoder
-over the stored chunk texts).
+The index's components (``dense``, ``maxsim`` for the token vectors, ``sparse``) make the
+default hybrid of ``retrieval.hybrid`` (dense / sparse candidates rescored by MaxSim, scores
+fused; the index's pipeline TOML may name another fusion), all sharing the index's query
+encoder, so a hybrid query runs the model once. Rerank stages come from that TOML
+(``[[rerank]]``) or from ``rerank=MODEL`` (a cross-encoder over the stored chunk texts).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from adapters.indexing.models import load_model
 from adapters.indexing.store import DocumentIndex
 from retrieval.errors import ConfigError
 from retrieval.filters import Filter
-from retrieval.fusion import Fusion
+from retrieval.hybrid import DEFAULT_HYBRID, HybridPart, fusion_from, hybrid_retriever
 from retrieval.retriever import RankedHit, Retriever
-from retrieval.stages import IndexStage, RerankStage
+from retrieval.stages import RerankStage
 
 STAGES = {
     "dense": ("dense", "dense"),
@@ -51,15 +51,13 @@ class Searcher:
         rerank stages of ``options`` (default: the index's pipeline settings), or a
         ``rerank`` cross-encoder over the best ``rerank_depth`` candidates of each stage."""
         options = self.index.settings.search if options is None else options
-        depth = rerank_depth if rerank else int(options.get("depth", 100))
-        stages = [
-            IndexStage(STAGES[name][0], self.embedder, part, STAGES[name][1], depth)
+        depth = rerank_depth if rerank else int(options.get("depth", DEFAULT_HYBRID.depth))
+        parts = [
+            HybridPart(STAGES[name][0], self.embedder, part, STAGES[name][1])
             for name, part in self.index.parts.items()
         ]
-        fusion = Fusion(
-            options.get("fusion", "rrf"),
-            rrf_k=float(options.get("rrf_k", 60.0)),
-            weights=options.get("weights", {}),
+        fusion = fusion_from(
+            options.get("fusion"), rrf_k=options.get("rrf_k"), weights=options.get("weights")
         )
         if rerank:
             from adapters.pipeline import CrossEncoderReranker
@@ -68,7 +66,7 @@ class Searcher:
             stages_after = [RerankStage("cross-encoder", reranker)]
         else:
             stages_after = [self._rerank_stage(raw) for raw in options.get("rerank", [])]
-        return Retriever(stages, fusion=fusion, rerank=stages_after)
+        return hybrid_retriever(parts, depth=depth, fusion=fusion, rerank=stages_after)
 
     def search(
         self,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -69,6 +70,17 @@ class RetrievalRetriever(BaseRetriever):
             raise ConfigError(msg)
         compile_filter(self.filter)  # a bad filter fails at construction, not at first use
         return self
+
+    @classmethod
+    def from_index(
+        cls, path: str | os.PathLike[str], *, device: str = "auto", **kwargs: Any
+    ) -> RetrievalRetriever:
+        """Over a folder built by ``retrieval index``, searched as ``retrieval search``
+        searches it (a hybrid index: the default hybrid of ``retrieval.hybrid``); each
+        document's text is the chunk text the index stores. ``kwargs``: ``k``, ``filter``."""
+        from adapters.indexing import Searcher
+
+        return cls(retriever=Searcher.open(str(path), device=device).retriever(), **kwargs)
 
     def _get_relevant_documents(
         self,

@@ -13,9 +13,10 @@ First stages by ``config.pipeline`` (stage names label the scores on hits):
 * ``sparse``: ``sparse`` = ``LLM.embed_sparse`` (SPLADE) in a ``SparseIndex``;
 * ``multivector``: ``maxsim`` = token embeddings in a ``MaxSimIndex`` (exact) or a
   ``late_interaction.PlaidIndex`` (``multivector_index = "plaid"``);
-* ``hybrid``: all three, fused (RRF by default). BGE-M3 gives them from one forward pass;
-  otherwise ``model``'s token states give ``dense`` and ``maxsim`` (one pass) and
-  ``sparse_model`` gives ``sparse``.
+* ``hybrid``: ``retrieval.hybrid.DEFAULT_HYBRID`` over all three: ``dense`` (and ``sparse``)
+  candidates, rescored by ``maxsim``, every score fused (agreement-weighted z-scores).
+  BGE-M3 gives them from one forward pass; otherwise ``model``'s token states give ``dense``
+  and ``maxsim`` (one pass) and ``sparse_model`` gives ``sparse``.
 
 Models are loaded once per (name, max length) and encoders shared, so a rerank stage that
 uses the first stage's encoder adds no second pass over the documents.
@@ -43,13 +44,13 @@ from adapters.pipeline.rerankers import (
     CrossEncoderReranker,
     DocumentEmbeddings,
     EmbeddingReranker,
-    ScoreFusionReranker,
 )
 from retrieval.errors import ConfigError, IndexNotFoundError
 from retrieval.fusion import Fusion
+from retrieval.hybrid import HybridPart, fusion_from, hybrid_reranker, hybrid_retriever
 from retrieval.protocols import Index
 from retrieval.retriever import Retriever
-from retrieval.stages import IndexStage, RerankStage
+from retrieval.stages import RerankStage
 
 CONFIG_FILE = "pipeline.json"
 TEXTS_FILE = "texts.jsonl"
@@ -229,26 +230,21 @@ class Pipeline:
         if missing:
             msg = f"Stages {missing} have no index yet: add documents first."
             raise ConfigError(msg)
-        stages = [
-            IndexStage(p.name, p.encoder, p.index, p.kind, self.config.depth)
-            for p in self.parts
-            if p.index is not None
-        ]
-        return Retriever(stages, fusion=self._fusion(), rerank=self._rerank)
+        parts = [HybridPart(p.name, p.encoder, p.index, p.kind) for p in self.parts]
+        return hybrid_retriever(
+            parts, depth=self.config.depth, fusion=self._fusion(), rerank=self._rerank
+        )
 
     def candidate_reranker(self) -> Retriever:
         """A Retriever that reranks given candidates (e.g. a BM25 run) with this pipeline:
-        each first stage becomes a rerank stage over the candidates (same names), fused
-        when several, then the configured rerank stages. Needs ``self.texts`` (or
-        ``put_documents``) for the candidates' text."""
-        stages = [
-            RerankStage(p.name, EmbeddingReranker(p.encoder, p.kind, self.documents(p.encoder)))
+        each first stage scores every candidate (same names), fused as the hybrid fuses
+        (``retrieval.hybrid.hybrid_reranker``), then the configured rerank stages. Needs
+        ``self.texts`` (or ``put_documents``) for the candidates' text."""
+        scorers = [
+            (p.name, EmbeddingReranker(p.encoder, p.kind, self.documents(p.encoder)))
             for p in self.parts
         ]
-        if len(stages) > 1:
-            fusion = ScoreFusionReranker([p.name for p in self.parts], self._fusion())
-            stages.append(RerankStage(self.config.fusion, fusion))
-        return Retriever(rerank=[*stages, *self._rerank])
+        return hybrid_reranker(scorers, fusion=self._fusion(), rerank=self._rerank)
 
     def put_documents(self, ids: Sequence[str], texts: Sequence[str]) -> None:
         """Encode documents for ``candidate_reranker`` in bulk (no index is built)."""
@@ -262,7 +258,7 @@ class Pipeline:
 
     def _fusion(self) -> Fusion:
         cfg = self.config
-        return Fusion(cfg.fusion, rrf_k=cfg.rrf_k, weights=cfg.weights)
+        return fusion_from(cfg.fusion, rrf_k=cfg.rrf_k, weights=cfg.weights)
 
     # -- persistence ---------------------------------------------------------------------
     def save(self) -> None:

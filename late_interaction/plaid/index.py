@@ -32,7 +32,7 @@ import torch
 from late_interaction.plaid.codec import ResidualCodec
 from late_interaction.plaid.config import PlaidConfig
 from late_interaction.plaid.drift import Growth
-from late_interaction.plaid.search import search_one
+from late_interaction.plaid.search import score_rows, search_one
 from late_interaction.plaid.store import TokenArray, TokenStore
 from retrieval.errors import ConfigError, IndexCorruptError
 from retrieval.filters import Filter
@@ -312,6 +312,16 @@ class PlaidIndex(StoredIndex):
         scores = np.stack([r[1] for r in results])
         labels = np.where(rows >= 0, tokens.labels[np.maximum(rows, 0)], -1)
         return labels, scores
+
+    def _score_labels(self, batch: list[np.ndarray], labels: list[np.ndarray]) -> list[np.ndarray]:
+        """Exact MaxSim of the given documents: on the full-precision side store when there
+        is one, else on the decoded tokens (what search's last step scores)."""
+        assert self._codec is not None  # a non-empty index is trained
+        out = []
+        for query, wanted in zip(batch, labels, strict=True):
+            rows = self._tokens.rows_of(wanted)
+            out.append(score_rows(query, self._tokens, self._codec, rows, rescore=True))
+        return out
 
     def _components(self) -> Components:
         out: Components = {}
