@@ -302,3 +302,65 @@ def dl19_pool(data: Path) -> tuple[Any, list[str], list[list[str]]]:
     candidates = [[h.id for h in bm25.get(q, [])] for q in ds.query_ids]
     pool = list(dict.fromkeys(d for ids in candidates for d in ids))
     return ds, pool, candidates
+
+
+def door_rows(data: Path, cache: Path | None) -> list[dict[str, Any]]:
+    """The default hybrid as the doors build it (``adapters.pipeline.Pipeline`` from a
+    ``PipelineConfig(pipeline="hybrid")``, without and with SPLADE-tiny), its indexes and
+    document stores filled from the encoding cache: Cranfield and DL19 full-corpus search,
+    DL19 reranking of BM25's top 100 (``Pipeline.candidate_reranker``)."""
+    from eval_common import MINILM, encode_cached, splade_folder
+    from hybrid_latency import fill
+
+    from adapters.pipeline import Pipeline, PipelineConfig
+
+    cran = load_beir(data / "cranfield")
+    dl19, pool, candidates = dl19_pool(data)
+    texts = dl19.texts_by_id()
+    rows = []
+    for sparse in (None, splade_folder()):
+        config = PipelineConfig(
+            pipeline="hybrid",
+            model=MINILM,
+            sparse_model=sparse,
+            sparse_max_model_len=256,
+            device="cpu",
+        )
+        parts = "dense+SPLADE+MaxSim" if sparse else "dense+MaxSim"
+        label = f"default hybrid (Pipeline), {parts}"
+        for name, ds, doc_ids, doc_texts in (
+            ("cranfield", cran, cran.doc_ids, cran.doc_texts),
+            ("dl19", dl19, pool, [texts[d] for d in pool]),
+        ):
+            pipe = Pipeline(config)
+            encoded: dict[str, Any] = {}
+            for part in pipe.parts:
+                tag = "minilm-tokens" if part.kind != "sparse" else "splade256"
+                got, _ = encode_cached(part.encoder, f"{name}-{tag}", doc_texts, cache)
+                encoded.update(got)
+                pipe.documents(part.encoder).put(doc_ids, got)
+            fill(pipe, doc_ids, encoded)
+            views = [("cranfield" if name == "cranfield" else "dl19-full", pipe.retriever, None)]
+            if name == "dl19":
+                views.append(("dl19-rerank", pipe.candidate_reranker(), candidates))
+            for view, retriever, given in views:
+                if given is None:
+                    found = retriever.search_batch(ds.query_texts, k=100)
+                else:
+                    found = retriever.rerank_batch(ds.query_texts, given, k=100, source="bm25")
+                run = dict(zip(ds.query_ids, found, strict=True))
+                row = {"view": view, "setting": label, **_metrics(ds, run)}
+                row["retriever"] = repr(retriever)
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+    return rows
+
+
+def _metrics(ds: Any, run: dict[str, list[Hit]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    halves = {"all": ds.query_ids, "A": ds.query_ids[0::2], "B": ds.query_ids[1::2]}
+    for half, ids in halves.items():
+        metrics = evaluate_run({q: ds.qrels[q] for q in ids}, {q: run[q] for q in ids})
+        out[f"ndcg@10 {half}"] = round(metrics["ndcg@10"], 4)
+        out[f"recall@100 {half}"] = round(metrics["recall@100"], 4)
+    return out

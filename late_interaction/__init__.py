@@ -14,6 +14,7 @@ from late_interaction.maxsim import (
     maxsim,
     maxsim_matrix,
     maxsim_reference,
+    maxsim_rows,
 )
 from late_interaction.plaid import PlaidConfig, PlaidIndex
 
@@ -27,4 +28,5 @@ __all__ = [
     "maxsim",
     "maxsim_matrix",
     "maxsim_reference",
+    "maxsim_rows",
 ]

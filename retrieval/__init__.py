@@ -19,19 +19,29 @@ from retrieval.errors import (
 )
 from retrieval.filters import CompiledFilter, Filter, compile_filter
 from retrieval.fusion import (
+    DEFAULT_FUSION,
     FUSION_METHODS,
     Fusion,
     FusionMethod,
     reciprocal_rank_fusion,
     weighted_fusion,
 )
+from retrieval.hybrid import (
+    DEFAULT_HYBRID,
+    HybridPart,
+    HybridSpec,
+    hybrid_reranker,
+    hybrid_retriever,
+)
 from retrieval.multivector import MultiVectorEmbeddings, as_multivector
 from retrieval.protocols import Index, QueryEncoder, Reranker
-from retrieval.retriever import RankedHit, Retriever
-from retrieval.stages import REPRESENTATIONS, IndexStage, RerankStage
+from retrieval.retriever import RankedHit, Retriever, format_score
+from retrieval.stages import REPRESENTATIONS, IndexStage, RerankStage, RescoreStage
 from retrieval.types import Hit, SparseEmbeddings, as_dense, as_sparse
 
 __all__ = [
+    "DEFAULT_FUSION",
+    "DEFAULT_HYBRID",
     "FUSION_METHODS",
     "REPRESENTATIONS",
     "CompiledFilter",
@@ -42,6 +52,8 @@ __all__ = [
     "Fusion",
     "FusionMethod",
     "Hit",
+    "HybridPart",
+    "HybridSpec",
     "Index",
     "IndexCorruptError",
     "IndexFormatError",
@@ -55,6 +67,7 @@ __all__ = [
     "RankedHit",
     "RerankStage",
     "Reranker",
+    "RescoreStage",
     "RetrievalError",
     "Retriever",
     "SparseEmbeddings",
@@ -63,6 +76,9 @@ __all__ = [
     "as_multivector",
     "as_sparse",
     "compile_filter",
+    "format_score",
+    "hybrid_reranker",
+    "hybrid_retriever",
     "reciprocal_rank_fusion",
     "resolve_device",
     "resolve_dtype",

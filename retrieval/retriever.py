@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from retrieval.checks import as_rescore, as_tuple, check_queries, check_query, check_scores
 from retrieval.errors import ConfigError
 from retrieval.filters import CompiledFilter, Filter, compile_filter
 from retrieval.fusion import DEFAULT_FUSION, Fusion, FusionMethod
@@ -107,9 +108,9 @@ class Retriever:
         rescore: Sequence[RescoreStage | RerankStage] | RescoreStage | RerankStage = (),
         rerank: Sequence[RerankStage] | RerankStage = (),
     ) -> None:
-        self.stages: tuple[IndexStage, ...] = _as_tuple(stages, IndexStage, "stages")
-        self.rescore_stages: tuple[RescoreStage | RerankStage, ...] = _as_rescore(rescore)
-        self.rerank_stages: tuple[RerankStage, ...] = _as_tuple(rerank, RerankStage, "rerank")
+        self.stages: tuple[IndexStage, ...] = as_tuple(stages, IndexStage, "stages")
+        self.rescore_stages: tuple[RescoreStage | RerankStage, ...] = as_rescore(rescore)
+        self.rerank_stages: tuple[RerankStage, ...] = as_tuple(rerank, RerankStage, "rerank")
         self.fusion = fusion if isinstance(fusion, Fusion) else Fusion(method=fusion)
         names = [s.name for s in (*self.stages, *self.rescore_stages, *self.rerank_stages)]
         duplicate = next((n for n in names if names.count(n) > 1), None)
@@ -148,13 +149,13 @@ class Retriever:
     # -- public API ----------------------------------------------------------------------
     def search(self, query: str, k: int = 10, filter: Filter | None = None) -> list[RankedHit]:
         """The best ``k`` hits for one query text, among items matching ``filter``."""
-        return self.search_batch([_check_query(query)], k, filter)[0]
+        return self.search_batch([check_query(query)], k, filter)[0]
 
     def search_batch(
         self, queries: Sequence[str], k: int = 10, filter: Filter | None = None
     ) -> list[list[RankedHit]]:
         """``search`` for each query of a batch (encoded together), one shared ``filter``."""
-        queries = _check_queries(queries)
+        queries = check_queries(queries)
         k = check_positive("k", k, "search")
         if not self.stages:
             msg = (
@@ -189,7 +190,7 @@ class Retriever:
     ) -> list[RankedHit]:
         """Run the rescore (+ fusion) and rerank stages over given candidates (e.g. a BM25
         run) for one query."""
-        return self.rerank_batch([_check_query(query)], [candidates], k, filter, source=source)[0]
+        return self.rerank_batch([check_query(query)], [candidates], k, filter, source=source)[0]
 
     def rerank_batch(
         self,
@@ -206,7 +207,7 @@ class Retriever:
         scores are kept under ``hit.scores[source]`` (and not fused). ``k=None`` returns
         every survivor.
         """
-        queries = _check_queries(queries)
+        queries = check_queries(queries)
         if len(candidates) != len(queries):
             msg = f"rerank got {len(queries)} queries but {len(candidates)} candidate lists."
             raise ConfigError(msg)
@@ -272,7 +273,7 @@ class Retriever:
                 scored: Sequence[Any] = stage.index.score_ids(batch, ids)
             else:
                 scored = stage.reranker.score(queries, candidates)
-            checked = _check_scores(stage, scored, candidates)
+            checked = check_scores(stage, scored, candidates)
             candidates = [
                 _apply_scores(stage.name, hits, scores, None)
                 for hits, scores in zip(candidates, checked, strict=True)
@@ -298,7 +299,7 @@ class Retriever:
     ) -> list[list[RankedHit]]:
         for stage in self.rerank_stages:
             scored = stage.reranker.score(queries, candidates)
-            checked = _check_scores(stage, scored, candidates)
+            checked = check_scores(stage, scored, candidates)
             candidates = [
                 _apply_scores(stage.name, hits, scores, stage.top_n)
                 for hits, scores in zip(candidates, checked, strict=True)
@@ -340,32 +341,6 @@ def _apply_scores(
     ]
 
 
-def _check_scores(
-    stage: RerankStage | RescoreStage,
-    scored: Sequence[Sequence[float]],
-    candidates: list[list[RankedHit]],
-) -> list[np.ndarray]:
-    if len(scored) != len(candidates):
-        msg = (
-            f"Reranker {stage.name!r} returned {len(scored)} score lists for "
-            f"{len(candidates)} queries."
-        )
-        raise ConfigError(msg)
-    out = []
-    for i, (scores, hits) in enumerate(zip(scored, candidates, strict=True)):
-        array = np.asarray(
-            scores.detach().cpu() if hasattr(scores, "detach") else scores, np.float64
-        ).reshape(-1)
-        if len(array) != len(hits) or not np.isfinite(array).all():
-            msg = (
-                f"Reranker {stage.name!r} gave query {i} {len(array)} scores for {len(hits)} "
-                "candidates (or non-finite scores); it must score every candidate."
-            )
-            raise ConfigError(msg)
-        out.append(array)
-    return out
-
-
 def _matches(hit: Hit, compiled: CompiledFilter | None) -> bool:
     return compiled is None or compiled.matches(hit.metadata)
 
@@ -379,46 +354,3 @@ def _as_ranked(candidate: Hit | str, source: str) -> RankedHit:
     scores = dict(candidate.scores) if isinstance(candidate, RankedHit) else {}
     scores.setdefault(source, candidate.score)
     return RankedHit(candidate.id, candidate.score, dict(candidate.metadata), scores)
-
-
-def _check_query(query: Any) -> str:
-    if not isinstance(query, str):
-        msg = f"A query must be a string; got {type(query).__name__}. Use search_batch for lists."
-        raise ConfigError(msg)
-    return query
-
-
-def _check_queries(queries: Any) -> list[str]:
-    if isinstance(queries, str):
-        msg = f"search_batch takes a list of queries; got the single string {queries!r}."
-        raise ConfigError(msg)
-    out = list(queries)
-    for query in out:
-        if not isinstance(query, str):
-            msg = f"Every query must be a string; got {type(query).__name__} ({query!r})."
-            raise ConfigError(msg)
-    return out
-
-
-def _as_rescore(value: Any) -> tuple[RescoreStage | RerankStage, ...]:
-    items = (value,) if isinstance(value, RescoreStage | RerankStage) else tuple(value)
-    for item in items:
-        if not isinstance(item, RescoreStage | RerankStage):
-            msg = f"rescore must hold RescoreStage objects; got {type(item).__name__}."
-            raise ConfigError(msg)
-        if isinstance(item, RerankStage) and item.top_n is not None:
-            msg = (
-                f"Rescore stage {item.name!r} has top_n={item.top_n}: a rescore stage keeps "
-                "every candidate for fusion; put a stage that cuts in rerank=."
-            )
-            raise ConfigError(msg)
-    return items
-
-
-def _as_tuple(value: Any, kind: type, what: str) -> tuple[Any, ...]:
-    items = (value,) if isinstance(value, kind) else tuple(value)
-    for item in items:
-        if not isinstance(item, kind):
-            msg = f"{what} must hold {kind.__name__} objects; got {type(item).__name__}."
-            raise ConfigError(msg)
-    return items

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from indexes.rows import Growable, RowTable
-from late_interaction import gather_documents, maxsim, maxsim_matrix
+from late_interaction import maxsim_matrix, maxsim_rows
 from retrieval.errors import ConfigError
 from retrieval.metadata import LabelSet, MetadataStore
 from retrieval.multivector import MultiVectorEmbeddings, as_multivector
@@ -119,7 +119,7 @@ class MaxSimIndex(StoredIndex):
         np.cumsum(self._lengths.view, out=offsets[1:])
         tokens = self._tokens.view
         return [
-            maxsim(query, gather_documents(tokens, offsets, self._rows.rows_of(wanted))).numpy()
+            maxsim_rows(query, tokens, offsets, self._rows.rows_of(wanted))
             for query, wanted in zip(batch.to_list(), labels, strict=True)
         ]
 

@@ -88,6 +88,7 @@ def test_human_output(
     cats = next(i for i, line in enumerate(out) if " docs/cats.txt " in line)
     assert out[cats].split()[0].rstrip(".").isdigit()
     assert "docs/cats.txt [0:62]" in out[cats]
+    assert " (zscore) " in out[cats]  # the final score is printed with its kind
     assert out[cats + 1].strip() == (
         "The «cat» sat on the «mat». «Cats» like warm places and sleep a lot."
     )
