@@ -5,7 +5,7 @@ Sweeps, over the same encoded corpus and queries (documents and queries are enco
 
 * rerank depth: dense first stage keeping ``depth`` candidates -> exact MaxSim rerank;
 * fusion: RRF with several constants vs weighted fusion (min-max / z-score) of
-  dense + sparse + MaxSim;
+  dense + sparse + MaxSim, and the default hybrid (``retrieval.hybrid``);
 * PLAID (``late_interaction.PlaidIndex``): nbits x ncells, vs the exact MaxSim index.
 
 Latency here is retrieval only (queries are pre-encoded, so the model forward, identical for
@@ -13,6 +13,9 @@ every row, is left out): p50 / p95 over single-query calls. Memory is the index 
 and the process peak RSS after the row. nDCG@10 by pytrec-eval.
 
     .venv/bin/python benchmarks/eval_grid.py --cache /tmp/eval-cache --threads 1
+
+``--fusion`` runs the fusion / cascade study of fusion_grid.py on Cranfield and DL19 instead
+(issue 19; see BENCHMARKS.md, "Fusion and cascades").
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from adapters.evaluation.runner import peak_rss_bytes  # noqa: E402
 from adapters.pipeline import DocumentEmbeddings, EmbeddingReranker  # noqa: E402
 from retrieval import Fusion, IndexStage, RerankStage, Retriever  # noqa: E402
 from retrieval.filters import Filter  # noqa: E402
+from retrieval.hybrid import HybridPart, hybrid_retriever  # noqa: E402
 
 
 class Precomputed:
@@ -108,9 +112,25 @@ def main() -> None:
     parser.add_argument("--no-plaid", action="store_true")
     parser.add_argument("--plaid-only", action="store_true", help="only the PLAID rows")
     parser.add_argument("--json-out", type=Path)
+    parser.add_argument(
+        "--fusion",
+        action="store_true",
+        help="the fusion / cascade study and the default hybrid through Pipeline "
+        "(fusion_grid.py) on cranfield and trec-dl19 instead",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.fusion:
+        from fusion_grid import build_views, door_rows, markdown, study
+
+        tok, spl = load_encoders()
+        rows = study(build_views(SHARED_DATA, args.cache, tok, spl), None)
+        rows += door_rows(SHARED_DATA, args.cache)
+        print(markdown(rows))
+        if args.json_out:
+            args.json_out.write_text(json.dumps(rows, indent=1))
+        return
     ds = load_beir(SHARED_DATA / "cranfield")
     tok, spl = load_encoders()
     tok_docs, _ = encode_cached(tok, "cranfield-minilm-tokens", ds.doc_texts, args.cache)
@@ -152,6 +172,16 @@ def main() -> None:
             rows.append(
                 measure(f"weighted {norm} (dense+sparse+maxsim)", retriever, ds, all_bytes, limit)
             )
+        parts = [
+            HybridPart("dense", q_tok, idx["dense"], "dense"),
+            HybridPart("sparse", q_spl, idx["sparse"], "sparse"),
+            HybridPart("maxsim", q_tok, idx["maxsim"], "multivector"),
+        ]
+        name = "default hybrid: dense+sparse@100 -> MaxSim rescore -> agreement z-scores"
+        rows.append(measure(name, hybrid_retriever(parts), ds, all_bytes, limit))
+        name = "default hybrid without sparse: dense@100 -> MaxSim rescore -> z-scores"
+        without = hybrid_retriever([parts[0], parts[2]])
+        rows.append(measure(name, without, ds, size["dense"] + size["maxsim"], limit))
         if not args.no_plaid:
             rows += plaid_rows(ds, tok_docs, q_tok, Path(scratch), limit)
     print(table(rows))

@@ -118,8 +118,8 @@ def cranfield(
             "dense": Retriever(stage["dense"]),
             "sparse": Retriever(stage["sparse"]),
             "maxsim": Retriever(stage["maxsim"]),
-            "hybrid-rrf(dense+sparse+maxsim)": Retriever(list(stage.values())),
-            "hybrid-rrf(dense+sparse)": Retriever([stage["dense"], stage["sparse"]]),
+            "hybrid-rrf(dense+sparse+maxsim)": Retriever(list(stage.values()), fusion="rrf"),
+            "hybrid-rrf(dense+sparse)": Retriever([stage["dense"], stage["sparse"]], fusion="rrf"),
             "hybrid-weighted(dense+sparse+maxsim)": Retriever(
                 list(stage.values()), fusion="weighted"
             ),

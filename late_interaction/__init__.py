@@ -10,9 +10,11 @@ from late_interaction.maxsim import (
     DEFAULT_CHUNK_TOKENS,
     REDUCTIONS,
     Reduce,
+    gather_documents,
     maxsim,
     maxsim_matrix,
     maxsim_reference,
+    maxsim_rows,
 )
 from late_interaction.plaid import PlaidConfig, PlaidIndex
 
@@ -22,7 +24,9 @@ __all__ = [
     "PlaidConfig",
     "PlaidIndex",
     "Reduce",
+    "gather_documents",
     "maxsim",
     "maxsim_matrix",
     "maxsim_reference",
+    "maxsim_rows",
 ]

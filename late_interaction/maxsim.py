@@ -23,7 +23,7 @@ from typing import Literal, get_args
 import numpy as np
 import torch
 
-from late_interaction._chunks import DocumentChunks, query_groups
+from late_interaction._chunks import DocumentChunks, _reduceat_max, query_groups
 from retrieval.errors import ConfigError
 from retrieval.multivector import MultiVectorEmbeddings, as_multivector
 
@@ -84,6 +84,55 @@ def maxsim_matrix(
     docs = as_multivector(documents)
     tokens = [_as_query(q, docs, f"query {i}") for i, q in enumerate(_query_list(queries))]
     return _score(tokens, docs, reduce, chunk_tokens)
+
+
+def gather_documents(
+    tokens: np.ndarray, offsets: np.ndarray, rows: np.ndarray
+) -> MultiVectorEmbeddings:
+    """Documents ``rows`` of a packed ``(total_tokens, dim)`` array (document ``i`` is
+    ``tokens[offsets[i]:offsets[i + 1]]``) as a new packed container, in the order given: the
+    candidates a reranker scores, copied once (one memcpy per document: 2-3x faster than a
+    per-token fancy index on the dev box)."""
+    starts, ends = offsets[rows].tolist(), offsets[rows + 1].tolist()
+    lengths = np.array([e - s for s, e in zip(starts, ends, strict=True)], np.int64)
+    packed = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    parts = [tokens[s:e] for s, e in zip(starts, ends, strict=True)]
+    vectors = np.concatenate(parts) if parts else tokens[:0].copy()
+    return MultiVectorEmbeddings(torch.from_numpy(vectors), torch.from_numpy(packed))
+
+
+def maxsim_rows(
+    query: QueryLike, tokens: np.ndarray, offsets: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
+    """MaxSim (``sum``) of one ``(q_tokens, dim)`` query with documents ``rows`` of a packed
+    float32 CPU token array: the rescoring of a few candidates (``score_ids``).
+
+    The candidates' tokens are gathered once and multiplied with the query in one product,
+    on oneDNN with the query packed as the weight where PyTorch has it: for this shape (a
+    tall stack of document tokens times a dozen query tokens) MKL's fp32 ``mm`` ran about 2x
+    slower on the AMD dev box (10 vs 19 ms for 100 Cranfield abstracts, 19.6k tokens).
+    Empty documents score 0. Returns ``(len(rows),)`` float32.
+    """
+    docs = gather_documents(tokens, offsets, rows)
+    if not len(rows):
+        return np.zeros(0, np.float32)
+    q = torch.as_tensor(query).detach().to("cpu", torch.float32).contiguous()
+    sims = _tall_product(docs.vectors, q)  # (doc tokens, q_tokens)
+    packed = docs.offsets.numpy()
+    best = _reduceat_max(sims.T, packed[:-1], np.diff(packed))  # (q_tokens, n_docs)
+    return best.sum(0).numpy()
+
+
+def _tall_product(docs: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+    """``docs @ query.T`` in fp32, through oneDNN's linear when available (see above)."""
+    mkldnn = getattr(torch.ops, "mkldnn", None)
+    if len(docs) and torch.backends.mkldnn.is_available() and mkldnn is not None:
+        try:
+            weight = mkldnn._reorder_linear_weight(query, None)
+            return mkldnn._linear_pointwise(docs, weight, None, "none", [], "none")
+        except (RuntimeError, AttributeError):  # an op missing or refusing: the stock path
+            pass
+    return torch.mm(docs, query.T)
 
 
 def maxsim_reference(

@@ -28,16 +28,24 @@ if TYPE_CHECKING:
     from retrieval.device import resolve_device, resolve_dtype
     from retrieval.filters import CompiledFilter, Filter, compile_filter
     from retrieval.fusion import (
+        DEFAULT_FUSION,
         FUSION_METHODS,
         Fusion,
         FusionMethod,
         reciprocal_rank_fusion,
         weighted_fusion,
     )
+    from retrieval.hybrid import (
+        DEFAULT_HYBRID,
+        HybridPart,
+        HybridSpec,
+        hybrid_reranker,
+        hybrid_retriever,
+    )
     from retrieval.multivector import MultiVectorEmbeddings, as_multivector
     from retrieval.protocols import Index, QueryEncoder, Reranker
-    from retrieval.retriever import RankedHit, Retriever
-    from retrieval.stages import REPRESENTATIONS, IndexStage, RerankStage
+    from retrieval.retriever import RankedHit, Retriever, format_score
+    from retrieval.stages import REPRESENTATIONS, IndexStage, RerankStage, RescoreStage
     from retrieval.types import Hit, SparseEmbeddings, as_dense, as_sparse
 
 # Every lazily loaded name, by module: keep in step with the TYPE_CHECKING imports above
@@ -47,16 +55,24 @@ _EXPORTS = exports_by_name(
         "retrieval.device": ("resolve_device", "resolve_dtype"),
         "retrieval.filters": ("CompiledFilter", "Filter", "compile_filter"),
         "retrieval.fusion": (
+            "DEFAULT_FUSION",
             "FUSION_METHODS",
             "Fusion",
             "FusionMethod",
             "reciprocal_rank_fusion",
             "weighted_fusion",
         ),
+        "retrieval.hybrid": (
+            "DEFAULT_HYBRID",
+            "HybridPart",
+            "HybridSpec",
+            "hybrid_reranker",
+            "hybrid_retriever",
+        ),
         "retrieval.multivector": ("MultiVectorEmbeddings", "as_multivector"),
         "retrieval.protocols": ("Index", "QueryEncoder", "Reranker"),
-        "retrieval.retriever": ("RankedHit", "Retriever"),
-        "retrieval.stages": ("REPRESENTATIONS", "IndexStage", "RerankStage"),
+        "retrieval.retriever": ("RankedHit", "Retriever", "format_score"),
+        "retrieval.stages": ("REPRESENTATIONS", "IndexStage", "RerankStage", "RescoreStage"),
         "retrieval.types": ("Hit", "SparseEmbeddings", "as_dense", "as_sparse"),
     }
 )
@@ -72,6 +88,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "DEFAULT_FUSION",
+    "DEFAULT_HYBRID",
     "FUSION_METHODS",
     "REPRESENTATIONS",
     "CompiledFilter",
@@ -82,6 +100,8 @@ __all__ = [
     "Fusion",
     "FusionMethod",
     "Hit",
+    "HybridPart",
+    "HybridSpec",
     "Index",
     "IndexCorruptError",
     "IndexFormatError",
@@ -95,6 +115,7 @@ __all__ = [
     "RankedHit",
     "RerankStage",
     "Reranker",
+    "RescoreStage",
     "RetrievalError",
     "Retriever",
     "SparseEmbeddings",
@@ -103,6 +124,9 @@ __all__ = [
     "as_multivector",
     "as_sparse",
     "compile_filter",
+    "format_score",
+    "hybrid_reranker",
+    "hybrid_retriever",
     "reciprocal_rank_fusion",
     "resolve_device",
     "resolve_dtype",

@@ -177,6 +177,17 @@ class MetadataStore:
         with self._mutex:
             return self._take(ids, delete=False)
 
+    def labels_in_order(self, ids: Sequence[str]) -> np.ndarray:
+        """``(n,)`` int64 label of each id, in the order given; -1 for an unknown id."""
+        found: dict[str, int] = {}
+        with self._mutex:
+            for start in range(0, len(ids), _CHUNK):
+                chunk = list(ids[start : start + _CHUNK])
+                marks = ", ".join("?" * len(chunk))
+                sql = f"SELECT id, label FROM items WHERE id IN ({marks})"
+                found.update(self._db.execute(sql, chunk).fetchall())
+        return np.array([found.get(i, -1) for i in ids], dtype=np.int64)
+
     def all_labels(self) -> np.ndarray:
         """``(n,)`` int64 sorted labels of every live item."""
         with self._mutex:

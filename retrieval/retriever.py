@@ -1,27 +1,30 @@
-"""``Retriever``: first stage(s) -> fusion -> rerank stages, one metadata filter for all.
+"""``Retriever``: first stage(s) -> rescore -> fusion -> rerank stages, one metadata filter for all.
 
-    from retrieval import Fusion, IndexStage, RerankStage, Retriever
+    from retrieval import Fusion, IndexStage, RerankStage, RescoreStage, Retriever
 
     retriever = Retriever(
         [IndexStage("dense", minilm, faiss_index, "dense", depth=100),
          IndexStage("sparse", splade, sparse_index, "sparse", depth=100)],
-        fusion=Fusion("rrf", rrf_k=60),
-        rerank=[RerankStage("maxsim", maxsim_reranker, top_n=20)],
-    )
+        rescore=[RescoreStage("maxsim", minilm, token_index, "multivector")],
+        rerank=[RerankStage("ce", cross_encoder, top_n=20)],
+    )  # fusion: retrieval.fusion.DEFAULT_FUSION unless given
     hits = retriever.search("what is a shock wave?", k=10, filter={"lang": "en"})
     hits[0].id, hits[0].score, hits[0].metadata, hits[0].scores
-    # 'd42', 17.3, {'lang': 'en', ...},
-    # {'dense': 0.71, 'sparse': 12.0, 'rrf': 0.032, 'maxsim': 17.3}
+    # 'd42', 3.1, {'lang': 'en', ...},
+    # {'dense': 0.71, 'sparse': 12.0, 'maxsim': 17.3, 'zscore': 2.41, 'ce': 3.1}
 
 The pipeline, for a batch of queries:
 
 1. every distinct ``QueryEncoder`` encodes the batch once (stages sharing an encoder share
-   the forward pass);
+   the forward pass, rescore stages included);
 2. every first stage searches its index for ``max(depth, k)`` candidates **with the filter**;
-3. with several first stages, ``Fusion`` merges the lists (RRF by default); with one, its list
+3. every rescore stage gives each candidate (the union of the first stages' lists) its own
+   index's exact score (``score_ids``), dropping none;
+4. with more than one score per candidate list (several first stages, or any rescore stage),
+   ``Fusion`` merges them (a stage's list holds the candidates it scored); with one, its list
    passes through;
-4. each rerank stage scores all current candidates and keeps its best ``top_n``;
-5. the best ``k`` are returned.
+5. each rerank stage scores all current candidates and keeps its best ``top_n``;
+6. the best ``k`` are returned.
 
 The filter is enforced at every stage: indexes receive it, and the Retriever re-checks each
 candidate's metadata before fusion and before reranking, so no stage ever sees (or returns) an
@@ -37,10 +40,11 @@ from typing import Any
 
 import numpy as np
 
+from retrieval.checks import as_rescore, as_tuple, check_queries, check_query, check_scores
 from retrieval.errors import ConfigError
 from retrieval.filters import CompiledFilter, Filter, compile_filter
-from retrieval.fusion import Fusion, FusionMethod
-from retrieval.stages import IndexStage, RerankStage, check_positive
+from retrieval.fusion import DEFAULT_FUSION, Fusion, FusionMethod
+from retrieval.stages import IndexStage, RerankStage, RescoreStage, check_positive
 from retrieval.types import Hit
 
 
@@ -51,67 +55,107 @@ class RankedHit(Hit):
     stage ran), so a result list is sorted by ``score``."""
 
     scores: dict[str, float] = field(default_factory=dict)
-    """Scores by stage name in pipeline order, e.g. ``{"dense": .71, "sparse": 12.0, "rrf":
-    .032, "maxsim": 17.3}``; a first stage that did not return this item has no entry, the
-    fusion score is under the fusion method's name (``rrf`` / ``weighted``)."""
+    """Scores by stage name in pipeline order, e.g. ``{"dense": .71, "maxsim": 17.3, "zscore":
+    2.41}``; a first stage that did not return this item has no entry, the fusion score is
+    under ``Fusion.label`` (``rrf``, ``dbsf``, ``minmax``, ``zscore``, ``weighted``)."""
+
+    @property
+    def kind(self) -> str:
+        """What ``score`` is: the name of the stage that gave it (the last entry of
+        ``scores``), e.g. ``maxsim`` or ``rrf``; ``""`` when no stage scored this hit."""
+        return next(reversed(self.scores), "")
+
+    def describe_score(self) -> str:
+        """The final score with its kind, for people: ``2.41 (zscore)``, ``17.3 (maxsim)``."""
+        return format_score(self.score, self.kind)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready ``{"id", "score", "metadata", "scores"}``."""
+        """JSON-ready ``{"id", "score", "kind", "metadata", "scores"}``."""
         return {
             "id": self.id,
             "score": self.score,
+            "kind": self.kind,
             "metadata": dict(self.metadata),
             "scores": dict(self.scores),
         }
 
 
+def format_score(score: float, kind: str = "") -> str:
+    """``score`` to 4 significant digits, with its kind in brackets when known."""
+    text = f"{score:.4g}"
+    return f"{text} ({kind})" if kind else text
+
+
 class Retriever:
-    """Composes first stages, fusion and rerank stages through protocols (any encoder, index
-    or reranker that follows ``retrieval.protocols``). Thread-safe as far as its parts are.
+    """Composes first stages, rescore stages, fusion and rerank stages through protocols (any
+    encoder, index or reranker that follows ``retrieval.protocols``). Thread-safe as far as
+    its parts are.
 
     ``stages``: first stages (at least one for ``search``; none is fine for ``rerank``).
-    ``fusion``: a ``Fusion`` or a method name (``"rrf"`` / ``"weighted"``), used when there
-    are several first stages. ``rerank``: rerank stages, run in order.
+    ``rescore``: stages that score every candidate without dropping any, before fusion:
+    ``RescoreStage`` (an index's exact score by id) or a ``RerankStage`` with ``top_n=None``
+    (any reranker). ``fusion``: a ``Fusion`` or a method name (``"rrf"`` / ``"weighted"``),
+    used when a candidate list carries more than one stage's scores (default:
+    ``retrieval.fusion.DEFAULT_FUSION``, agreement-weighted z-scores). ``rerank``: rerank
+    stages, run in order after fusion. ``retrieval.hybrid`` builds the default hybrid.
     """
 
     def __init__(
         self,
         stages: Sequence[IndexStage] | IndexStage = (),
         *,
-        fusion: Fusion | FusionMethod = "rrf",
+        fusion: Fusion | FusionMethod = DEFAULT_FUSION,
+        rescore: Sequence[RescoreStage | RerankStage] | RescoreStage | RerankStage = (),
         rerank: Sequence[RerankStage] | RerankStage = (),
     ) -> None:
-        self.stages: tuple[IndexStage, ...] = _as_tuple(stages, IndexStage, "stages")
-        self.rerank_stages: tuple[RerankStage, ...] = _as_tuple(rerank, RerankStage, "rerank")
+        self.stages: tuple[IndexStage, ...] = as_tuple(stages, IndexStage, "stages")
+        self.rescore_stages: tuple[RescoreStage | RerankStage, ...] = as_rescore(rescore)
+        self.rerank_stages: tuple[RerankStage, ...] = as_tuple(rerank, RerankStage, "rerank")
         self.fusion = fusion if isinstance(fusion, Fusion) else Fusion(method=fusion)
-        names = [s.name for s in self.stages] + [s.name for s in self.rerank_stages]
+        names = [s.name for s in (*self.stages, *self.rescore_stages, *self.rerank_stages)]
         duplicate = next((n for n in names if names.count(n) > 1), None)
         if duplicate is not None:
             msg = f"Two stages are named {duplicate!r}; stage names label scores, make them unique."
             raise ConfigError(msg)
-        if len(self.stages) > 1 and self.fusion.method in names:
+        if self._fuses(len(self.stages)) and self.fusion.label in names:
             msg = (
-                f"Stage name {self.fusion.method!r} labels the fusion score of this Retriever; "
+                f"Stage name {self.fusion.label!r} labels the fusion score of this Retriever; "
                 "choose another stage name."
             )
             raise ConfigError(msg)
 
     def __repr__(self) -> str:
         first = ", ".join(f"{s.name}(depth={s.depth})" for s in self.stages)
+        rescored = "".join(f" -> {s.name}(all)" for s in self.rescore_stages)
         later = ", ".join(f"{s.name}(top_n={s.top_n})" for s in self.rerank_stages)
-        fused = f" -> {self.fusion.method}" if len(self.stages) > 1 else ""
-        return f"Retriever([{first}]{fused} -> [{later}])"
+        fused = f" -> {self.fusion.label}" if self._fuses(len(self.stages)) else ""
+        return f"Retriever([{first}]{rescored}{fused} -> [{later}])"
+
+    def _fuses(self, n_first: int) -> bool:
+        """Whether candidates carry several stages' scores to fuse."""
+        return n_first + len(self.rescore_stages) > 1
+
+    @property
+    def score_kind(self) -> str:
+        """What a search result's ``score`` is: the last stage's name (a rerank stage, the
+        fusion label, or the only first / rescore stage), e.g. ``zscore`` or ``maxsim``."""
+        if self.rerank_stages:
+            return self.rerank_stages[-1].name
+        if self._fuses(len(self.stages)):
+            return self.fusion.label
+        only = (*self.stages, *self.rescore_stages)
+        return only[0].name if only else ""
 
     # -- public API ----------------------------------------------------------------------
     def search(self, query: str, k: int = 10, filter: Filter | None = None) -> list[RankedHit]:
         """The best ``k`` hits for one query text, among items matching ``filter``."""
-        return self.search_batch([_check_query(query)], k, filter)[0]
+        return self.search_batch([check_query(query)], k, filter)[0]
 
     def search_batch(
         self, queries: Sequence[str], k: int = 10, filter: Filter | None = None
     ) -> list[list[RankedHit]]:
         """``search`` for each query of a batch (encoded together), one shared ``filter``."""
-        queries = _check_queries(queries)
+        queries = check_queries(queries)
         k = check_positive("k", k, "search")
         if not self.stages:
             msg = (
@@ -122,11 +166,17 @@ class Retriever:
         compiled = compile_filter(filter)
         if not queries:
             return []
-        per_stage = self._first_stages(queries, k, filter)
-        candidates = [
-            self._merge({name: lists[i] for name, lists in per_stage.items()}, compiled)
+        encoded: dict[int, Mapping[str, Any]] = {}
+        per_stage = self._first_stages(queries, k, filter, encoded)
+        lists = [
+            {
+                name: [h for h in found[i] if _matches(h, compiled)]
+                for name, found in per_stage.items()
+            }
             for i in range(len(queries))
         ]
+        candidates = [_union(each, alone=not self._fuses(1)) for each in lists]
+        candidates = self._rescore_and_fuse(queries, candidates, lists, encoded)
         return self._rerank(queries, candidates, k)
 
     def rerank(
@@ -138,8 +188,9 @@ class Retriever:
         *,
         source: str = "candidates",
     ) -> list[RankedHit]:
-        """Run only the rerank stages over given candidates (e.g. a BM25 run) for one query."""
-        return self.rerank_batch([_check_query(query)], [candidates], k, filter, source=source)[0]
+        """Run the rescore (+ fusion) and rerank stages over given candidates (e.g. a BM25
+        run) for one query."""
+        return self.rerank_batch([check_query(query)], [candidates], k, filter, source=source)[0]
 
     def rerank_batch(
         self,
@@ -153,9 +204,10 @@ class Retriever:
         """Rerank ``candidates[i]`` (hits, or bare ids scored 0) for ``queries[i]``.
 
         Candidates failing ``filter`` are dropped before any stage sees them; their incoming
-        scores are kept under ``hit.scores[source]``. ``k=None`` returns every survivor.
+        scores are kept under ``hit.scores[source]`` (and not fused). ``k=None`` returns
+        every survivor.
         """
-        queries = _check_queries(queries)
+        queries = check_queries(queries)
         if len(candidates) != len(queries):
             msg = f"rerank got {len(queries)} queries but {len(candidates)} candidate lists."
             raise ConfigError(msg)
@@ -165,58 +217,81 @@ class Retriever:
             [h for h in (_as_ranked(c, source) for c in hits) if _matches(h, compiled)]
             for hits in candidates
         ]
+        no_first: list[dict[str, list[Hit]]] = [{} for _ in queries]
+        lists = self._rescore_and_fuse(queries, lists, no_first, {})
         return self._rerank(queries, lists, limit)
 
     # -- pipeline steps ------------------------------------------------------------------
+    @staticmethod
+    def _encode(
+        encoder: Any, queries: list[str], encoded: dict[int, Mapping[str, Any]], stage: Any
+    ) -> Any:
+        """``encoder``'s output for ``stage.representation`` (each encoder runs once)."""
+        key = id(encoder)
+        if key not in encoded:
+            encoded[key] = encoder.encode_queries(queries)
+        outputs = encoded[key]
+        if stage.representation not in outputs:
+            msg = (
+                f"Stage {stage.name!r} wants the {stage.representation!r} representation "
+                f"but its encoder gives {sorted(outputs)}; set representation= to one."
+            )
+            raise ConfigError(msg)
+        return outputs[stage.representation]
+
     def _first_stages(
-        self, queries: list[str], k: int, filter: Filter | None
+        self,
+        queries: list[str],
+        k: int,
+        filter: Filter | None,
+        encoded: dict[int, Mapping[str, Any]],
     ) -> dict[str, list[list[Hit]]]:
         """Encode once per distinct encoder, then search every first stage."""
-        encoded: dict[int, Mapping[str, Any]] = {}
         results: dict[str, list[list[Hit]]] = {}
         for stage in self.stages:
-            key = id(stage.encoder)
-            if key not in encoded:
-                encoded[key] = stage.encoder.encode_queries(queries)
-            outputs = encoded[key]
-            if stage.representation not in outputs:
-                msg = (
-                    f"Stage {stage.name!r} wants the {stage.representation!r} representation "
-                    f"but its encoder gives {sorted(outputs)}; set representation= to one."
-                )
-                raise ConfigError(msg)
-            lists = stage.index.search_batch(
-                outputs[stage.representation], k=max(stage.depth, k), filter=filter
-            )
+            batch = self._encode(stage.encoder, queries, encoded, stage)
+            lists = stage.index.search_batch(batch, k=max(stage.depth, k), filter=filter)
             if len(lists) != len(queries):
                 msg = f"Stage {stage.name!r} gave {len(lists)} lists for {len(queries)} queries."
                 raise ConfigError(msg)
             results[stage.name] = [list(hits) for hits in lists]
         return results
 
-    def _merge(
-        self, lists: dict[str, list[Hit]], compiled: CompiledFilter | None
-    ) -> list[RankedHit]:
-        """One query's first-stage lists -> one candidate list (fused when several)."""
-        lists = {name: [h for h in hits if _matches(h, compiled)] for name, hits in lists.items()}
-        if len(lists) == 1:
-            ((name, hits),) = lists.items()
-            return [RankedHit(h.id, h.score, dict(h.metadata), {name: h.score}) for h in hits]
-        first_seen: dict[str, Hit] = {}
-        stage_scores: dict[str, dict[str, float]] = {}
-        for name, hits in lists.items():
-            for hit in hits:
-                first_seen.setdefault(hit.id, hit)
-                stage_scores.setdefault(hit.id, {})[name] = hit.score
-        label = self.fusion.method
+    def _rescore_and_fuse(
+        self,
+        queries: list[str],
+        candidates: list[list[RankedHit]],
+        lists: list[dict[str, list[Hit]]],
+        encoded: dict[int, Mapping[str, Any]],
+    ) -> list[list[RankedHit]]:
+        """Give every candidate each rescore stage's score, then fuse all stages' scores."""
+        rankings = [dict(each) for each in lists]
+        for stage in self.rescore_stages:
+            if isinstance(stage, RescoreStage):
+                batch = self._encode(stage.encoder, queries, encoded, stage)
+                ids = [[h.id for h in hits] for hits in candidates]
+                scored: Sequence[Any] = stage.index.score_ids(batch, ids)
+            else:
+                scored = stage.reranker.score(queries, candidates)
+            checked = check_scores(stage, scored, candidates)
+            candidates = [
+                _apply_scores(stage.name, hits, scores, None)
+                for hits, scores in zip(candidates, checked, strict=True)
+            ]
+            for ranking, hits in zip(rankings, candidates, strict=True):
+                ranking[stage.name] = [Hit(h.id, h.scores[stage.name]) for h in hits]
+        if not self._fuses(len(lists[0]) if lists else 0):
+            return candidates
         return [
-            RankedHit(
-                doc_id,
-                score,
-                dict(first_seen[doc_id].metadata),
-                {**stage_scores[doc_id], label: score},
-            )
-            for doc_id, score in self.fusion.fuse(lists)
+            self._fuse(hits, ranking) for hits, ranking in zip(candidates, rankings, strict=True)
+        ]
+
+    def _fuse(self, hits: list[RankedHit], rankings: dict[str, list[Hit]]) -> list[RankedHit]:
+        by_id = {h.id: h for h in hits}
+        label = self.fusion.label
+        return [
+            RankedHit(i, score, by_id[i].metadata, {**by_id[i].scores, label: score})
+            for i, score in self.fusion.fuse(rankings)
         ]
 
     def _rerank(
@@ -224,50 +299,46 @@ class Retriever:
     ) -> list[list[RankedHit]]:
         for stage in self.rerank_stages:
             scored = stage.reranker.score(queries, candidates)
-            checked = _check_scores(stage, scored, candidates)
+            checked = check_scores(stage, scored, candidates)
             candidates = [
-                _apply_scores(stage, hits, scores)
+                _apply_scores(stage.name, hits, scores, stage.top_n)
                 for hits, scores in zip(candidates, checked, strict=True)
             ]
         return [hits[:k] if k is not None else hits for hits in candidates]
 
 
-def _apply_scores(stage: RerankStage, hits: list[RankedHit], scores: np.ndarray) -> list[RankedHit]:
+def _union(lists: dict[str, list[Hit]], *, alone: bool) -> list[RankedHit]:
+    """One query's first-stage lists -> one candidate list with each stage's score; a single
+    list that nothing will fuse keeps its order and score (``alone``)."""
+    if len(lists) == 1 and alone:
+        ((name, hits),) = lists.items()
+        return [RankedHit(h.id, h.score, dict(h.metadata), {name: h.score}) for h in hits]
+    first_seen: dict[str, Hit] = {}
+    stage_scores: dict[str, dict[str, float]] = {}
+    for name, hits in lists.items():
+        for hit in hits:
+            first_seen.setdefault(hit.id, hit)
+            stage_scores.setdefault(hit.id, {})[name] = hit.score
+    return [
+        RankedHit(i, hit.score, dict(hit.metadata), stage_scores[i])
+        for i, hit in first_seen.items()
+    ]
+
+
+def _apply_scores(
+    name: str, hits: list[RankedHit], scores: np.ndarray, top_n: int | None
+) -> list[RankedHit]:
     """Re-sort ``hits`` by ``scores`` (stable: ties keep the incoming order), keep ``top_n``."""
-    order = np.argsort(-scores, kind="stable")[: stage.top_n]
+    order = np.argsort(-scores, kind="stable")[:top_n]
     return [
         RankedHit(
             hits[i].id,
             float(scores[i]),
             hits[i].metadata,
-            {**hits[i].scores, stage.name: float(scores[i])},
+            {**hits[i].scores, name: float(scores[i])},
         )
         for i in order.tolist()
     ]
-
-
-def _check_scores(
-    stage: RerankStage, scored: Sequence[Sequence[float]], candidates: list[list[RankedHit]]
-) -> list[np.ndarray]:
-    if len(scored) != len(candidates):
-        msg = (
-            f"Reranker {stage.name!r} returned {len(scored)} score lists for "
-            f"{len(candidates)} queries."
-        )
-        raise ConfigError(msg)
-    out = []
-    for i, (scores, hits) in enumerate(zip(scored, candidates, strict=True)):
-        array = np.asarray(
-            scores.detach().cpu() if hasattr(scores, "detach") else scores, np.float64
-        ).reshape(-1)
-        if len(array) != len(hits) or not np.isfinite(array).all():
-            msg = (
-                f"Reranker {stage.name!r} gave query {i} {len(array)} scores for {len(hits)} "
-                "candidates (or non-finite scores); it must score every candidate."
-            )
-            raise ConfigError(msg)
-        out.append(array)
-    return out
 
 
 def _matches(hit: Hit, compiled: CompiledFilter | None) -> bool:
@@ -283,31 +354,3 @@ def _as_ranked(candidate: Hit | str, source: str) -> RankedHit:
     scores = dict(candidate.scores) if isinstance(candidate, RankedHit) else {}
     scores.setdefault(source, candidate.score)
     return RankedHit(candidate.id, candidate.score, dict(candidate.metadata), scores)
-
-
-def _check_query(query: Any) -> str:
-    if not isinstance(query, str):
-        msg = f"A query must be a string; got {type(query).__name__}. Use search_batch for lists."
-        raise ConfigError(msg)
-    return query
-
-
-def _check_queries(queries: Any) -> list[str]:
-    if isinstance(queries, str):
-        msg = f"search_batch takes a list of queries; got the single string {queries!r}."
-        raise ConfigError(msg)
-    out = list(queries)
-    for query in out:
-        if not isinstance(query, str):
-            msg = f"Every query must be a string; got {type(query).__name__} ({query!r})."
-            raise ConfigError(msg)
-    return out
-
-
-def _as_tuple(value: Any, kind: type, what: str) -> tuple[Any, ...]:
-    items = (value,) if isinstance(value, kind) else tuple(value)
-    for item in items:
-        if not isinstance(item, kind):
-            msg = f"{what} must hold {kind.__name__} objects; got {type(item).__name__}."
-            raise ConfigError(msg)
-    return items

@@ -1,8 +1,11 @@
-"""The stages a ``Retriever`` runs: first stages (an encoder + an index) and rerank stages.
+"""The stages a ``Retriever`` runs: first stages (an encoder + an index), rescore stages and
+rerank stages.
 
 A first stage encodes the query batch (through a ``QueryEncoder``), picks one representation
-(``"dense"``, ``"sparse"``, ``"multivector"``) and searches an ``Index`` with it. A rerank
-stage asks a ``Reranker`` to score the current candidates and keeps the best ``top_n``.
+(``"dense"``, ``"sparse"``, ``"multivector"``) and searches an ``Index`` with it. A rescore
+stage gives every candidate the exact score of another index (``score_ids``) before fusion.
+A rerank stage asks a ``Reranker`` to score the current candidates and keeps the best
+``top_n``.
 Stage names label the per-stage scores on every hit (``hit.scores[name]``), so they must be
 unique within a Retriever.
 """
@@ -10,7 +13,7 @@ unique within a Retriever.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from retrieval.errors import ConfigError
 from retrieval.protocols import Index, QueryEncoder, Reranker
@@ -52,6 +55,43 @@ class IndexStage:
             msg = (
                 f"IndexStage {self.name!r}: index {type(self.index).__name__} has no "
                 "search_batch(queries, k, filter) method (see retrieval.Index)."
+            )
+            raise ConfigError(msg)
+
+
+@dataclass(frozen=True, eq=False)
+class RescoreStage:
+    """A rescore stage: ``index.score_ids(encoder.encode_queries(q)[representation], ids)``
+    gives every candidate this index's exact score, and keeps every candidate.
+
+    The index already holds the documents' vectors (a MaxSim token index beside a dense
+    first stage), so nothing is re-encoded; the Retriever then fuses this score with the
+    first stages' scores.
+
+    >>> RescoreStage("maxsim", encoder, token_index)  # doctest: +SKIP
+    """
+
+    name: str
+    """Label of this stage's score on every hit (``hit.scores[name]``), e.g. ``"maxsim"``."""
+    encoder: QueryEncoder
+    """Produces the query representations (shared with a first stage: encoded once)."""
+    index: Any
+    """An index with ``score_ids(queries, ids)`` (MaxSimIndex, PlaidIndex)."""
+    representation: str = "multivector"
+    """Which output of ``encoder.encode_queries`` the index scores with."""
+
+    def __post_init__(self) -> None:
+        check_name(self.name)
+        if not callable(getattr(self.encoder, "encode_queries", None)):
+            msg = (
+                f"RescoreStage {self.name!r}: encoder {type(self.encoder).__name__} has no "
+                "encode_queries(queries) method (see retrieval.QueryEncoder)."
+            )
+            raise ConfigError(msg)
+        if not callable(getattr(self.index, "score_ids", None)):
+            msg = (
+                f"RescoreStage {self.name!r}: index {type(self.index).__name__} cannot score "
+                "given ids (no score_ids(queries, ids) method)."
             )
             raise ConfigError(msg)
 

@@ -72,6 +72,15 @@ class StoredIndex(ABC):
         ``(labels, scores)``, both ``(n_queries, k)``, best first, label -1 for no result.
         ``options`` carries index-specific search knobs (``None`` for defaults)."""
 
+    def _score_labels(self, batch: Any, labels: list[np.ndarray]) -> list[np.ndarray]:
+        """Exact scores of ``labels[i]`` (live labels) for query ``i``: ``(len(labels[i]),)``
+        float arrays. Indexes that can score stored items by id override this."""
+        msg = (
+            f"{type(self).__name__} cannot score given ids (score_ids); rescore candidates "
+            "with an index that keeps its vectors, e.g. MaxSimIndex or PlaidIndex."
+        )
+        raise ConfigError(msg)
+
     @abstractmethod
     def _components(self) -> Components:
         """The files to write on commit."""
@@ -154,6 +163,30 @@ class StoredIndex(ABC):
     ) -> list[list[Hit]]:
         """``search`` for every query of a batch, one shared ``filter``."""
         return self._run_search(self._prepare_queries(queries), k, filter)
+
+    def score_ids(self, queries: Any, ids: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """The index's exact score of the stored items ``ids[i]`` for query ``i`` of a batch
+        (used to rescore another stage's candidates without re-encoding them): one float
+        array per query, in the order of its ids. An id not in the index is an error."""
+        batch = self._prepare_queries(queries)
+        if isinstance(ids, str) or len(ids) != len(batch):
+            msg = f"score_ids got {len(batch)} queries but {len(ids)} id lists; give one each."
+            raise ConfigError(msg)
+        with self._lock.read():
+            labels = []
+            for wanted in ids:
+                found = self._store.labels_in_order(list(wanted))
+                if (found < 0).any():
+                    missing = list(wanted)[int(np.flatnonzero(found < 0)[0])]
+                    msg = (
+                        f"{type(self).__name__} holds no item {missing!r}; every stage of "
+                        "a retriever must index the same ids."
+                    )
+                    raise ConfigError(msg)
+                labels.append(found)
+            if not any(len(each) for each in labels):
+                return [np.zeros(0, np.float32) for _ in labels]
+            return self._score_labels(batch, labels)
 
     def save(self) -> None:
         """Commit the current state to the folder: all of it or, after a crash, none."""

@@ -14,6 +14,8 @@ import argparse
 import json
 from typing import Any
 
+from retrieval.hybrid import FUSION_CHOICES
+
 
 def _rerank_arg(value: str) -> dict[str, Any]:
     """``KIND[:TOP_N[:MODEL]]``, e.g. ``maxsim:20`` or ``cross-encoder:10:/models/ms-marco``."""
@@ -150,8 +152,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     ev.add_argument("--k", type=int, default=100, help="results per query (default 100)")
     ev.add_argument("--depth", type=int, help="candidates per first stage (default 100)")
-    ev.add_argument("--fusion", choices=("rrf", "weighted"), help="hybrid fusion (default rrf)")
-    ev.add_argument("--rrf-k", type=float, help="RRF constant (default 60)")
+    ev.add_argument(
+        "--fusion",
+        choices=FUSION_CHOICES,
+        help="hybrid fusion (default: agreement, the default hybrid's; see retrieval.hybrid)",
+    )
+    ev.add_argument("--rrf-k", type=float, help="RRF constant (--fusion rrf; default 60)")
     ev.add_argument("--multivector-index", choices=("exact", "plaid"))
     ev.add_argument("--split", default="test", help="qrels split (default test)")
     ev.add_argument("--max-queries", type=int, help="evaluate only the first N judged queries")

@@ -62,7 +62,8 @@ def _print_hits(query: str, hits: list[Any], *, blank_line: bool) -> None:
             where += f" p.{meta['page']}"
         if "start" in meta:
             where += f" [{meta['start']}:{meta['end']}]"
-        print(f"{rank:>3}. {hit.score:8.4f}  {hit.id}  {where}")
+        score = hit.describe_score() if hasattr(hit, "describe_score") else f"{hit.score:.4f}"
+        print(f"{rank:>3}. {score:<16} {hit.id}  {where}")
         text = str(meta.get("text", ""))
         if text:
             print(f"     {snippet(text, query, mark=mark)}")

@@ -7,8 +7,7 @@ dataclass, loadable from a TOML file (``tomllib``) or a dict (JSON).
     sparse_model = "/path/to/splade"
     sparse_max_model_len = 256
     depth = 100
-    fusion = "rrf"
-    rrf_k = 60
+    fusion = "agreement"                    # the default hybrid's (retrieval.hybrid)
 
     [[rerank]]
     kind = "maxsim"                         # cross-encoder | maxsim | dense | sparse
@@ -29,7 +28,7 @@ from typing import Any, Literal, get_args
 import tomllib
 
 from retrieval.errors import ConfigError
-from retrieval.fusion import FUSION_METHODS, FusionMethod
+from retrieval.hybrid import FUSION_CHOICES
 
 PipelineKind = Literal["dense", "sparse", "multivector", "hybrid"]
 PIPELINE_KINDS: tuple[str, ...] = get_args(PipelineKind)
@@ -78,9 +77,10 @@ class PipelineConfig:
 
     pipeline: PipelineKind = "dense"
     """``dense`` (pooled embeddings in FAISS), ``sparse`` (SPLADE in the inverted index),
-    ``multivector`` (token embeddings, exact MaxSim or PLAID), ``hybrid`` (all three fused; a
-    BGE-M3 ``model`` gives them from one pass, otherwise ``model`` gives dense + tokens and
-    ``sparse_model`` the sparse part)."""
+    ``multivector`` (token embeddings, exact MaxSim or PLAID), ``hybrid`` (the default hybrid
+    of ``retrieval.hybrid``: dense (+ sparse) candidates rescored by MaxSim, scores fused; a
+    BGE-M3 ``model`` gives all three from one pass, otherwise ``model`` gives dense + tokens
+    and ``sparse_model`` the sparse part)."""
     model: str = field(default_factory=_default_model)
     """Dense / token-embedding model (folder, repo id or packaged name)."""
     sparse_model: str | None = None
@@ -102,10 +102,12 @@ class PipelineConfig:
     """Extra ``PlaidIndex.create`` options (``nbits``, ``ncells``, ...)."""
     depth: int = 100
     """Candidates each first stage returns per query."""
-    fusion: FusionMethod = "rrf"
-    """How ``hybrid`` merges its lists: ``rrf`` or ``weighted``."""
+    fusion: str | None = None
+    """How ``hybrid`` fuses its stages' scores: ``agreement`` | ``zscore`` | ``dbsf`` |
+    ``minmax`` | ``rrf`` (``weighted`` = ``minmax``); ``None``: the default hybrid's
+    (``agreement``, see ``retrieval.hybrid``)."""
     rrf_k: float = 60.0
-    """RRF constant."""
+    """RRF constant (``fusion = "rrf"`` only)."""
     weights: Mapping[str, float] = field(default_factory=dict)
     """Fusion weight per stage name (``dense``, ``sparse``, ``maxsim``); default 1."""
     rerank: tuple[RerankConfig, ...] = ()
@@ -115,7 +117,8 @@ class PipelineConfig:
 
     def __post_init__(self) -> None:
         _check_choice("pipeline", self.pipeline, PIPELINE_KINDS)
-        _check_choice("fusion", self.fusion, FUSION_METHODS)
+        if self.fusion is not None:
+            _check_choice("fusion", self.fusion, FUSION_CHOICES)
         _check_choice("multivector_index", self.multivector_index, MULTIVECTOR_INDEXES)
         for name in ("depth", "batch_size"):
             _check_optional_positive(name, getattr(self, name))

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from indexes.rows import Growable, RowTable
-from late_interaction import maxsim_matrix
+from late_interaction import maxsim_matrix, maxsim_rows
 from retrieval.errors import ConfigError
 from retrieval.metadata import LabelSet, MetadataStore
 from retrieval.multivector import MultiVectorEmbeddings, as_multivector
@@ -111,6 +111,17 @@ class MaxSimIndex(StoredIndex):
     ) -> tuple[np.ndarray, np.ndarray]:
         scores = maxsim_matrix(batch.to_list(), self._documents()).numpy()
         return self._rows.rank([np.ascontiguousarray(scores, np.float32)], allowed, k)
+
+    def _score_labels(
+        self, batch: MultiVectorEmbeddings, labels: list[np.ndarray]
+    ) -> list[np.ndarray]:
+        offsets = np.zeros(len(self._lengths) + 1, np.int64)
+        np.cumsum(self._lengths.view, out=offsets[1:])
+        tokens = self._tokens.view
+        return [
+            maxsim_rows(query, tokens, offsets, self._rows.rows_of(wanted))
+            for query, wanted in zip(batch.to_list(), labels, strict=True)
+        ]
 
     def _components(self) -> Components:
         return {

@@ -1,9 +1,10 @@
-"""A collection's ``retrieval.Retriever``: its components as first stages, fused, then the
-rerank stages of its pipeline settings.
+"""A collection's ``retrieval.Retriever``: the default hybrid of ``retrieval.hybrid`` over its
+components, then the rerank stages of its pipeline settings.
 
-Every component is a first stage (``dense``, ``sparse``, ``maxsim``) and all share the
-collection's one ``Encoder``, so a hybrid query runs each model once. Several stages are
-merged by ``hybrid_fusion`` - the one place the hybrid default is decided. Rerank stages
+The components (``dense``, ``sparse``, ``maxsim``) share the collection's one ``Encoder``, so
+a hybrid query runs each model once: ``dense`` / ``sparse`` give candidates, ``maxsim``
+rescores them, and every score is fused by ``hybrid_fusion`` - the one place a collection's
+fusion is read from its settings (default: ``retrieval.hybrid.DEFAULT_HYBRID``'s). Rerank stages
 come from the settings (``[[rerank]]`` of a pipeline TOML) or from ``rerank=MODEL`` (a
 cross-encoder over the best ``rerank_depth`` candidates); they read candidates' text from
 the collection, and a rerank stage over a representation the first stages already encode
@@ -22,12 +23,12 @@ from adapters.collection.rerankers import (
     CrossEncoderReranker,
     DocumentEmbeddings,
     EmbeddingReranker,
-    ScoreFusionReranker,
 )
 from retrieval.filters import Filter
 from retrieval.fusion import Fusion
+from retrieval.hybrid import HybridPart, fusion_from, hybrid_reranker, hybrid_retriever
 from retrieval.retriever import RankedHit, Retriever
-from retrieval.stages import IndexStage, RerankStage
+from retrieval.stages import RerankStage
 from retrieval.types import Hit
 
 SEARCH_KEYS = ("depth", "fusion", "rrf_k", "weights", "rerank")
@@ -36,12 +37,12 @@ Present = Callable[[list[RankedHit]], list[RankedHit]]
 
 
 def hybrid_fusion(settings: Mapping[str, Any]) -> Fusion:
-    """How a collection with several first stages merges their lists (``fusion``,
-    ``rrf_k``, ``weights`` of its settings). The hybrid default is decided here only."""
-    return Fusion(
-        settings.get("fusion", "rrf"),
-        rrf_k=float(settings.get("rrf_k", 60.0)),
-        weights=dict(settings.get("weights") or {}),
+    """How a collection with several stages fuses their scores (``fusion``, ``rrf_k``,
+    ``weights`` of its settings; no ``fusion``: the default hybrid's)."""
+    return fusion_from(
+        settings.get("fusion"),
+        rrf_k=settings.get("rrf_k"),
+        weights=dict(settings.get("weights") or {}) or None,
     )
 
 
@@ -153,8 +154,8 @@ def build_retriever(
     settings.update(options or {})
     depth = rerank_depth if rerank else int(settings["depth"])
     encoder = collection.encoder
-    stages = [
-        IndexStage(part.stage, encoder, part.index, part.representation, depth)
+    parts = [
+        HybridPart(part.stage, encoder, part.index, part.representation)
         for part in collection.parts
         if part.index is not None
     ]
@@ -162,30 +163,27 @@ def build_retriever(
         after = [collection.rerankers.stage(RerankConfig("cross-encoder", model=rerank))]
     else:
         after = [collection.rerankers.stage(_rerank_config(raw)) for raw in settings["rerank"]]
-    inner = Retriever(stages, fusion=hybrid_fusion(settings), rerank=after)
+    inner = hybrid_retriever(parts, depth=depth, fusion=hybrid_fusion(settings), rerank=after)
     return CollectionRetriever(inner, collection.present)
 
 
 def candidate_reranker(collection: Any) -> CollectionRetriever:
     """A Retriever that reranks given candidates (e.g. a BM25 run) with the collection's
-    pipeline: each first stage becomes a rerank stage over the candidates (same names),
-    fused when several, then the configured rerank stages."""
+    pipeline: each component scores every candidate (same names), fused as the hybrid fuses
+    (``retrieval.hybrid.hybrid_reranker``), then the configured rerank stages."""
     encoder = collection.encoder
     rerankers = collection.rerankers
-    stages = [
-        RerankStage(
+    scorers = [
+        (
             part.stage,
             EmbeddingReranker(encoder, part.representation, rerankers.documents(encoder)),
         )
         for part in collection.parts
     ]
     settings = {key: getattr(collection.config, key) for key in SEARCH_KEYS}
-    if len(stages) > 1:
-        fusion = hybrid_fusion(settings)
-        names = [part.stage for part in collection.parts]
-        stages.append(RerankStage(fusion.method, ScoreFusionReranker(names, fusion)))
     later = [rerankers.stage(_rerank_config(raw)) for raw in settings["rerank"]]
-    return CollectionRetriever(Retriever(rerank=[*stages, *later]), collection.present)
+    inner = hybrid_reranker(scorers, fusion=hybrid_fusion(settings), rerank=later)
+    return CollectionRetriever(inner, collection.present)
 
 
 def _rerank_config(raw: Any) -> RerankConfig:

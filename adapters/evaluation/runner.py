@@ -19,6 +19,7 @@ from adapters.evaluation.beir import BeirDataset
 from adapters.evaluation.metrics import evaluate_run
 from adapters.evaluation.trec import Run
 from retrieval.errors import ConfigError
+from retrieval.hybrid import fusion_from
 from retrieval.types import Hit
 
 
@@ -62,14 +63,15 @@ class EvalResult:
 
 
 def describe(config: PipelineConfig, rerank_run: str | None) -> str:
-    """A one-line pipeline label, e.g. ``hybrid(dense+sparse+maxsim, rrf) model=...``."""
+    """A one-line pipeline label, e.g. ``hybrid model=... depth=100 -> maxsim rescore ...``."""
     parts: list[str] = [config.pipeline]
     if config.pipeline != "sparse":
         parts.append(f"model={_short(config.model)}")
     if config.pipeline in ("sparse", "hybrid") and config.sparse_model:
         parts.append(f"sparse_model={_short(config.sparse_model)}")
     if config.pipeline == "hybrid":
-        parts.append(f"fusion={config.fusion}")
+        fusion = fusion_from(config.fusion, rrf_k=config.rrf_k, weights=config.weights)
+        parts.append(f"depth={config.depth} -> maxsim rescore -> {fusion.describe()}")
     parts += [f"{r.label}@{r.top_n or 'all'}" for r in config.rerank]
     if rerank_run:
         parts.append(f"reranking {Path(rerank_run).name}")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -69,6 +70,18 @@ class RetrievalRetriever(BaseRetriever):
             raise ConfigError(msg)
         compile_filter(self.filter)  # a bad filter fails at construction, not at first use
         return self
+
+    @classmethod
+    def from_index(
+        cls, path: str | os.PathLike[str], *, device: str = "auto", **kwargs: Any
+    ) -> RetrievalRetriever:
+        """Over a collection folder (``retrieval index``, ``RetrievalVectorStore``, ...),
+        searched as ``retrieval search`` searches it (several components: the default hybrid
+        of ``retrieval.hybrid``); each document's text is the chunk text the collection
+        stores. ``kwargs``: ``k``, ``filter``."""
+        from adapters.collection import Collection
+
+        return cls(retriever=Collection.open(path, device=device).retriever, **kwargs)
 
     def _get_relevant_documents(
         self,

@@ -29,7 +29,7 @@ from late_interaction.plaid.defaults import derived_ndocs
 from late_interaction.plaid.drift import Growth
 from late_interaction.plaid.files import components, read_index
 from late_interaction.plaid.inputs import Docs, Prepared, is_stream, prepare_docs, prepare_queries
-from late_interaction.plaid.search import SearchParams, search_one
+from late_interaction.plaid.search import SearchParams, score_rows, search_one
 from late_interaction.plaid.side import SideStore
 from late_interaction.plaid.store import TokenStore
 from retrieval.errors import ConfigError
@@ -271,6 +271,16 @@ class PlaidIndex(StoredIndex):
         scores = np.stack([r[1] for r in results])
         labels = np.where(rows >= 0, tokens.labels[np.maximum(rows, 0)], -1)
         return labels, scores
+
+    def _score_labels(self, batch: list[np.ndarray], labels: list[np.ndarray]) -> list[np.ndarray]:
+        """Exact MaxSim of the given documents: on the full-precision side store when there
+        is one, else on the decoded tokens (what search's last step scores)."""
+        assert self._codec is not None  # a non-empty index is trained
+        out = []
+        for query, wanted in zip(batch, labels, strict=True):
+            rows = self._tokens.rows_of(wanted)
+            out.append(score_rows(query, self._tokens, self._codec, rows, rescore=True))
+        return out
 
     def _components(self) -> Components:
         return components(self._codec, self._tokens, self._growth.buffer(self.config.dim))

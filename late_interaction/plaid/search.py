@@ -140,6 +140,23 @@ def _best(rows: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
     return np.sort(rows[np.argpartition(-scores, n - 1)[:n]])
 
 
+def score_rows(
+    query: np.ndarray, store: TokenStore, codec: ResidualCodec, rows: np.ndarray, rescore: bool
+) -> np.ndarray:
+    """MaxSim of ``query`` with each of ``rows`` (any order), on the side store's
+    full-precision tokens when ``rescore`` and there is one, else on decoded tokens."""
+    if not len(rows):
+        return np.zeros(0, np.float32)
+    index, lengths = store.token_index(rows)
+    if rescore and store.side is not None:  # exact re-scoring from the side store
+        vectors = side_tokens(store, codec, index)
+    else:
+        vectors = codec.decode(store.codes.take(index), store.residuals.take(index))
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    docs = MultiVectorEmbeddings(torch.from_numpy(vectors), torch.from_numpy(offsets))
+    return maxsim(torch.from_numpy(query), docs).numpy()
+
+
 def _exact(
     query: np.ndarray,
     store: TokenStore,
@@ -154,14 +171,7 @@ def _exact(
     out_scores = np.full(k, -np.inf, np.float32)
     if not len(rows):
         return out_rows, out_scores
-    index, lengths = store.token_index(rows)
-    if rescore and store.side is not None:  # exact re-scoring from the side store
-        vectors = side_tokens(store, codec, index)
-    else:
-        vectors = codec.decode(store.codes.take(index), store.residuals.take(index))
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    docs = MultiVectorEmbeddings(torch.from_numpy(vectors), torch.from_numpy(offsets))
-    scores = maxsim(torch.from_numpy(query), docs).numpy()
+    scores = score_rows(query, store, codec, rows, rescore)
     n = min(k, len(rows))
     order = np.lexsort((rows, -scores))[:n]  # ties keep row (insertion) order
     out_rows[:n], out_scores[:n] = rows[order], scores[order]

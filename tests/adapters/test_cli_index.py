@@ -64,7 +64,9 @@ def test_index_search_info(
     pdf = {h["id"]: h["metadata"] for h in hits}["docs/report.pdf#1"]
     assert pdf["source"] == str((corpus / "report.pdf").resolve())
     assert (pdf["page"], pdf["start"], pdf["end"], pdf["text"]) == (2, 0, 17, "Page two: the cat")
-    assert all(h["score"] > 0 for h in hits)
+    # the default hybrid's fused z-scores (negative below the candidates' mean), best first
+    assert all(h["kind"] == "zscore" and h["score"] == h["scores"]["zscore"] for h in hits)
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
 
     only_page_one = run_json(capsys, "search", "x", "--index", index, "--filter", '{"page": 1}')
     assert [h["id"] for h in only_page_one["hits"]] == ["docs/report.pdf#0"]
@@ -89,6 +91,7 @@ def test_human_output(
     cats = next(i for i, line in enumerate(out) if " docs/cats.txt " in line)
     assert out[cats].split()[0].rstrip(".").isdigit()
     assert "docs/cats.txt [0:62]" in out[cats]
+    assert " (zscore) " in out[cats]  # the final score is printed with its kind
     assert out[cats + 1].strip() == (
         "The «cat» sat on the «mat». «Cats» like warm places and sleep a lot."
     )

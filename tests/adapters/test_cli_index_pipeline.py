@@ -36,7 +36,7 @@ def test_rerank_with_a_cross_encoder(
     for hit in hits:
         direct = llm.score(query, hit["metadata"]["text"])[0].outputs.score
         assert hit["score"] == pytest.approx(direct, abs=1e-5)
-        assert set(hit["scores"]) == {"dense", "maxsim", "rrf", "cross-encoder"}
+        assert set(hit["scores"]) == {"dense", "maxsim", "zscore", "cross-encoder"}
     assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
 
 
@@ -61,13 +61,15 @@ def test_pipeline_toml_sets_kind_fusion_and_rerank(
     (out,) = run_json(capsys, "search", "the dog in the park", "--index", index, "-k", "3")
     hits = out["hits"]
     assert len(hits) == 2  # the rerank stage keeps top_n = 2
-    assert all(set(h["scores"]) == {"dense", "maxsim", "weighted", "rescore"} for h in hits)
+    assert all(set(h["scores"]) == {"dense", "maxsim", "minmax", "rescore"} for h in hits)
     # The stored config is overridden per search by --config of another file.
     plain = tmp_path / "plain.toml"
     plain.write_text(f'pipeline = "hybrid"\nmodel = "{st_legacy_mean}"\n', encoding="utf-8")
     (out,) = run_json(capsys, "search", "dog", "--index", index, "--config", str(plain))
     assert len(out["hits"]) == 3
-    assert set(out["hits"][0]["scores"]) == {"dense", "maxsim", "rrf"}
+    # the default hybrid: dense candidates rescored by MaxSim, fused (zscore)
+    assert set(out["hits"][0]["scores"]) == {"dense", "maxsim", "zscore"}
+    assert out["hits"][0]["kind"] == "zscore"
 
     bad = tmp_path / "bad.toml"
     bad.write_text('pipeline = "hybrid"\nsparse_model = "x"\n', encoding="utf-8")

@@ -41,8 +41,14 @@ def test_demo_indexes_the_docs_and_answers(real_default_path: Path, tmp_path: Pa
         "? Where are models loaded from without network access?",
         "? How fast is MaxSim?",
     ]
-    results = re.findall(r"^\s+(\d)\.\s+[\d.]+\s+(\S+)\s+(\S+) \[\d+:\d+\]$", out, re.MULTILINE)
+    # "  1. 2.137 (zscore)     <chunk id>  README.md [0:812]": the final score with its kind
+    results = re.findall(
+        r"^\s+(\d)\.\s+-?[\d.]+(?:e[-+]\d+)? \((\w+)\)\s+\S+\s+(\S+) \[\d+:\d+\]$",
+        out,
+        re.MULTILINE,
+    )
     assert [int(r[0]) for r in results] == [1, 2, 3] * 3
+    assert {r[1] for r in results} == {"zscore"}  # the default hybrid's fused score
     sources = {r[2] for r in results}
     assert sources <= {"README.md", "BENCHMARKS.md", "notebooks/README.md"}
     # Model loading is described in the README only; MaxSim speed in BENCHMARKS.md only.

@@ -97,7 +97,7 @@ def test_all_pooling_is_token_level(bert_plain: Path) -> None:
         ({"runner": "fast"}, ConfigError, "Unknown runner 'fast'"),
         ({"convert": "rerank"}, ConfigError, "Unknown convert 'rerank'"),
         ({"device": "tpu"}, ConfigError, "Unknown device 'tpu'. Valid: auto, cpu, cuda"),
-        ({"dtype": "int8"}, ConfigError, "Unknown dtype 'int8'"),
+        ({"dtype": "int4"}, ConfigError, "Unknown dtype 'int4'"),
         ({"truncation_side": "middle"}, ConfigError, "Unknown truncation side 'middle'"),
         ({"bogus_flag": 1}, TypeError, r"unexpected keyword arguments \['bogus_flag'\]"),
     ],

@@ -175,3 +175,24 @@ def test_docstring_example_runs() -> None:
     # the package re-exports the function under the module's name, so import by path
     module = importlib.import_module("late_interaction.maxsim")
     assert doctest.testmod(module).failed == 0
+
+
+def test_maxsim_rows_scores_chosen_documents_of_a_packed_array() -> None:
+    """The candidate path (``score_ids``): any subset, in any order, empty documents 0."""
+    import numpy as np
+
+    from late_interaction import gather_documents, maxsim_rows
+
+    docs = _corpus(3, 40, 9, 16)  # lengths 0..9: some documents are empty
+    assert any(len(d) == 0 for d in docs)
+    packed = MultiVectorEmbeddings.from_list(docs)
+    tokens, offsets = packed.vectors.numpy(), packed.offsets.numpy()
+    query = _unit(torch.Generator().manual_seed(4), 5, 16)
+    rows = np.array([7, 0, 31, 7, 12, 39, 2])  # unordered, with a repeat
+    want = maxsim_reference(query, [docs[r] for r in rows.tolist()])
+    assert maxsim_rows(query, tokens, offsets, rows).tolist() == pytest.approx(
+        want.tolist(), abs=1e-5
+    )
+    gathered = gather_documents(tokens, offsets, rows)
+    assert [t.shape[0] for t in gathered] == [len(docs[r]) for r in rows.tolist()]
+    assert maxsim_rows(query, tokens, offsets, rows[:0]).shape == (0,)

@@ -366,3 +366,27 @@ def test_codec_of_a_folder_from_before_generations_decodes_the_same() -> None:
     old = _codec_from(parts, {"far_cutoff": 0.5, "normalized": True})
     assert old.generations == 1
     np.testing.assert_array_equal(old.decode(codes, packed), codec.decode(codes, packed))
+
+
+@pytest.mark.parametrize("rescore", ["none", "fp16"])
+def test_score_ids_scores_given_documents(tmp_path: Path, rescore: str) -> None:
+    """``score_ids`` gives the documents asked for, in that order, the score search gives
+    them (decoded tokens, or the fp16 side store); unknown ids are a clear error."""
+    docs = token_docs(300, 5)
+    ids = _ids(300)
+    index = PlaidIndex.create(tmp_path / "idx", dim=DIM, nbits=4, rescore=rescore)
+    index.add(ids, docs)
+    query = _near_copies(docs, 1, 0.2, 9)[0]
+    found = index.search(query, k=8, ndocs=1024)  # every document reaches the exact step
+    wanted = [h.id for h in found][::-1]  # reversed: order follows the ids given
+    (scores,) = index.score_ids([query], [wanted])
+    assert scores.tolist() == pytest.approx([h.score for h in found][::-1], abs=1e-5)
+    truth = maxsim_truth([query], [docs[int(i[1:])] for i in wanted])[0]
+    tolerance = 0.02 if rescore == "fp16" else 0.3  # nbits 4 decoding error vs float16
+    np.testing.assert_allclose(scores, truth, atol=tolerance * len(query))
+    assert index.score_ids([query], [[]])[0].shape == (0,)
+    with pytest.raises(ConfigError, match="holds no item 'nope'"):
+        index.score_ids([query], [["d1", "nope"]])
+    index.delete(["d1"])
+    with pytest.raises(ConfigError, match="holds no item 'd1'"):
+        index.score_ids([query], [["d1"]])

@@ -22,7 +22,7 @@ def test_quickstart_notebook_runs(real_default_path: Path, monkeypatch: pytest.M
     assert [line[:24].strip() for line in table] == [
         "dense",
         "MaxSim (tokens)",
-        "hybrid (RRF)",
+        "hybrid (default)",
         "dense -> MaxSim rerank",
     ]
     # Every setting finds most answers on this easy corpus (hand-labelled qrels above).

@@ -199,7 +199,10 @@ def test_weighted_fusion_label(indexes: Any) -> None:
     )
     top = retriever.search("20", k=1)[0]
     assert top.id == "d20"
-    assert top.scores["weighted"] == pytest.approx(2.0)
+    # the fused score is labelled by its normalisation; tops of both lists: mean 1.0
+    assert top.scores["minmax"] == pytest.approx(1.0)
+    assert top.kind == "minmax"
+    assert retriever.score_kind == "minmax"
 
 
 def test_rerank_given_candidates_with_filter() -> None:
@@ -228,7 +231,9 @@ def test_errors(indexes: Any) -> None:
     with pytest.raises(ConfigError, match="named 'dense'"):
         Retriever([stage, IndexStage("dense", encoder, indexes[1], "sparse")])
     with pytest.raises(ConfigError, match="labels the fusion score"):
-        Retriever([stage, IndexStage("rrf", encoder, indexes[1], "sparse")])
+        Retriever([stage, IndexStage("zscore", encoder, indexes[1], "sparse")])
+    with pytest.raises(ConfigError, match="labels the fusion score"):
+        Retriever([stage, IndexStage("rrf", encoder, indexes[1], "sparse")], fusion="rrf")
     with pytest.raises(ConfigError, match="depth"):
         IndexStage("d", encoder, indexes[0], depth=0)
     with pytest.raises(ConfigError, match="encode_queries"):

@@ -75,7 +75,7 @@ def test_config_from_toml(tmp_path: Path) -> None:
         ({"depth": 0}, "depth must be a positive integer"),
         ({"rerank": [{"kind": "colbert"}]}, "Valid: cross-encoder, maxsim, dense, sparse"),
         ({"rerank": [{"kind": "cross-encoder"}]}, "needs model"),
-        ({"fusion": "max"}, "Valid: rrf, weighted"),
+        ({"fusion": "max"}, "Valid: agreement, zscore, dbsf, minmax, rrf, weighted"),
     ],
 )
 def test_config_errors(raw: dict[str, Any], needle: str) -> None:
@@ -117,6 +117,32 @@ def test_maxsim_index_is_exact_and_filtered(tmp_path: Path) -> None:
     assert again[0].score == pytest.approx(float(want[0]), abs=1e-5)
     with pytest.raises(ConfigError, match="token dim 4"):
         index.search(torch.zeros(2, 4))
+
+
+def test_maxsim_index_scores_given_ids_exactly() -> None:
+    gen = torch.Generator().manual_seed(1)
+    docs = [
+        torch.nn.functional.normalize(torch.randn(n, 8, generator=gen), dim=-1)
+        for n in (3, 7, 1, 5, 4, 2)
+    ]
+    ids = [f"x{i}" for i in range(6)]
+    index = MaxSimIndex.create(dim=8)
+    index.add(ids, docs)
+    index.delete(["x2"])
+    index.add(["x0"], [docs[5]])  # upsert: x0 now holds doc 5's tokens
+    queries = [
+        torch.nn.functional.normalize(torch.randn(n, 8, generator=gen), dim=-1) for n in (4, 2)
+    ]
+    wanted = [["x4", "x0", "x1"], ["x3"]]
+    got = index.score_ids(queries, wanted)
+    truth = {"x0": docs[5], "x1": docs[1], "x3": docs[3], "x4": docs[4]}
+    for query, asked, scores in zip(queries, wanted, got, strict=True):
+        want = maxsim_reference(query, [truth[i] for i in asked])
+        assert scores.tolist() == pytest.approx(want.tolist(), abs=1e-5)
+    with pytest.raises(ConfigError, match="holds no item 'x2'"):
+        index.score_ids(queries[:1], [["x2"]])
+    with pytest.raises(ConfigError, match="one each"):
+        index.score_ids(queries, [["x1"]])
 
 
 # -- encoders and Pipeline on tiny checkpoints -------------------------------------------------
@@ -172,7 +198,8 @@ def test_hybrid_pipeline_save_open(st_legacy_mean: Path, splade: str, tmp_path: 
     hits = pipe.retriever.search("supersonic shock waves", k=3, filter={"n": {"$lt": 5}})
     assert len(hits) == 3
     assert all(h.metadata["n"] < 5 for h in hits)
-    assert {"rrf", "dense-rerank"} <= set(hits[0].scores)
+    assert set(hits[0].scores) == {"dense", "sparse", "maxsim", "zscore", "dense-rerank"}
+    assert [s.name for s in pipe.retriever.rescore_stages] == ["maxsim"]  # the cascade
     assert pipe.index_bytes() > 0
     reopened = Pipeline.open(tmp_path / "idx")
     again = reopened.retriever.search("supersonic shock waves", k=3, filter={"n": {"$lt": 5}})
@@ -193,20 +220,28 @@ def test_candidate_reranker_fuses_and_keeps_every_score(st_legacy_mean: Path) ->
     hits = reranker.rerank(DOCS["d"], candidates, filter={"n": {"$gt": 0}}, source="bm25")
     assert {h.id for h in hits} == {"b", "d"}
     top = hits[0]
-    assert set(top.scores) == {"bm25", "dense", "maxsim", "rrf"}
-    # The model's own scores of the two survivors (query prompt "query: "), fused by RRF.
+    assert set(top.scores) == {"bm25", "dense", "maxsim", "zscore"}
+    # The model's own scores of the two survivors (query prompt "query: ").
     llm = LLM(str(st_legacy_mean), device="cpu")
     query, texts = "query: " + DOCS["d"], [DOCS["b"], DOCS["d"]]
     vectors = np.asarray([o.outputs.embedding for o in llm.embed([query, *texts])])
     dense = vectors[1:] @ vectors[0]
     tokens = maxsim_reference(llm.encode_queries([query])[0], llm.encode_documents(texts))
-    ranks = [np.argsort(-np.asarray(s)).argsort() + 1 for s in (dense, tokens.numpy())]
-    rrf = sum(1 / (60 + r) for r in ranks)
-    order = ["b", "d"] if rrf[0] >= rrf[1] else ["d", "b"]
-    assert [h.id for h in hits] == order
-    assert [h.scores["rrf"] for h in hits] == pytest.approx(sorted(rrf, reverse=True))
-    want = dict(zip("bd", dense.tolist(), strict=True))
-    assert {h.id: h.scores["dense"] for h in hits} == pytest.approx(want, abs=1e-5)
+    assert {h.id: h.scores["dense"] for h in hits} == pytest.approx(
+        dict(zip("bd", dense.tolist(), strict=True)), abs=1e-5
+    )
+    assert {h.id: h.scores["maxsim"] for h in hits} == pytest.approx(
+        dict(zip("bd", tokens.tolist(), strict=True)), abs=1e-5
+    )
+    # Fused as the default hybrid fuses: per-stage z-scores over the candidates, averaged
+    # (two stages weigh 1 each: agreement weights need three).
+    z = [(x - x.mean()) / x.std() for x in (dense, tokens.numpy().astype(np.float64))]
+    fused = dict(zip("bd", ((z[0] + z[1]) / 2).tolist(), strict=True))
+    assert {h.id: h.scores["zscore"] for h in hits} == pytest.approx(fused, abs=1e-4)
+    assert [h.scores["zscore"] for h in hits] == pytest.approx(
+        sorted(fused.values(), reverse=True), abs=1e-4
+    )
+    assert top.kind == "zscore"
 
 
 def test_score_fusion_reranker_by_hand() -> None:
@@ -264,7 +299,7 @@ def test_bge_m3_hybrid_is_one_forward_pass(tmp_path: Path, monkeypatch: pytest.M
     hits = pipe.retriever.search_batch(["a supersonic flow", "cats"], k=3, filter={"group": 0})
     assert calls == [len(DOCS), 2]  # the two queries: one pass for all three stages
     assert all(h.metadata["group"] == 0 for batch in hits for h in batch)
-    assert {"dense", "sparse", "maxsim", "rrf"} >= set(hits[0][0].scores) >= {"rrf"}
+    assert {"dense", "sparse", "maxsim", "zscore"} >= set(hits[0][0].scores) >= {"maxsim", "zscore"}
 
 
 def test_plaid_plugs_in_as_the_multivector_index(st_legacy_mean: Path, tmp_path: Path) -> None:

@@ -118,3 +118,20 @@ async def test_ainvoke_matches_invoke() -> None:
     assert await retriever.ainvoke("q") == retriever.invoke("q")
     assert len(await retriever.ainvoke("q", k=1)) == 1
     assert await retriever.ainvoke("q", filter={"n": 2}) == retriever.invoke("q", filter={"n": 2})
+
+
+def test_from_index_searches_with_the_default_hybrid(st_legacy_mean: Any, tmp_path: Any) -> None:
+    """``from_index`` over a ``retrieval index`` folder: the same hybrid ``retrieval search``
+    runs (dense candidates rescored by MaxSim, fused), chunk text as page_content."""
+    from adapters.collection import Collection, index_sources
+    from tests.adapters.collection.helpers import write_corpus
+
+    corpus = write_corpus(tmp_path / "docs")
+    index_sources([corpus], tmp_path / "ix", model=str(st_legacy_mean), progress=False)
+    retriever = RetrievalRetriever.from_index(tmp_path / "ix", device="cpu", k=2)
+    docs = retriever.invoke("a cat on a mat")
+    expected = Collection.open(tmp_path / "ix", device="cpu").search("a cat on a mat", k=2)
+    assert [d.id for d in docs] == [h.id for h in expected]
+    assert [d.page_content for d in docs] == [h.metadata["text"] for h in expected]
+    assert set(docs[0].metadata["scores"]) == {"dense", "maxsim", "zscore"}
+    assert docs[0].metadata["score"] == docs[0].metadata["scores"]["zscore"]

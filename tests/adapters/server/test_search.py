@@ -101,7 +101,8 @@ def test_search_over_a_saved_pipeline(tmp_path: Path, st_legacy_mean: Path, mini
     pytest.importorskip("faiss")
     from adapters.collection import Pipeline, PipelineConfig
 
-    pipe = Pipeline(PipelineConfig(model=str(st_legacy_mean), device="cpu"), path=tmp_path / "p")
+    config = PipelineConfig(pipeline="hybrid", model=str(st_legacy_mean), device="cpu")
+    pipe = Pipeline(config, path=tmp_path / "p")
     metadata = [{"year": year} for _, year in DOCS.values()]
     pipe.add(list(DOCS), [text for text, _ in DOCS.values()], metadata)
     pipe.save()
@@ -112,4 +113,7 @@ def test_search_over_a_saved_pipeline(tmp_path: Path, st_legacy_mean: Path, mini
         hits = client.post("/v1/search", json=body).json()["hits"]
     assert [h["id"] for h in hits] == [h.id for h in expected]
     assert [h["scores"] for h in hits] == [pytest.approx(h.scores) for h in expected]
+    # the default hybrid: dense candidates rescored by MaxSim, every score fused
+    assert set(hits[0]["scores"]) == {"dense", "maxsim", "zscore"}
+    assert hits[0]["kind"] == "zscore"
     assert {h["metadata"]["year"] for h in hits} == {2021}

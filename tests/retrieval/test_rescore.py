@@ -1,0 +1,175 @@
+"""Rescore stages and the default hybrid: first-stage candidates rescored by another index's
+exact score (``score_ids``), every score fused; ``retrieval.hybrid`` builds it from parts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+
+from indexes import ExactIndex, SparseIndex
+from retrieval import ConfigError, Fusion, Hit, IndexStage, RerankStage, Retriever
+from retrieval.fusion import normalize_scores
+from retrieval.hybrid import (
+    DEFAULT_HYBRID,
+    HybridPart,
+    fusion_from,
+    hybrid_reranker,
+    hybrid_retriever,
+)
+from retrieval.stages import RescoreStage
+from tests.retrieval.test_retriever import (
+    IDS,
+    METADATA,
+    N_DOCS,
+    CountingEncoder,
+    SpyReranker,
+    _dense,
+    _sparse,
+)
+
+
+class TableIndex:
+    """A 'token index' whose exact score of doc ``d<n>`` for query ``q`` is ``-|n - q - 1|``
+    (it prefers the next document), scored by id; records every id it was asked about."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def score_ids(self, queries: Any, ids: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        out = []
+        for query, wanted in zip(queries, ids, strict=True):
+            self.asked += list(wanted)
+            out.append(np.array([-abs(int(i[1:]) - query - 1) for i in wanted], np.float64))
+        return out
+
+    def search_batch(self, queries: Any, k: int = 10, filter: Any = None) -> list[list[Hit]]:
+        scores = [self.score_ids([q], [IDS])[0] for q in queries]
+        return [
+            [Hit(IDS[i], float(s[i]), dict(METADATA[i])) for i in np.argsort(-s)[:k]]
+            for s in scores
+        ]
+
+
+class TokenEncoder(CountingEncoder):
+    """Adds a 'multivector' output (the query number) to the dense / sparse ones."""
+
+    def encode_queries(self, queries: Sequence[str]) -> Any:
+        out = dict(super().encode_queries(queries))
+        out["multivector"] = [float(q) for q in queries]
+        return out
+
+
+@pytest.fixture
+def indexes() -> tuple[ExactIndex, SparseIndex]:
+    dense = ExactIndex.create(dim=2, metric="ip")
+    dense.add(IDS, _dense(range(N_DOCS)), METADATA)
+    sparse = SparseIndex.create(vocab_size=N_DOCS + 2)
+    sparse.add(IDS, _sparse(range(N_DOCS)), METADATA)
+    return dense, sparse
+
+
+def test_rescore_scores_every_candidate_then_fuses(indexes: Any) -> None:
+    encoder, tokens = TokenEncoder(), TableIndex()
+    retriever = Retriever(
+        IndexStage("dense", encoder, indexes[0], "dense", depth=6),
+        rescore=RescoreStage("maxsim", encoder, tokens),
+        fusion=Fusion("weighted", normalize="minmax"),
+    )
+    hits = retriever.search("12", k=6)
+    assert encoder.calls == [["12"]]  # one forward pass feeds the first stage and the rescore
+    dense_ids = {h.id for h in indexes[0].search(_dense([12.0]), k=6)}
+    assert set(tokens.asked) == dense_ids == {h.id for h in hits}  # rescored only candidates
+    for hit in hits:
+        assert set(hit.scores) == {"dense", "maxsim", "minmax"}
+        assert hit.kind == "minmax"
+        assert hit.score == hit.scores["minmax"]
+    # the fused score is the mean of the two min-max normalised lists, worked out here
+    dense_scores = np.array([h.scores["dense"] for h in hits])
+    token_scores = np.array([h.scores["maxsim"] for h in hits])
+    want = (normalize_scores(dense_scores, "minmax") + normalize_scores(token_scores, "minmax")) / 2
+    assert [h.score for h in hits] == pytest.approx(want.tolist())
+    assert hits[0].id in ("d12", "d13")  # d12 tops dense, d13 tops the token scorer
+    assert retriever.score_kind == "minmax"
+    assert "maxsim(all)" in repr(retriever)
+
+
+def test_rescore_sees_only_filtered_candidates(indexes: Any) -> None:
+    encoder, tokens = TokenEncoder(), TableIndex()
+    retriever = Retriever(
+        [
+            IndexStage("dense", encoder, indexes[0], "dense", depth=8),
+            IndexStage("sparse", encoder, indexes[1], "sparse", depth=8),
+        ],
+        rescore=[RescoreStage("maxsim", encoder, tokens)],
+    )
+    hits = retriever.search("12", k=5, filter={"group": 1})
+    assert tokens.asked
+    assert all(int(i[1:]) % 3 == 1 for i in tokens.asked)
+    assert all(h.metadata["group"] == 1 for h in hits)
+
+
+def test_rerank_mode_fuses_rescore_stages_not_the_source() -> None:
+    first, second = SpyReranker(), SpyReranker()
+    retriever = hybrid_reranker([("a", first), ("b", second)])
+    candidates = [Hit("d5", 9.0, {"n": 5}), Hit("d9", 8.0, {"n": 9}), Hit("d6", 7.0, {"n": 6})]
+    hits = retriever.rerank("6", candidates, source="bm25")
+    assert first.seen == ["d5", "d9", "d6"]
+    assert sorted(second.seen) == sorted(first.seen)
+    assert [h.id for h in hits] == ["d6", "d5", "d9"]
+    label = DEFAULT_HYBRID.fusion.label
+    assert set(hits[0].scores) == {"bm25", "a", "b", label}
+    # one scorer alone: its own order and score, no fusion
+    alone = hybrid_reranker([("a", SpyReranker())]).rerank("6", candidates)
+    assert [h.id for h in alone] == ["d6", "d5", "d9"]
+    assert alone[0].kind == "a"
+
+
+def test_hybrid_retriever_rescored_by_the_token_part(indexes: Any) -> None:
+    encoder, tokens = TokenEncoder(), TableIndex()
+    parts = [
+        HybridPart("dense", encoder, indexes[0], "dense"),
+        HybridPart("maxsim", encoder, tokens, "multivector"),
+        HybridPart("sparse", encoder, indexes[1], "sparse"),
+    ]
+    retriever = hybrid_retriever(parts, depth=4)
+    assert [s.name for s in retriever.stages] == ["dense", "sparse"]
+    assert [s.depth for s in retriever.stages] == [4, 4]
+    assert [s.name for s in retriever.rescore_stages] == ["maxsim"]
+    assert retriever.fusion == DEFAULT_HYBRID.fusion
+    hits = retriever.search("20", k=3)
+    assert set(hits[0].scores) == {"dense", "sparse", "maxsim", DEFAULT_HYBRID.fusion.label}
+    # a token index alone searches (it is the only stage)
+    alone = hybrid_retriever([parts[1]])
+    assert [s.name for s in alone.stages] == ["maxsim"]
+    assert not alone.rescore_stages
+    assert alone.search("20", k=1)[0].id == "d21"
+
+
+def test_fusion_names() -> None:
+    assert fusion_from(None) == DEFAULT_HYBRID.fusion
+    assert fusion_from("rrf", rrf_k=10).rrf_k == 10
+    assert fusion_from("rrf").label == "rrf"
+    assert fusion_from("zscore").label == "zscore"
+    assert fusion_from("weighted").label == "minmax"  # the old name of min-max fusion
+    assert fusion_from(None, weights={"dense": 2}).weights == {"dense": 2}
+    assert fusion_from("agreement") == DEFAULT_HYBRID.fusion
+    with pytest.raises(ConfigError, match="Valid: agreement, zscore"):
+        fusion_from("max")
+
+
+def test_errors(indexes: Any) -> None:
+    encoder = TokenEncoder()
+    with pytest.raises(ConfigError, match="score_ids"):
+        RescoreStage("maxsim", encoder, object())
+    with pytest.raises(ConfigError, match="keeps every candidate"):
+        Retriever(rescore=[RerankStage("cut", SpyReranker(), top_n=3)])
+    with pytest.raises(ConfigError, match="named 'maxsim'"):
+        Retriever(
+            IndexStage("maxsim", encoder, indexes[0], "dense"),
+            rescore=RescoreStage("maxsim", encoder, TableIndex()),
+        )
+    with pytest.raises(ConfigError, match="at least one part"):
+        hybrid_retriever([])
