@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence, Sized
+from typing import Any
 
 import numpy as np
 
 from retrieval.errors import ConfigError
 from retrieval.stages import RerankStage, RescoreStage
 
-if TYPE_CHECKING:
-    from retrieval.retriever import RankedHit
-
 
 def check_scores(
     stage: RerankStage | RescoreStage,
     scored: Sequence[Sequence[float]],
-    candidates: list[list[RankedHit]],
+    candidates: Sequence[Sized],
 ) -> list[np.ndarray]:
-    """One finite float64 array per query, one score per candidate (or a ConfigError)."""
+    """One finite float64 array per query, one score per candidate (each query's candidate
+    list, of any item type: only counted) - or a ConfigError."""
     if len(scored) != len(candidates):
         msg = (
             f"Reranker {stage.name!r} returned {len(scored)} score lists for "
