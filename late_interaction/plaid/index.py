@@ -77,7 +77,8 @@ class PlaidIndex(StoredIndex):
         **config: Any,
     ) -> PlaidIndex:
         """A new empty index (``path=None``: in memory). ``config``: the other ``PlaidConfig``
-        fields, e.g. ``rescore="int8"`` (an exact side store, ``dim + 2`` bytes per token),
+        fields, e.g. ``rescore`` (the exact side store for the final MaxSim: ``"int8"``, the
+        default, ``dim + 2`` bytes per token; ``"fp16"``; ``"none"``: codes only),
         ``n_centroids``, ``ncells``, ``ndocs`` (default: derived from the index at each
         search), ``centroid_score_threshold``."""
         try:

@@ -12,8 +12,8 @@ re-scoring the final candidates, beside the compressed codes (``rescore=``).
   documents per topic are near-tied, int8 of the tokens themselves gave recall@10 0.977 and
   fp16 0.997 (BENCHMARKS.md). Per token, not per dimension: nothing is ever clipped, whatever
   later documents look like. Scales are stored relative to one index-wide ``unit`` (the
-  median of the first batch, in the manifest state), so float16 keeps its full range around
-  1 for any embedding magnitude.
+  median token absolute maximum of the first batch / 127, in the manifest state), so float16
+  keeps its full range around 1 for any embedding magnitude.
 
 Rows follow token positions: appended with their document, dropped by ``keep`` on
 compaction and, for ``int8``, rewritten with ``put`` whenever drift growth re-encodes tokens
@@ -117,15 +117,19 @@ class SideStore:
             return vectors.astype(np.float16), np.zeros(0, np.float16)
         remainder = vectors - _required(decoded)
         absmax = np.abs(remainder).max(1) if len(remainder) else np.zeros(0, np.float32)
-        if self.unit is None and absmax.any():
-            self.unit = float(np.median(absmax[absmax > 0])) / _LEVELS
+        if self.unit is None and len(vectors) and np.abs(vectors).any():
+            # From the tokens, not their remainders: a first batch the codebook fits almost
+            # exactly (a few documents, one centroid per token) has near-zero remainders,
+            # and a unit set from them would leave later ordinary tokens out of range.
+            magnitude = np.abs(vectors).max(1)
+            self.unit = float(np.median(magnitude[magnitude > 0])) / _LEVELS
         unit = self.unit or 1.0
         with np.errstate(over="ignore"):  # an overflow is refused just below
             relative = (absmax / _LEVELS / unit).astype(np.float16)  # what is stored
         if not np.isfinite(relative).all():
             msg = (
                 "Token values are too large for the int8 side store (over 65504x the first "
-                "batch's); normalize the embeddings or create the index with rescore='fp16'."
+                "batch's tokens); normalize the embeddings or create the index with rescore='fp16'."
             )
             raise ConfigError(msg)
         scale = relative.astype(np.float32) * np.float32(unit)

@@ -22,9 +22,10 @@ pytest.importorskip("faiss")
 pytestmark = pytest.mark.slow  # ~15 child processes
 _CTX = multiprocessing.get_context("forkserver")
 _CTX.set_forkserver_preload(["tests.late_interaction.plaid_crash_child"])
-# metadata, centroids, cutoffs, weights, codes, residuals, doc_ptr, labels, live, ivf_ptr,
-# ivf_docs, far_positions, far_vectors, then manifest.json
-RENAMES = 14
+# metadata, centroids, cutoffs, weights, codes, residuals, full_int8, full_scale (the default
+# int8 side store), doc_ptr, labels, live, ivf_ptr, ivf_docs, far_positions, far_vectors, then
+# manifest.json
+RENAMES = 16
 
 
 def _child(path: Path, steps: int = 10_000, kill_at: int = 0, before: bool = False) -> Any:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from late_interaction import PlaidIndex
+from late_interaction.plaid.config import PlaidConfig
 from late_interaction.plaid.defaults import MIN_NDOCS, derived_ndocs, docs_per_probed_cell
 from late_interaction.plaid.search import side_tokens
 from late_interaction.plaid.side import SideStore
@@ -109,7 +110,7 @@ def test_rescoring_scores_candidates_exactly_and_survives_compaction(
     index = PlaidIndex.create(tmp_path / "idx", dim=DIM, nbits=2, rescore=kind)
     index.add(_ids(len(docs)), docs)
     assert index.side_bytes_per_token == (2 * DIM if kind == "fp16" else DIM + 2)
-    plain = PlaidIndex.create(None, dim=DIM, nbits=2)
+    plain = PlaidIndex.create(None, dim=DIM, nbits=2, rescore="none")
     plain.add(_ids(len(docs)), docs)
     assert index.bytes_per_token == plain.bytes_per_token
     truth = maxsim_truth(queries, docs)
@@ -278,3 +279,28 @@ def test_a_side_store_file_of_the_wrong_length_is_reported(tmp_path: Path) -> No
     (tmp_path / "idx" / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexCorruptError, match="holds 3 tokens"):
         PlaidIndex.open(tmp_path / "idx", verify=False)
+
+
+def test_int8_is_the_default_and_folders_from_before_side_stores_keep_none() -> None:
+    """New indexes re-score with the int8 side store unless told otherwise; a manifest
+    written before side stores existed (no ``rescore`` key) still means none."""
+    assert PlaidIndex.create(None, dim=DIM).config.rescore == "int8"
+    saved = PlaidIndex.create(None, dim=DIM, rescore="none").config.to_json()
+    del saved["rescore"]
+    assert PlaidConfig.from_json(saved, version=1).rescore == "none"
+    assert PlaidConfig.from_json({**saved, "rescore": "fp16"}).rescore == "fp16"
+
+
+def test_int8_side_store_takes_ordinary_tokens_after_an_exactly_fitted_first_batch() -> None:
+    """A first add the codebook fits almost exactly (two tokens, one centroid each: their
+    remainders are ~0) must not set a scale that refuses the ordinary tokens after it."""
+    docs = token_docs(400, 31, **EASY)
+    index = PlaidIndex.create(None, dim=DIM, nbits=2, rescore="int8")
+    index.add(["tiny"], [docs[0][:2]])
+    index.add(_ids(len(docs)), docs)
+    queries = _near_copies(docs, 10, 0.1, 2)
+    truth = maxsim_truth(queries, docs)
+    for row, hits in enumerate(index.search_batch(queries, k=5)):
+        for hit in hits:
+            if hit.id != "tiny":
+                assert hit.score == pytest.approx(truth[row, int(hit.id[1:])], abs=4e-2)
