@@ -120,18 +120,23 @@ def load_bounded(path: Path, side: int) -> Any:
         with Image.open(path) as image:
             width, height = image.size
             if width * height > MAX_PIXELS:
-                msg = (
-                    f"The kept page image is {width}x{height} pixels, more than the "
-                    f"{MAX_PIXELS:,} this server decodes; re-index with a smaller --page-images."
-                )
-                raise PageUnreadable(msg)
+                raise PageUnreadable(_too_large(path, f"{width}x{height} pixels"))
             image.draft("RGB", (side, side))  # JPEG decodes at a reduced scale; else no-op
             rgb = image.convert("RGB")
+    except Image.DecompressionBombError as err:  # PIL's own limit, checked on open
+        raise PageUnreadable(_too_large(path, str(err))) from err
     except (UnidentifiedImageError, OSError) as err:
         msg = f"The kept page image {path.name} cannot be read ({err}); re-index the source."
         raise PageUnreadable(msg) from err
     rgb.thumbnail((side, side))
     return rgb
+
+
+def _too_large(path: Path, size: str) -> str:
+    return (
+        f"The kept page image {path.name} is too large to decode ({size}; this server decodes "
+        f"at most {MAX_PIXELS:,} pixels); re-index with a smaller --page-images."
+    )
 
 
 def encode_image(image: Any, fmt: str = "PNG") -> bytes:
