@@ -74,8 +74,10 @@ def test_page_is_static_offline_and_open_without_the_key(image_client: TestClien
     policy = response.headers["content-security-policy"]
     assert f"script-src {csp_hash(script)};" in policy
     assert f"style-src {csp_hash(style)};" in policy
-    assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
-    assert "innerHTML" not in script and "insertAdjacentHTML" not in script
+    assert "default-src 'none'" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert "innerHTML" not in script
+    assert "insertAdjacentHTML" not in script
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
@@ -93,7 +95,8 @@ def test_data_routes_need_the_api_key(image_client: TestClient, path: str) -> No
 def test_collection_summary(image_client: TestClient, text_client: TestClient) -> None:
     images = image_client.get("/v1/collection", headers=KEY).json()
     assert (images["kind"], images["images"], images["page_images"]) == ("multivector", True, 1024)
-    assert images["chunks"] == 5 and images["name"] == "image-index"
+    assert images["chunks"] == 5
+    assert images["name"] == "image-index"
     assert "MaxSim" in images["stages"]["maxsim"]
     text = text_client.get("/v1/collection").json()
     assert (text["kind"], text["images"], text["chunks"]) == ("hybrid", False, 5)
@@ -122,7 +125,8 @@ def test_search_snippets_mark_the_query_words(
         marked = "".join(f"«{p}»" if matched else p for p, matched in pieces)
         assert marked == snippet(hit["metadata"]["text"], query)
     marks = {p.lower() for hit in hits for p, matched in hit["snippet"] if matched}
-    assert marks and marks <= {"cats", "cat", "sleep", "sleeps"}
+    assert marks
+    assert marks <= {"cats", "cat", "sleep", "sleeps"}
 
 
 def test_page_image_is_the_kept_page_bounded(
@@ -176,7 +180,8 @@ def test_similarity_and_heatmaps_are_the_library_maps(
         assert np.abs(served - expected).mean() < 3.0  # JPEG's loss only
     out_of_range = {"id": chunk, "query": query, "token": len(smap.tokens)}
     bad = image_client.get("/v1/pages/heatmap", params=out_of_range, headers=KEY)
-    assert bad.status_code == 400 and "out of range" in bad.json()["error"]["message"]
+    assert bad.status_code == 400
+    assert "out of range" in bad.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(
@@ -213,11 +218,13 @@ def _huge_png_header(width: int, height: int) -> bytes:
     """A PNG that claims ``width x height`` pixels (decoding it would need gigabytes)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\0" * 64)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body
 
 
 def test_tampered_collection_serves_nothing_outside_its_pages(
@@ -263,7 +270,8 @@ def test_tampered_collection_serves_nothing_outside_its_pages(
             assert "too large to decode" in huge.json()["error"]["message"]
         assert "9000x9000 pixels" in huge.json()["error"]["message"]
         broken = client.get("/v1/pages/heatmap", params={"id": "broken", "query": "q"})
-        assert broken.status_code == 422 and "cannot be read" in broken.json()["error"]["message"]
+        assert broken.status_code == 422
+        assert "cannot be read" in broken.json()["error"]["message"]
         bounded = decode(client.get("/v1/pages/image", params={"id": "big", "max_side": 10**9}))
         assert bounded.size == (views.MAX_SIDE, views.MAX_SIDE * 3 // 4)
         heat = decode(client.get("/v1/pages/heatmap", params={"id": "big", "query": "q"}))
