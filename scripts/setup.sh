@@ -22,8 +22,9 @@ PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
-  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-      $SUDO apt-get install -y -qq --no-install-recommends chromium fonts-liberation; } >/dev/null 2>&1 \
+  APT=($SUDO env DEBIAN_FRONTEND=noninteractive timeout 900 apt-get -qq)
+  { "${APT[@]}" update && "${APT[@]}" install -y --no-install-recommends chromium \
+      fonts-liberation; } >/dev/null 2>&1 \
     || echo "note: could not install chromium; the search-page browser tests will skip" >&2
 fi
 if [ "${1:-}" != "--no-demo" ]; then

@@ -63,7 +63,9 @@ def test_text_collection_query_with_the_api_key(browser: Any, text_collection: P
     try:
         page, watch = new_page(browser, (url + "/", "blob:", "data:"))
         page.goto(url + "/")
-        page.wait_for_function("() => document.getElementById('status').textContent.includes('key')")
+        page.wait_for_function(
+            "() => document.getElementById('status').textContent.includes('key')"
+        )
         page.fill("#api-key", "k")
         page.dispatch_event("#api-key", "change")
         page.wait_for_selector("#collection-name:text('text-index')")
@@ -122,16 +124,16 @@ def test_image_collection_shows_page_and_similarity_map(
         assert len(pages) == 4  # two page images and two PDF pages; notes.txt is text
         notes = next(r for r in rows if r["id"].endswith("notes.txt"))
         assert [m.lower() for m in notes["marks"]] == ["page", "cats"]
-        first = f"article.hit[data-id='{next(i for i in expected if i in pages)}'] figure.page"
-        page.wait_for_selector(f"{first}[data-state=map]")
+        first = f"article.hit[data-id='{next(i for i in expected if i in pages)}']"
+        page.wait_for_selector(f"{first} figure.page[data-state=map]")
         shown = page.eval_on_selector(
             first,
-            """f => ({page: f.querySelector('img.page-img').naturalWidth,
-                    heat: f.querySelector('img.heatmap').naturalWidth,
-                    hidden: f.querySelector('img.heatmap').hidden,
-                    src: f.querySelector('img.heatmap').src,
-                    chips: [...f.querySelectorAll('button.chip')].map(b => b.textContent),
-                    caption: f.querySelector('figcaption').textContent})""",
+            """a => ({page: a.querySelector('img.page-img').naturalWidth,
+                    heat: a.querySelector('img.heatmap').naturalWidth,
+                    hidden: a.querySelector('img.heatmap').hidden,
+                    src: a.querySelector('img.heatmap').src,
+                    chips: [...a.querySelectorAll('button.chip')].map(b => b.textContent),
+                    caption: a.querySelector('.map .caption').textContent})""",
         )
         assert shown["page"] > 0
         assert shown["heat"] == shown["page"]
@@ -143,11 +145,12 @@ def test_image_collection_shows_page_and_similarity_map(
         # One query token's map, then the bare page.
         page.click(f"{first} button.chip >> nth=2")
         page.wait_for_function(
-            f"() => document.querySelector(\"{first}\").dataset.token !== 'all'", timeout=30_000
+            f"() => document.querySelector(\"{first} figure.page\").dataset.token !== 'all'",
+            timeout=30_000,
         )
         after = page.eval_on_selector(f"{first} img.heatmap", "i => i.src")
         assert after != shown["src"]
-        assert page.inner_text(f"{first} figcaption").startswith("similarity map: token")
+        assert page.inner_text(f"{first} .caption").startswith("similarity map: token")
         page.screenshot(path=str(output_dir() / "image-collection.png"), full_page=True)
         page.click(f"{first} button.chip >> nth=0")
         assert page.eval_on_selector(f"{first} img.heatmap", "i => i.hidden")
@@ -180,7 +183,7 @@ def test_html_export_renders_offline(
             )
             srcs = page.eval_on_selector_all("img.heatmap", "is => is.map(i => i.src)")
             assert all(s.startswith("data:image/jpeg;base64,") for s in srcs)
-            page.click("figure.page >> nth=0 >> button.chip >> nth=2")
+            page.click("article.page-hit >> nth=0 >> button.chip >> nth=2")
             page.wait_for_function(
                 "() => document.querySelector('figure.page').dataset.token !== 'all'"
             )

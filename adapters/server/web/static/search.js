@@ -161,19 +161,21 @@
       body.append(el("details", { class: "full" }, el("summary", { text: "full text" }),
         el("pre", { class: "text", text: meta.text })));
     }
-    const article = el("article", { class: "hit", "data-id": hit.id },
-      el("div", { class: "rank", text: String(rank) }), body);
-    if (source.isPage(hit)) article.append(renderPage(hit, query));
-    return article;
+    const rankCell = el("div", { class: "rank", text: String(rank) });
+    if (!source.isPage(hit)) return el("article", { class: "hit", "data-id": hit.id }, rankCell, body);
+    const [figure, controls] = renderPage(hit, query);
+    body.insertBefore(controls, head.nextSibling);
+    return el("article", { class: "hit page-hit", "data-id": hit.id }, rankCell, figure, body);
   }
 
   function renderPage(hit, query) {
     const page = el("img", { class: "page-img", alt: "page image of " + hit.id });
     const heat = el("img", { class: "heatmap", alt: "similarity map over " + hit.id, hidden: true });
     const chips = el("div", { class: "tokens", role: "group", "aria-label": "query tokens" });
-    const caption = el("figcaption", { text: "loading the page…" });
+    const caption = el("p", { class: "caption", text: "loading the page…" });
     const figure = el("figure", { class: "page", "data-state": "loading" },
-      el("div", { class: "frame" }, page, heat), chips, caption);
+      el("div", { class: "frame" }, page, heat));
+    const controls = el("div", { class: "map" }, caption, chips);
     const maps = new Map();
     let shown = 0;
 
@@ -232,7 +234,7 @@
         caption.textContent = error.message;
       }
     });
-    return figure;
+    return [figure, controls];
   }
 
   // -- result lists -------------------------------------------------------------------------
