@@ -101,6 +101,16 @@ def test_text_collection_query_with_the_api_key(browser: Any, text_collection: P
         assert "k=" in page.url
         assert "k%3D" not in page.url
         page.screenshot(path=str(output_dir() / "text-collection.png"), full_page=True)
+        # The optional filter: the toolkit's filter language, checked by the server.
+        page.fill("#filter", '{"doc_id": {"$in": ["docs/dogs.txt", "docs/bread.txt"]}}')
+        page.press("#q", "Enter")
+        page.wait_for_function("() => document.querySelectorAll('article.hit').length === 2")
+        ids = page.eval_on_selector_all("article.hit", "es => es.map(e => e.dataset.id)")
+        assert sorted(ids) == ["docs/bread.txt", "docs/dogs.txt"]
+        page.fill("#filter", '{"doc_id": {"$near": 1}}')
+        page.press("#q", "Enter")
+        page.wait_for_selector("#status.error")
+        assert "$near" in page.inner_text("#status")
         assert watch.problems == []
     finally:
         stop()
