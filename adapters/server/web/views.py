@@ -36,9 +36,13 @@ MAX_TOKEN_MAPS = 24
 
 _SPECIAL = re.compile(r"^<[^<>]*>$")
 FUSION = {
-    "rrf": "reciprocal-rank fusion of the first stages",
-    "weighted": "weighted sum of the first stages' normalised scores",
+    "rrf": "reciprocal-rank fusion of the stages' lists",
+    "weighted": "weighted sum of the stages' scores",
+    "zscore": "fusion of the stages' per-query z-scores",
+    "dbsf": "distribution-based score fusion of the stages' scores",
+    "minmax": "fusion of the stages' min-max scaled scores",
 }
+"""Fused scores by their label on hits (``Fusion.label``)."""
 RERANK = {
     "cross-encoder": "cross-encoder relevance",
     "maxsim": "MaxSim rerank (token embeddings)",

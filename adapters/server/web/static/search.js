@@ -28,12 +28,8 @@
     $("status").classList.toggle("error", Boolean(error));
   }
 
-  function fmt(x) {
-    if (typeof x !== "number") return String(x);
-    const a = Math.abs(x);
-    if (a !== 0 && (a < 0.001 || a >= 1e5)) return x.toExponential(3);
-    return x.toFixed(a >= 100 ? 2 : 4);
-  }
+  // Four significant digits, as the CLI prints scores.
+  const fmt = (x) => (typeof x === "number" ? String(Number(x.toPrecision(4))) : String(x));
 
   const baseName = (path) => String(path).split(/[\\/]/).pop() || String(path);
   const qs = (params) => new URLSearchParams(params).toString();
@@ -143,7 +139,7 @@
   function renderHit(hit, rank, query) {
     const meta = hit.metadata || {};
     const names = Object.keys(hit.scores || {});
-    const kind = names.length ? names[names.length - 1] : "score";
+    const kind = hit.kind || (names.length ? names[names.length - 1] : "score");
     const where = meta.source ? baseName(meta.source) : (meta.doc_id || "");
     const head = el("div", { class: "head" },
       el("span", { class: "score", text: fmt(hit.score), title: "final score" }),
