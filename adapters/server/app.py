@@ -36,6 +36,7 @@ def build_app(models: ModelsArg, config: ServerConfig | None = None, *, index: A
     from adapters.server import (
         routes_invocations,
         routes_misc,
+        routes_page,
         routes_pooling,
         routes_score,
         routes_search,
@@ -61,7 +62,9 @@ def build_app(models: ModelsArg, config: ServerConfig | None = None, *, index: A
 
     app = FastAPI(title="retrieval-toolkit", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.server = ServerState(registry, config, metrics, index, time.time())
-    for module in (routes_pooling, routes_score, routes_misc, routes_search, routes_invocations):
+    routes = (routes_pooling, routes_score, routes_misc, routes_search, routes_invocations,
+              routes_page)  # fmt: skip
+    for module in routes:
         app.include_router(module.router)
 
     @app.exception_handler(HTTPException)

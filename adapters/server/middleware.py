@@ -20,8 +20,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-OPEN_PATHS = frozenset({"/health"})
-"""Routes answered without an API key (load balancers probe them)."""
+OPEN_PATHS = frozenset({"/health", "/"})
+"""Routes answered without an API key: ``/health`` (load balancers probe it) and the search
+page, which holds no data (it sends the key with every request it makes)."""
 
 
 class GuardMiddleware:

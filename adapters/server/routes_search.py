@@ -12,8 +12,9 @@ can be reranked by a served scoring model over each hit's ``metadata[text_field]
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -22,9 +23,11 @@ from adapters.server.common import ErrorRoute, JSONBody, new_id, state_of, usage
 from adapters.server.errors import APIError, BadRequest
 from adapters.server.models import ServedModel
 from adapters.server.schemas import SearchRequest
+from adapters.server.web.views import hit_view
 from retrieval.errors import ConfigError
 
 router = APIRouter(route_class=ErrorRoute)
+T = TypeVar("T")
 
 
 class CollectionSearch:
@@ -35,10 +38,26 @@ class CollectionSearch:
     def __init__(self, collection: Any) -> None:
         self.collection = collection
         self.lock = threading.Lock()
+        self.pages: Any = None
+        """The search page's ``web.views.PageViews`` (made on its first request)."""
 
     def search(self, query: str, k: int, filter: Any) -> list[dict[str, Any]]:
         with self.lock:
             return [hit.to_dict() for hit in self.collection.search(query, k=k, filter=filter)]
+
+    async def run(self, registry: Any, work: Callable[[], T]) -> T:
+        """``work`` (which runs the collection's model) on the served model's queue when
+        the collection shares it, else on a thread; one at a time either way."""
+
+        def locked() -> T:
+            with self.lock:
+                return work()
+
+        owner = self.owner(registry)
+        if owner is None:
+            return await run_in_threadpool(locked)
+        result: T = await owner.worker.call(locked)
+        return result
 
     def owner(self, registry: Any) -> ServedModel | None:
         """The served model whose ``LLM`` the collection encodes with, if any."""
@@ -81,11 +100,11 @@ async def search(body: SearchRequest, request: Request) -> Response:
     index, query = state.index, body.query
     served = state.registry.get(body.model)
     if isinstance(index, CollectionSearch):
-        owner = index.owner(state.registry)
-        if owner is None:
-            out = await run_in_threadpool(index.search, query, body.k, body.filter)
-        else:
-            out = await owner.worker.call(lambda: index.search(query, body.k, body.filter))
+        collection = index.collection
+        out = await index.run(
+            state.registry,
+            lambda: [h.to_dict() for h in collection.search(query, k=body.k, filter=body.filter)],
+        )
         tokens = 0
     else:
         sparse = type(index).__name__ == "SparseIndex"
@@ -96,6 +115,8 @@ async def search(body: SearchRequest, request: Request) -> Response:
         tokens += await _rerank(
             state.registry.get(body.rerank_model), query, out, body, state.config.index_text_field
         )
+    if body.highlight:
+        out = [hit_view(hit, query, state.config.index_text_field) for hit in out]
     return JSONBody(
         {
             "id": new_id("search"),

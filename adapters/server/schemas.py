@@ -201,3 +201,6 @@ class SearchRequest(CheckedBody):
     filter: dict[str, Any] | None = None
     rerank_model: str | None = None
     rerank_top_n: StrictInt | None = Field(default=None, ge=1)
+    highlight: StrictBool = False
+    """Add ``snippet`` to each hit with text: ``[[piece, matched], ...]`` around the query's
+    words (the search page renders it with ``<mark>``)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -21,3 +22,19 @@ def ray_local_cluster() -> Iterator[None]:
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def text_collection(tmp_path_factory: pytest.TempPathFactory, real_default_path: Path) -> Path:
+    """A MiniLM collection of a few text files (``tests.adapters.pages``)."""
+    from tests.adapters.pages import build_text_collection
+
+    return build_text_collection(tmp_path_factory.mktemp("page_text"))
+
+
+@pytest.fixture(scope="session")
+def image_collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny-ColQwen3 collection of page images, PDF pages and a text file, pages kept."""
+    from tests.adapters.pages import build_image_collection
+
+    return build_image_collection(tmp_path_factory.mktemp("page_images"))[0]
