@@ -50,10 +50,10 @@ def read_config_json(folder: Path) -> dict[str, Any]:
 
 def check_remote_code(folder: Path, raw: dict[str, Any], trust_remote_code: bool) -> None:
     """Refuse models that need their own Python code unless the caller trusts them."""
-    from transformers import CONFIG_MAPPING
-
     if "auto_map" not in raw or trust_remote_code:
         return
+    from transformers import CONFIG_MAPPING  # builds transformers' model table: ~1 s
+
     if raw.get("model_type") in CONFIG_MAPPING:
         native = (
             "the toolkit's native Jina XLM-RoBERTa (rotary)"
