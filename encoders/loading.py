@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from encoders import from_token, jina_xlmr
+from encoders import bert, from_token, jina_xlmr
 from retrieval.errors import ConfigError, UnsafeModelError
 
 logger = logging.getLogger(__name__)
@@ -125,6 +125,10 @@ def load_backbone(
     classification head for sequence / token classifiers."""
     if _native_jina(folder, config, family, trust_remote_code):
         return jina_xlmr.load_backbone(folder, config, dtype, device)
+    if bert.wants_native(config, family, trust_remote_code):
+        native = bert.load_backbone(folder, config, dtype, device)
+        if native is not None:
+            return native
     import transformers
     from transformers.utils import logging as hf_logging
 
