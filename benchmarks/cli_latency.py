@@ -208,8 +208,9 @@ def _report(samples: dict, trees: dict, loads: list, repeat: int) -> None:
                "cpu_median_s": statistics.median(cpus), "cpu_min_s": min(cpus),
                "heavy": runs[-1][2]}  # fmt: skip
         results.append(row)
-        print(f"| `{name}` | {label} | {row['wall_median_s']:.2f} ({row['wall_min_s']:.2f}) | "
-              f"{row['cpu_median_s']:.2f} ({row['cpu_min_s']:.2f}) | {row['heavy'] or '-'} |")  # fmt: skip
+        wall = f"{row['wall_median_s']:.2f} ({row['wall_min_s']:.2f})"
+        cpu = f"{row['cpu_median_s']:.2f} ({row['cpu_min_s']:.2f})"
+        print(f"| `{name}` | {label} | {wall} | {cpu} | {row['heavy'] or '-'} |")
     print(json.dumps({"loads": loads, "results": results}))
 
 
