@@ -146,3 +146,14 @@ def test_minilm_embeddings_match_the_transformers_backbone(
     expected = reference.encode(TEXTS, pooling_task="token_embed")
     for a, b in zip(tokens, expected, strict=True):
         assert torch.allclose(a.outputs.data, b.outputs.data, atol=1e-5)
+
+
+def test_loading_keeps_the_callers_thread_count(bert_plain: Path) -> None:
+    """oneDNN packing runs on one thread (its probes are tiny) and restores the setting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        LLM(str(bert_plain), device="cpu")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
