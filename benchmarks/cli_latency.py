@@ -3,14 +3,16 @@ line, this checkout against a baseline source tree, interleaved run by run in on
 
 Probes: ``python -c pass`` (the interpreter floor), ``import retrieval``, ``import indexes``,
 ``retrieval --help``, ``retrieval info``, ``retrieval models``, a cold ``retrieval search``
-(one query) on a small collection, and two floors of the search: ``import torch`` and
-transformers alone loading the same model (``AutoConfig`` + ``AutoTokenizer`` +
-``AutoModel.from_pretrained`` + one forward). The collection is built by this checkout's
-CLI in a temporary folder from a few text files the script writes (default kind: hybrid
-with the embedded all-MiniLM-L6-v2; ~50 chunks). Each probe is a new process with one source
-tree first on ``PYTHONPATH``; CLI probes run ``adapters.cli`` through ``runpy`` as the
-``retrieval`` script does and report which heavy modules they loaded. CPU time (user + sys
-of the child) is reported beside wall time: on a shared box it is the steadier number.
+(one query) on a small collection, and three floors of the search: ``import torch``;
+torch + transformers' ``AutoConfig`` and ``AutoTokenizer`` of the model (what the search
+still imports); and transformers alone loading the same model (``AutoConfig`` +
+``AutoTokenizer`` + ``AutoModel.from_pretrained`` + one forward: the search before). The
+collection is built by this checkout's CLI in a temporary folder from a few text files the
+script writes (default kind: hybrid with the embedded all-MiniLM-L6-v2; ~50 chunks). Each
+probe is a new process with one source tree first on ``PYTHONPATH``; CLI probes run
+``adapters.cli`` through ``runpy`` as the ``retrieval`` script does and report which heavy
+modules they loaded. CPU time (user + sys of the child) is reported beside wall time: on a
+shared box it is the steadier number.
 
     git worktree add /tmp/cli-before BASE_COMMIT
     .venv/bin/python benchmarks/cli_latency.py --baseline /tmp/cli-before --repeat 7
@@ -49,6 +51,11 @@ _CODE = """{code}
 import sys
 top = {{m.split(".")[0] for m in list(sys.modules)}}
 print("HEAVY", ",".join(m for m in {heavy!r} if m in top), file=sys.stderr)
+"""
+_CONFIG_FLOOR = """import torch
+from transformers import AutoConfig, AutoTokenizer
+AutoConfig.from_pretrained({path!r})
+AutoTokenizer.from_pretrained({path!r})
 """
 _TRANSFORMERS_FLOOR = """import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer
@@ -110,6 +117,9 @@ def probes(index: Path) -> dict[str, str]:
         "retrieval models": cli("models"),
         "retrieval search": cli("search", "--index", str(index), "-k", "3", QUERY),
         "floor: import torch": code("import torch"),
+        "floor: torch + transformers config and tokenizer": code(
+            _CONFIG_FLOOR.format(path=_default_model_folder())
+        ),
         "floor: transformers load + 1 forward": code(
             _TRANSFORMERS_FLOOR.format(path=_default_model_folder(), query=QUERY)
         ),
