@@ -3,6 +3,10 @@ processes (this one imported torch long ago); timings live in benchmarks/cli_lat
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +15,7 @@ from adapters.cli import _command_modules, build_parser, main
 from adapters.collection.components import index_classes
 from adapters.collection.info import INDEX_CLASSES
 from tests.adapters.collection.helpers import write_corpus
-from tests.import_probe import HEAVY, heavy_modules_after
+from tests.import_probe import HEAVY, ROOT, heavy_modules_after
 
 MODEL_CODE = (*HEAVY, "fastapi", "uvicorn", "sklearn", "PIL", "langchain_core")
 """Loaded by no command that does not run a model."""
@@ -30,17 +34,19 @@ UNUSED_BY_SEARCH = (
 
 
 def _cli(*runs: tuple[str, ...]) -> str:
-    """Code running ``retrieval ARGS`` for each of ``runs`` in one process, as the console
-    script does (``runpy``), failing on an error exit."""
+    """Code running ``retrieval ARGS`` for each of ``runs`` in one process (``main``: the
+    console script's ``run`` would end the process after the first), failing on an error."""
     return f"""
-import runpy, sys
+import contextlib, io
+from adapters.cli import main
 for argv in {[list(r) for r in runs]!r}:
-    sys.argv = ["retrieval", *argv]
+    ok = (0, None, 1) if argv[0] == "models" else (0, None)  # 1: a model not installed
     try:
-        runpy.run_module("adapters.cli", run_name="__main__")
+        with contextlib.redirect_stdout(io.StringIO()):
+            status = main(argv)
     except SystemExit as stop:
-        ok = (0, None, 1) if argv[0] == "models" else (0, None)  # 1: a model not installed
-        assert stop.code in ok, (argv, stop.code)
+        status = stop.code
+    assert status in ok, (argv, status)
 """
 
 
@@ -59,7 +65,15 @@ def collection(tmp_path_factory: pytest.TempPathFactory, st_legacy_mean: Path) -
 
 
 def test_cli_help_does_not_import_torch() -> None:
-    assert "torch" not in heavy_modules_after(_cli(("--help",)))
+    code = """
+import runpy, sys
+sys.argv = ["retrieval", "--help"]
+try:
+    runpy.run_module("adapters.cli", run_name="__main__")
+except SystemExit as stop:
+    assert stop.code in (0, None), stop.code
+"""
+    assert "torch" not in heavy_modules_after(code)
 
 
 def test_no_help_screen_imports_numpy_or_model_code() -> None:
@@ -105,3 +119,40 @@ def test_search_loads_only_what_it_uses(collection: Path) -> None:
 def test_info_names_the_classes_that_open_each_index() -> None:
     """``retrieval info`` names index classes without importing them."""
     assert {kind: cls.__name__ for kind, cls in index_classes().items()} == INDEX_CLASSES
+
+
+def _script(*args: str) -> subprocess.Popen[str]:
+    """``python -m adapters.cli ARGS``: the console script's path (``run``)."""
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path, "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "adapters.cli", *args]
+    pipe = subprocess.PIPE
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=pipe, stderr=pipe, text=True)
+
+
+def test_the_script_flushes_everything_and_keeps_exit_codes(collection: Path) -> None:
+    """Read-only commands end without the interpreter's teardown: their output must be
+    complete and their status kept."""
+    done = _script("search", "--index", str(collection), "-k", "50", "--json", "cats", "dogs")
+    out, err = done.communicate(timeout=300)
+    assert done.returncode == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["query"] for line in lines] == ["cats", "dogs"]
+    assert all(line["hits"] for line in lines)
+    missing = _script("search", "--index", str(collection / "nowhere"), "cats")
+    out, err = missing.communicate(timeout=300)
+    assert missing.returncode == 2
+    assert err.startswith("error: No collection at")
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(collection: Path) -> None:
+    """``retrieval search ... | head -1``: the closed pipe ends the command quietly."""
+    queries = [f"cats {i}" for i in range(200)]
+    proc = _script("search", "--index", str(collection), "-k", "5", *queries)
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    assert proc.stdout.readline().startswith("? cats 0")
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=300) == 1
+    assert "Traceback" not in err
