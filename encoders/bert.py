@@ -2,10 +2,11 @@
 
 transformers' ``BertModel`` computes the same thing, but importing its modeling code pulls
 in ``torch._dynamo``, ``torch.distributed.tensor``, sympy, scipy and the hub-kernels
-machinery: ~2.5 s of a cold ``retrieval search`` on a 2-core box, several times the model's
-own load and first forward. vLLM runs BERT on its own implementation too (``bert.py``). This
-is the post-LN BERT of the original paper, with transformers' module and weight names (so
-checkpoints load as they are and ``fast_linear`` packs the same layers):
+machinery: ~2.5-3 s of a cold ``retrieval search`` on a shared 2-core box
+(``benchmarks/cli_latency.py``), many times the model's own load (~20 ms) and first
+forward. vLLM runs BERT on its own implementation too (``bert.py``). This is the post-LN
+BERT of the original paper, with transformers' module and weight names (so checkpoints load
+as they are and ``fast_linear`` packs the same layers):
 
 * embeddings: ``word + position (0..l-1) + token_type``, then ``LayerNorm``;
 * per layer: ``h = LN(h + out(attn(q(h), k(h), v(h))))``, ``h = LN(h + down(act(up(h))))``,

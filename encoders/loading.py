@@ -52,7 +52,7 @@ def check_remote_code(folder: Path, raw: dict[str, Any], trust_remote_code: bool
     """Refuse models that need their own Python code unless the caller trusts them."""
     if "auto_map" not in raw or trust_remote_code:
         return
-    from transformers import CONFIG_MAPPING  # builds transformers' model table: ~1 s
+    from transformers import CONFIG_MAPPING  # scans transformers' every model: ~0.5 s
 
     if raw.get("model_type") in CONFIG_MAPPING:
         native = (
