@@ -157,3 +157,13 @@ def test_loading_keeps_the_callers_thread_count(bert_plain: Path) -> None:
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_native_encoder_on_gpu_in_half_precision(bert_plain: Path) -> None:
+    fp32 = LLM(str(bert_plain), device="cpu")
+    half = LLM(str(bert_plain), device="cuda", dtype="float16")
+    assert isinstance(half.model.backbone, bert.BertEncoderModel)
+    a = torch.tensor([o.outputs.embedding for o in fp32.embed(TEXTS)])
+    b = torch.tensor([o.outputs.embedding for o in half.embed(TEXTS)])
+    assert torch.allclose(a, b, atol=5e-3), (a - b).abs().max()
