@@ -9,7 +9,9 @@ Everything falls back to the stock module if oneDNN is missing or disagrees on a
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -82,6 +84,23 @@ def pack_linear_layers(model: nn.Module) -> int:
     number of layers swapped; 0 when oneDNN is unavailable."""
     if not onednn_available():
         return 0
+    with _one_thread():
+        return _pack(model)
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Packing and the 3-row probes are tiny: on a second thread they only wait at each op's
+    barrier, which on a busy machine cost ~1 s of a cold ``retrieval search``."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _pack(model: nn.Module) -> int:
     swapped = 0
     for parent in list(model.modules()):
         fuse = _is_exact_gelu(getattr(parent, "intermediate_act_fn", None) or nn.Identity())

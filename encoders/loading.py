@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from encoders import from_token, jina_xlmr
+from encoders import bert, from_token, jina_xlmr
 from retrieval.errors import ConfigError, UnsafeModelError
 
 logger = logging.getLogger(__name__)
@@ -50,10 +50,10 @@ def read_config_json(folder: Path) -> dict[str, Any]:
 
 def check_remote_code(folder: Path, raw: dict[str, Any], trust_remote_code: bool) -> None:
     """Refuse models that need their own Python code unless the caller trusts them."""
-    from transformers import CONFIG_MAPPING
-
     if "auto_map" not in raw or trust_remote_code:
         return
+    from transformers import CONFIG_MAPPING  # scans transformers' every model: ~0.5 s
+
     if raw.get("model_type") in CONFIG_MAPPING:
         native = (
             "the toolkit's native Jina XLM-RoBERTa (rotary)"
@@ -125,6 +125,10 @@ def load_backbone(
     classification head for sequence / token classifiers."""
     if _native_jina(folder, config, family, trust_remote_code):
         return jina_xlmr.load_backbone(folder, config, dtype, device)
+    if bert.wants_native(config, family, trust_remote_code):
+        native = bert.load_backbone(folder, config, dtype, device)
+        if native is not None:
+            return native
     import transformers
     from transformers.utils import logging as hf_logging
 

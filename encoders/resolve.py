@@ -54,8 +54,11 @@ def packaged_models() -> dict[str, tuple[str, str]]:
     package's installed file list.
     """
     models = dict(_BUILTIN_PACKAGED)
-    owners = metadata.packages_distributions()
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+    declared = metadata.entry_points(group=ENTRY_POINT_GROUP)
+    # Mapping import names to distributions reads every installed package's file list
+    # (~0.3 s), so only when some package declares a model.
+    owners = metadata.packages_distributions() if declared else {}
+    for ep in declared:
         entry = _entry_point_location(ep.value, owners)
         if entry is not None:
             models[ep.name] = entry
@@ -116,8 +119,13 @@ def _from_hf_cache(text: str, revision: str | None, tried: list[str]) -> Path | 
     if not _looks_like_repo_id(text):
         tried.append("Hugging Face cache: not a repo id")
         return None
-    from huggingface_hub import snapshot_download
     from huggingface_hub.constants import HF_HUB_CACHE
+
+    if not (Path(HF_HUB_CACHE) / f"models--{text.replace('/', '--')}").is_dir():
+        # the hub's own cache layout; checked first so a miss costs no huggingface_hub import
+        tried.append(f"Hugging Face cache {HF_HUB_CACHE!r}: not cached")
+        return None
+    from huggingface_hub import snapshot_download
 
     try:
         folder = snapshot_download(text, revision=revision, local_files_only=True)

@@ -16,11 +16,14 @@ ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "faiss", "scipy", "transformers")
 
 
-def heavy_modules_after(code: str, *, timeout: float = 120) -> list[str]:
-    """The ``HEAVY`` top-level modules in ``sys.modules`` after running ``code`` afresh."""
+def heavy_modules_after(
+    code: str, *, timeout: float = 120, modules: tuple[str, ...] = HEAVY
+) -> list[str]:
+    """Which of ``modules`` (default ``HEAVY``) are in ``sys.modules`` after running ``code``
+    afresh."""
     probe = (
         f"{code}\nimport json, sys\n"
-        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+        f"print(json.dumps(sorted(m for m in {modules!r} if m in sys.modules)))"
     )
     path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     env = {**os.environ, "PYTHONPATH": path, "HF_HUB_OFFLINE": "1"}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
+from adapters.cli import run
 
-from adapters.cli import main
-
-sys.exit(main())
+run()

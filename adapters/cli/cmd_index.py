@@ -71,7 +71,7 @@ def _ray_note(execution: dict[str, Any]) -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from adapters.collection.encoders import KINDS
+    from adapters.collection.kinds import KINDS
 
     index = sub.add_parser(
         "index",

@@ -21,15 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any
 
 import numpy as np
 
+from adapters.collection.kinds import KINDS, Kind
 from retrieval.errors import ConfigError
 from retrieval.types import SparseEmbeddings
 
-Kind = Literal["dense", "sparse", "multivector", "hybrid"]
-KINDS: tuple[str, ...] = get_args(Kind)
 REPRESENTATIONS = ("dense", "sparse", "multivector")
 
 

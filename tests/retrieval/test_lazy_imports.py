@@ -10,7 +10,7 @@ import pytest
 
 from tests.import_probe import heavy_modules_after
 
-PACKAGES = ("retrieval", "indexes")
+PACKAGES = ("retrieval", "indexes", "encoders")
 
 
 @pytest.mark.parametrize("package", PACKAGES)
