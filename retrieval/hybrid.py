@@ -31,14 +31,10 @@ from typing import Any
 
 from retrieval.errors import ConfigError
 from retrieval.fusion import DEFAULT_FUSION, Fusion
+from retrieval.fusion_names import FUSION_CHOICES
 from retrieval.protocols import Reranker
 from retrieval.retriever import Retriever
 from retrieval.stages import IndexStage, RerankStage, RescoreStage
-
-FUSION_CHOICES: tuple[str, ...] = ("agreement", "zscore", "dbsf", "minmax", "rrf", "weighted")
-"""Names a config or CLI flag may give for the hybrid's fusion: ``agreement`` (the default:
-agreement-weighted z-scores), a normalisation with fixed weights (``zscore``, ``dbsf``,
-``minmax``; ``weighted`` = ``minmax``, its old name) or ``rrf`` (reciprocal rank fusion)."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import argparse
 import json
 from typing import Any
 
-from retrieval.hybrid import FUSION_CHOICES
+from retrieval.fusion_names import FUSION_CHOICES
 
 
 def _rerank_arg(value: str) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from typing import Any, Literal, get_args
 import tomllib
 
 from retrieval.errors import ConfigError
-from retrieval.hybrid import FUSION_CHOICES
+from retrieval.fusion_names import FUSION_CHOICES
 
 PipelineKind = Literal["dense", "sparse", "multivector", "hybrid"]
 PIPELINE_KINDS: tuple[str, ...] = get_args(PipelineKind)
