@@ -19,14 +19,15 @@ checkpoint whose weights do not match exactly, loads through transformers as bef
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from safetensors import safe_open
 from torch import nn
+
+from encoders.native import BackboneOutput, safetensors_files
 
 FAMILIES = ("embed", "colbert")
 """Model families whose backbone is the bare encoder (``AutoModel``)."""
@@ -57,13 +58,6 @@ class _Embedding(nn.Embedding):
     def reset_parameters(self) -> None:
         """Nothing: the model is built on the meta device and every weight comes from the
         checkpoint (``normal_`` on a meta tensor would import ``torch._dynamo``, ~1 s)."""
-
-
-class BackboneOutput(NamedTuple):
-    """Mirrors transformers' output: ``output[0]`` and ``output.last_hidden_state``."""
-
-    last_hidden_state: torch.Tensor
-    """``(b, l, h)``."""
 
 
 class Embeddings(nn.Module):
@@ -186,7 +180,7 @@ def load_backbone(
     """The encoder filled from the folder's safetensors weights, in eval mode; None when
     the weights are not exactly this model's (the caller then loads through transformers,
     whose errors name what is wrong)."""
-    files = _weight_files(folder)
+    files = safetensors_files(folder)
     if files is None:
         return None
     with torch.device("meta"):  # no random init: every weight comes from the checkpoint
@@ -224,12 +218,3 @@ def _canonical(key: str) -> str:
     if key.endswith(".beta"):
         return key.removesuffix(".beta") + ".bias"
     return key
-
-
-def _weight_files(folder: Path) -> list[Path] | None:
-    index = folder / "model.safetensors.index.json"
-    if index.is_file():
-        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-        return [folder / name for name in sorted(set(weight_map.values()))]
-    single = folder / "model.safetensors"
-    return [single] if single.is_file() else None

@@ -26,15 +26,15 @@ jina-embeddings-v3 stores LoRA task adapters beside the weights; one is merged a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from safetensors import safe_open
 from torch import nn
 
+from encoders.native import BackboneOutput, safetensors_files
 from retrieval.errors import ConfigError
 
 _GELU = {"gelu": "none", "gelu_new": "tanh", "gelu_fast": "tanh", "gelu_pytorch_tanh": "tanh"}
@@ -48,13 +48,6 @@ def wants_native(config: Any) -> bool:
         getattr(config, "model_type", None) == "xlm-roberta"
         and getattr(config, "position_embedding_type", None) == "rotary"
     )
-
-
-class BackboneOutput(NamedTuple):
-    """Mirrors transformers' output: ``output[0]`` and ``output.last_hidden_state``."""
-
-    last_hidden_state: torch.Tensor
-    """``(b, l, h)``."""
 
 
 class Rotary(nn.Module):
@@ -304,15 +297,11 @@ def backbone_state(folder: Path) -> dict[str, torch.Tensor]:
 
 
 def _weight_files(folder: Path) -> list[Path]:
-    index = folder / "model.safetensors.index.json"
-    if index.is_file():
-        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-        return [folder / name for name in sorted(set(weight_map.values()))]
-    single = folder / "model.safetensors"
-    if not single.is_file():
+    files = safetensors_files(folder)
+    if files is None:
         msg = (
             f"Model {str(folder)!r} has no model.safetensors; Jina's XLM-RoBERTa is loaded "
             "from safetensors weights only."
         )
         raise ConfigError(msg)
-    return [single]
+    return files
