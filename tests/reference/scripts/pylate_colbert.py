@@ -24,23 +24,7 @@ from pathlib import Path
 import torch
 from pylate import models, scores
 from safetensors.torch import save_file
-
-
-def bert_base(folder: Path, tokenizer_folder: str) -> None:
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    torch.manual_seed(11)
-    BertModel(config).eval().save_pretrained(str(folder))
-    tokenizer.save_pretrained(str(folder))
+from tiny_bert import save_tiny_bert
 
 
 def modernbert_base(folder: Path, corpus: list[str]) -> None:
@@ -104,7 +88,7 @@ def build_and_encode(spec: dict) -> None:
     out = Path(spec["out"])
     base, saved = out / "base", out / "model"
     if spec["backbone"] == "bert":
-        bert_base(base, spec["tokenizer"])
+        save_tiny_bert(base, spec["tokenizer"], seed=11)
     else:
         modernbert_base(base, spec["corpus"])
     torch.manual_seed(13)  # the Dense projection PyLate adds on top of the base

@@ -29,29 +29,13 @@ from colbert.modeling.base_colbert import BaseColBERT
 from colbert.modeling.checkpoint import Checkpoint
 from colbert.modeling.colbert import colbert_score
 from safetensors.torch import save_file
-
-
-def bert_base(folder: Path, tokenizer_folder: str) -> None:
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    torch.manual_seed(31)
-    BertModel(config).eval().save_pretrained(str(folder))
-    tokenizer.save_pretrained(str(folder))
+from tiny_bert import save_tiny_bert
 
 
 def build_and_encode(spec: dict) -> None:
     out = Path(spec["out"])
     base, saved = out / "base", out / "model"
-    bert_base(base, spec["tokenizer"])
+    save_tiny_bert(base, spec["tokenizer"], seed=31)
     torch.manual_seed(32)  # HF_ColBERT's linear layer is initialised by colbert-ai
     config = ColBERTConfig(root=str(out / "experiments"), **spec["config"])
     BaseColBERT(str(base), colbert_config=config).save(str(saved))
