@@ -61,6 +61,42 @@ def maxsim_truth(queries: Any, docs: Any) -> np.ndarray:
     return out
 
 
+EASY = {"per_topic": 16, "lengths": (8, 16)}
+"""``token_docs`` settings with many distinct centres: clear top-10s."""
+
+
+def doc_ids(n: int, prefix: str = "d") -> list[str]:
+    return [f"{prefix}{i}" for i in range(n)]
+
+
+def near_copies(docs: list, n: int, noise: float, seed: int) -> list[np.ndarray]:
+    """Queries: ``n`` documents' tokens plus Gaussian noise, renormalized."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in rng.choice(len(docs), n, replace=False):
+        noisy = docs[i] + noise * rng.normal(size=docs[i].shape)
+        out.append((noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float32))
+    return out
+
+
+def fast_truth(queries: list, docs: list) -> np.ndarray:
+    """``(n_q, n_docs)`` exact MaxSim in float64 (one matrix product per query)."""
+    flat = np.concatenate(docs).astype(np.float64)
+    starts = np.concatenate([[0], np.cumsum([len(d) for d in docs])[:-1]])
+    return np.stack(
+        [np.maximum.reduceat(flat @ np.asarray(q, np.float64).T, starts).sum(1) for q in queries]
+    )
+
+
+def recall_at_10(hits: list, truth: np.ndarray, ids: list[str]) -> float:
+    """Mean share of each query's exact top 10 (by ``truth``) among its ``hits``."""
+    out = []
+    for row, found in enumerate(hits):
+        expected = {ids[i] for i in np.argsort(-truth[row], kind="stable")[:10]}
+        out.append(len(expected & {h.id for h in found}) / 10)
+    return float(np.mean(out))
+
+
 def plaid_create(path: Path | None) -> PlaidIndex:
     # 4 bits: the conformance suite compares re-scored scores with brute force within 0.1
     return PlaidIndex.create(path, dim=DIM, nbits=4, ncells=4, ndocs=64)

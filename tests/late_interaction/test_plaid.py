@@ -12,7 +12,15 @@ import pytest
 from late_interaction import PlaidIndex
 from late_interaction.plaid.codec import ResidualCodec
 from retrieval import ConfigError
-from tests.late_interaction.plaid_cases import maxsim_truth, token_docs
+from tests.late_interaction.plaid_cases import (
+    EASY,
+    doc_ids,
+    fast_truth,
+    maxsim_truth,
+    near_copies,
+    recall_at_10,
+    token_docs,
+)
 
 faiss = pytest.importorskip("faiss")
 DIM = 32
@@ -26,30 +34,8 @@ def _one_faiss_thread() -> Iterator[None]:
     faiss.omp_set_num_threads(previous)
 
 
-EASY = {"per_topic": 16, "lengths": (8, 16)}  # many distinct centres: clear top-10s
-
-
-def _near_copies(docs: list, n: int, noise: float, seed: int) -> list[np.ndarray]:
-    """Queries: ``n`` documents' tokens plus Gaussian noise, renormalized."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in rng.choice(len(docs), n, replace=False):
-        noisy = docs[i] + noise * rng.normal(size=docs[i].shape)
-        out.append((noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float32))
-    return out
-
-
-def _ids(n: int, prefix: str = "d") -> list[str]:
-    return [f"{prefix}{i}" for i in range(n)]
-
-
 def _recall(index: PlaidIndex, queries: list, truth: np.ndarray, ids: list[str]) -> float:
-    hits = index.search_batch(queries, k=10)
-    out = []
-    for row, found in enumerate(hits):
-        expected = {ids[i] for i in np.argsort(-truth[row], kind="stable")[:10]}
-        out.append(len(expected & {h.id for h in found}) / 10)
-    return float(np.mean(out))
+    return recall_at_10(index.search_batch(queries, k=10), truth, ids)
 
 
 @pytest.mark.parametrize(("nbits", "bound"), [(1, 0.45), (2, 0.3), (4, 0.12)])
@@ -101,7 +87,7 @@ def test_decompression_is_exact_bucket_lookup(nbits: int) -> None:
 def test_bytes_per_token_within_colbertv2_figure() -> None:
     docs = token_docs(300, 2, dim=128, lengths=(60, 120))
     index = PlaidIndex.create(None, dim=128, nbits=2)
-    index.add(_ids(len(docs)), docs)
+    index.add(doc_ids(len(docs)), docs)
     assert index.bytes_per_token <= 44.9  # 4 (centroid id) + 32 (residual) + lists + per doc
     assert index.bytes_per_token >= 36
 
@@ -109,8 +95,8 @@ def test_bytes_per_token_within_colbertv2_figure() -> None:
 def test_candidates_never_miss_the_exact_top1_on_easy_data() -> None:
     docs = token_docs(1500, 3, **EASY)
     index = PlaidIndex.create(None, dim=DIM, nbits=2, ncells=1)
-    index.add(_ids(len(docs)), docs)
-    queries = _near_copies(docs, 40, 0.02, 0)
+    index.add(doc_ids(len(docs)), docs)
+    queries = near_copies(docs, 40, 0.02, 0)
     truth = maxsim_truth(queries, docs)
     for row, hits in enumerate(index.search_batch(queries, k=1)):
         assert hits[0].id == f"d{int(np.argmax(truth[row]))}"
@@ -120,10 +106,10 @@ def test_candidates_never_miss_the_exact_top1_on_easy_data() -> None:
 def test_recall_at_10_floor(nbits: int, floor: float) -> None:
     """Measured 0.913 (2 bits) and 0.967 (4 bits) on this data with the defaults."""
     docs = token_docs(2000, 4, **EASY)
-    queries = _near_copies(docs, 30, 0.1, 0)
+    queries = near_copies(docs, 30, 0.1, 0)
     index = PlaidIndex.create(None, dim=DIM, nbits=nbits)
-    index.add(_ids(len(docs)), docs)
-    assert _recall(index, queries, maxsim_truth(queries, docs), _ids(len(docs))) >= floor
+    index.add(doc_ids(len(docs)), docs)
+    assert _recall(index, queries, maxsim_truth(queries, docs), doc_ids(len(docs))) >= floor
 
 
 def test_filter_pre_restricts_candidates_exactly() -> None:
@@ -131,7 +117,7 @@ def test_filter_pre_restricts_candidates_exactly() -> None:
     brute force over the allowed items (no candidate can be missed)."""
     docs = token_docs(1000, 6)
     index = PlaidIndex.create(None, dim=DIM, nbits=4, ndocs=64)
-    index.add(_ids(len(docs)), docs, [{"shard": i % 20} for i in range(len(docs))])
+    index.add(doc_ids(len(docs)), docs, [{"shard": i % 20} for i in range(len(docs))])
     queries = list(token_docs(10, 7))
     truth = maxsim_truth(queries, docs)
     allowed = np.arange(len(docs)) % 20 == 3
@@ -144,7 +130,7 @@ def test_filter_pre_restricts_candidates_exactly() -> None:
 
 def test_updates_and_deletes_match_a_rebuilt_index() -> None:
     docs = token_docs(1200, 8)
-    ids = _ids(len(docs))
+    ids = doc_ids(len(docs))
     updated = PlaidIndex.create(None, dim=DIM, nbits=2)
     updated.add(ids[:600], docs[:600])
     for start in range(600, 1200, 50):  # many small adds, upserts and deletes
@@ -172,15 +158,6 @@ def test_updates_and_deletes_match_a_rebuilt_index() -> None:
     assert recall_updated >= 0.85
 
 
-def _fast_truth(queries: list, docs: list) -> np.ndarray:
-    """``(n_q, n_docs)`` exact MaxSim in float64 (one matrix product per query)."""
-    flat = np.concatenate(docs).astype(np.float64)
-    starts = np.concatenate([[0], np.cumsum([len(d) for d in docs])[:-1]])
-    return np.stack(
-        [np.maximum.reduceat(flat @ np.asarray(q, np.float64).T, starts).sum(1) for q in queries]
-    )
-
-
 def _drift_run(seed: int, *, grow: bool = True) -> tuple[float, float, int, int]:
     """Build on one set of topics, then add 500 documents pointing in new directions in
     batches of 25 (and delete some): recall@10 of the updated index and of a fresh build of
@@ -188,19 +165,19 @@ def _drift_run(seed: int, *, grow: bool = True) -> tuple[float, float, int, int]
     first = token_docs(500, 11 + seed, **EASY)
     shifted = [d[:, ::-1].copy() for d in token_docs(500, 12 + seed, **EASY)]  # new directions
     index = PlaidIndex.create(None, dim=DIM, nbits=2, grow_after=1024 if grow else 10**9)
-    index.add(_ids(500), first)
+    index.add(doc_ids(500), first)
     deleted = set()
     for start in range(0, 500, 25):
-        index.add(_ids(500, "s")[start : start + 25], shifted[start : start + 25])
+        index.add(doc_ids(500, "s")[start : start + 25], shifted[start : start + 25])
         gone = [f"s{start}", f"d{start}"]
         index.delete(gone)
         deleted.update(gone)
     if grow:
         index.compact()  # also folds the last buffered far tokens into the codebook
-    live = dict(zip([*_ids(500), *_ids(500, "s")], [*first, *shifted], strict=True))
+    live = dict(zip([*doc_ids(500), *doc_ids(500, "s")], [*first, *shifted], strict=True))
     live = {i: d for i, d in live.items() if i not in deleted}
     queries = [d[:, ::-1].copy() for d in token_docs(100, 13 + seed, **EASY)]
-    truth = _fast_truth(queries, list(live.values()))
+    truth = fast_truth(queries, list(live.values()))
     for hits in index.search_batch(queries, k=40):
         assert not {h.id for h in hits} & deleted  # deleted ids never come back
     fresh = PlaidIndex.create(None, dim=DIM, nbits=2)
@@ -237,10 +214,10 @@ def test_no_growth_without_drift() -> None:
     0.1, so the codebook does not grow and the far buffer stays bounded."""
     docs = token_docs(1600, 24, **EASY)
     index = PlaidIndex.create(None, dim=DIM, nbits=2, grow_after=256)
-    index.add(_ids(800), docs[:800])
+    index.add(doc_ids(800), docs[:800])
     centroids = index.n_centroids
     for start in range(800, 1600, 25):
-        index.add(_ids(1600)[start : start + 25], docs[start : start + 25])
+        index.add(doc_ids(1600)[start : start + 25], docs[start : start + 25])
         assert sum(len(p) for p in index._growth._positions) <= 256
     assert index.drift_share < 0.2
     assert index.n_centroids == centroids
@@ -249,24 +226,24 @@ def test_no_growth_without_drift() -> None:
 def test_streamed_add_equals_list_add_and_checks_counts() -> None:
     docs = token_docs(400, 14)
     whole = PlaidIndex.create(None, dim=DIM, nbits=2)
-    whole.add(_ids(400), docs)
+    whole.add(doc_ids(400), docs)
     streamed = PlaidIndex.create(None, dim=DIM, nbits=2)
-    streamed.add(iter(_ids(400)), (docs[i : i + 50] for i in range(0, 400, 50)))
+    streamed.add(iter(doc_ids(400)), (docs[i : i + 50] for i in range(0, 400, 50)))
     queries = list(token_docs(5, 15))
     for a, b in zip(whole.search_batch(queries), streamed.search_batch(queries), strict=True):
         assert [h.id for h in a] == [h.id for h in b]
     small = PlaidIndex.create(None, dim=DIM, nbits=2, train_tokens=500)  # trains mid-stream
-    small.add(_ids(400), (docs[i : i + 20] for i in range(0, 400, 20)), [{"i": 1}] * 400)
+    small.add(doc_ids(400), (docs[i : i + 20] for i in range(0, 400, 20)), [{"i": 1}] * 400)
     assert len(small) == 400
     assert small.search(queries[0], k=3)[0].metadata == {"i": 1}
     with pytest.raises(ConfigError, match="more documents than ids"):
-        PlaidIndex.create(None, dim=DIM).add(_ids(3), iter([docs[:5]]))
+        PlaidIndex.create(None, dim=DIM).add(doc_ids(3), iter([docs[:5]]))
 
 
 def test_compaction_drops_deleted_tokens_and_keeps_results(tmp_path: Path) -> None:
     docs = token_docs(600, 16)
     index = PlaidIndex.create(tmp_path / "idx", dim=DIM, nbits=2)
-    index.add(_ids(600), docs)
+    index.add(doc_ids(600), docs)
     index.compact()  # nothing deleted yet: only folds buffered far tokens into the codebook
     index.delete([f"d{i}" for i in range(0, 600, 2)])
     queries = list(token_docs(8, 17))
@@ -286,7 +263,7 @@ def test_compaction_drops_deleted_tokens_and_keeps_results(tmp_path: Path) -> No
 def test_mmap_and_in_memory_give_identical_results(tmp_path: Path) -> None:
     docs = token_docs(800, 18)
     memory = PlaidIndex.create(tmp_path / "idx", dim=DIM, nbits=2)
-    memory.add(_ids(800), docs, [{"g": i % 3} for i in range(800)])
+    memory.add(doc_ids(800), docs, [{"g": i % 3} for i in range(800)])
     memory.save()  # the arrays stay in memory in this object
     mapped = PlaidIndex.open(tmp_path / "idx")
     assert isinstance(mapped._tokens.residuals.base, np.memmap)  # not read into memory
@@ -325,8 +302,8 @@ def test_far_token_buffer_survives_save_and_grows_on_a_mapped_index(tmp_path: Pa
     first = token_docs(300, 20, **EASY)
     shifted = [d[:, ::-1].copy() for d in token_docs(300, 21, **EASY)]
     index = PlaidIndex.create(tmp_path / "idx", dim=DIM, nbits=2, grow_after=2500)
-    index.add(_ids(300), first)
-    index.add(_ids(150, "s"), shifted[:150])  # ~1800 far tokens: buffered, no growth yet
+    index.add(doc_ids(300), first)
+    index.add(doc_ids(150, "s"), shifted[:150])  # ~1800 far tokens: buffered, no growth yet
     assert index.drift_share > 0.2  # drift measured; growth waits for grow_after
     centroids = index.n_centroids
     queries = [d[:, ::-1].copy() for d in token_docs(5, 22, **EASY)]
@@ -341,7 +318,7 @@ def test_far_token_buffer_survives_save_and_grows_on_a_mapped_index(tmp_path: Pa
     assert len(PlaidIndex.open(tmp_path / "idx", verify=True)) == 450  # files untouched
     everything = [*first, *shifted]
     truth = maxsim_truth(queries, everything)
-    all_ids = [*_ids(300), *_ids(150, "s"), *[f"t{i}" for i in range(150)]]
+    all_ids = [*doc_ids(300), *doc_ids(150, "s"), *[f"t{i}" for i in range(150)]]
     assert _recall(reopened, queries, truth, all_ids) >= 0.7
 
 
@@ -351,7 +328,7 @@ def test_stream_ids_may_be_an_endless_iterator_but_a_list_must_match() -> None:
     index.add((f"d{i}" for i in range(10**9)), (docs[i : i + 20] for i in range(0, 60, 20)))
     assert len(index) == 60
     with pytest.raises(ConfigError, match="stream ended before the ids"):
-        PlaidIndex.create(None, dim=DIM).add(_ids(61), iter([docs]))
+        PlaidIndex.create(None, dim=DIM).add(doc_ids(61), iter([docs]))
 
 
 def test_codec_of_a_folder_from_before_generations_decodes_the_same() -> None:
@@ -373,10 +350,10 @@ def test_score_ids_scores_given_documents(tmp_path: Path, rescore: str) -> None:
     """``score_ids`` gives the documents asked for, in that order, the score search gives
     them (decoded tokens, or the fp16 side store); unknown ids are a clear error."""
     docs = token_docs(300, 5)
-    ids = _ids(300)
+    ids = doc_ids(300)
     index = PlaidIndex.create(tmp_path / "idx", dim=DIM, nbits=4, rescore=rescore)
     index.add(ids, docs)
-    query = _near_copies(docs, 1, 0.2, 9)[0]
+    query = near_copies(docs, 1, 0.2, 9)[0]
     found = index.search(query, k=8, ndocs=1024)  # every document reaches the exact step
     wanted = [h.id for h in found][::-1]  # reversed: order follows the ids given
     (scores,) = index.score_ids([query], [wanted])

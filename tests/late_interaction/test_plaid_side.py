@@ -19,11 +19,18 @@ from late_interaction.plaid.search import side_tokens
 from late_interaction.plaid.side import SideStore
 from retrieval import ConfigError
 from retrieval.errors import IndexCorruptError
-from tests.late_interaction.plaid_cases import maxsim_truth, token_docs
+from tests.late_interaction.plaid_cases import (
+    EASY,
+    doc_ids,
+    fast_truth,
+    maxsim_truth,
+    near_copies,
+    recall_at_10,
+    token_docs,
+)
 
 faiss = pytest.importorskip("faiss")
 DIM = 32
-EASY = {"per_topic": 16, "lengths": (8, 16)}
 # ~100 documents per topic on 4 shared centres and a 64-centroid codebook: each cell's list
 # holds a whole topic, so centroid scores tie ~100 documents (the 10M-token situation)
 TIED = {"n_topics": 10, "per_topic": 4, "lengths": (8, 16)}
@@ -35,36 +42,6 @@ def _one_faiss_thread() -> Iterator[None]:
     faiss.omp_set_num_threads(1)
     yield
     faiss.omp_set_num_threads(previous)
-
-
-def _ids(n: int, prefix: str = "d") -> list[str]:
-    return [f"{prefix}{i}" for i in range(n)]
-
-
-def _near_copies(docs: list, n: int, noise: float, seed: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in rng.choice(len(docs), n, replace=False):
-        noisy = docs[i] + noise * rng.normal(size=docs[i].shape)
-        out.append((noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float32))
-    return out
-
-
-def _fast_truth(queries: list, docs: list) -> np.ndarray:
-    """``(n_q, n_docs)`` brute-force MaxSim in float64 (one product per query)."""
-    flat = np.concatenate(docs).astype(np.float64)
-    starts = np.concatenate([[0], np.cumsum([len(d) for d in docs])[:-1]])
-    return np.stack(
-        [np.maximum.reduceat(flat @ np.asarray(q, np.float64).T, starts).sum(1) for q in queries]
-    )
-
-
-def _recall(hits: list, truth: np.ndarray, ids: list[str]) -> float:
-    out = []
-    for row, found in enumerate(hits):
-        expected = {ids[i] for i in np.argsort(-truth[row], kind="stable")[:10]}
-        out.append(len(expected & {h.id for h in found}) / 10)
-    return float(np.mean(out))
 
 
 def test_int8_rows_refine_decoded_tokens_within_half_a_step() -> None:
@@ -106,16 +83,16 @@ def test_rescoring_scores_candidates_exactly_and_survives_compaction(
     stays aligned through deletes, compaction and saving; it is not counted in
     ``bytes_per_token``."""
     docs = token_docs(1500, 25, **EASY)
-    queries = _near_copies(docs, 30, 0.1, 1)
+    queries = near_copies(docs, 30, 0.1, 1)
     index = PlaidIndex.create(tmp_path / "idx", dim=DIM, nbits=2, rescore=kind)
-    index.add(_ids(len(docs)), docs)
+    index.add(doc_ids(len(docs)), docs)
     assert index.side_bytes_per_token == (2 * DIM if kind == "fp16" else DIM + 2)
     plain = PlaidIndex.create(None, dim=DIM, nbits=2, rescore="none")
-    plain.add(_ids(len(docs)), docs)
+    plain.add(doc_ids(len(docs)), docs)
     assert index.bytes_per_token == plain.bytes_per_token
     truth = maxsim_truth(queries, docs)
-    exact = _recall(index.search_batch(queries), truth, _ids(len(docs)))
-    assert exact >= _recall(plain.search_batch(queries), truth, _ids(len(docs)))
+    exact = recall_at_10(index.search_batch(queries), truth, doc_ids(len(docs)))
+    assert exact >= recall_at_10(plain.search_batch(queries), truth, doc_ids(len(docs)))
     off = index.search_batch(queries, k=10, rescore=False)  # decompressed scores
     assert [[h.id for h in r] for r in off] == [
         [h.id for h in r] for r in plain.search_batch(queries)
@@ -139,13 +116,13 @@ def test_int8_recall_floor_against_exact_maxsim() -> None:
     """2-bit index + int8 side store vs float64 brute force: measured 1.0 here (fp16 1.0,
     decompressed only 0.95)."""
     docs = token_docs(2000, 4, **EASY)
-    queries = _near_copies(docs, 30, 0.1, 0)
-    truth = _fast_truth(queries, docs)
+    queries = near_copies(docs, 30, 0.1, 0)
+    truth = fast_truth(queries, docs)
     recalls = {}
     for kind in ("none", "fp16", "int8"):
         index = PlaidIndex.create(None, dim=DIM, nbits=2, rescore=kind)
-        index.add(_ids(len(docs)), docs)
-        recalls[kind] = _recall(index.search_batch(queries), truth, _ids(len(docs)))
+        index.add(doc_ids(len(docs)), docs)
+        recalls[kind] = recall_at_10(index.search_batch(queries), truth, doc_ids(len(docs)))
     assert recalls["int8"] >= 0.98
     assert recalls["int8"] >= recalls["fp16"] - 0.01
     assert recalls["int8"] > recalls["none"]
@@ -158,14 +135,14 @@ def test_side_store_stays_aligned_through_upserts_deletes_and_drift(tmp_path: Pa
     first = token_docs(400, 30, **EASY)
     shifted = [d[:, ::-1].copy() for d in token_docs(400, 31, **EASY)]  # drifts: growth
     index = PlaidIndex.create(tmp_path / "idx", dim=DIM, nbits=2, rescore="int8", grow_after=512)
-    index.add(_ids(400), first)
-    live = dict(zip(_ids(400), first, strict=True))
+    index.add(doc_ids(400), first)
+    live = dict(zip(doc_ids(400), first, strict=True))
     replacements = token_docs(50, 32, **EASY)
-    index.add(_ids(50), replacements)  # upserts
-    live.update(zip(_ids(50), replacements, strict=True))
+    index.add(doc_ids(50), replacements)  # upserts
+    live.update(zip(doc_ids(50), replacements, strict=True))
     for start in range(0, 400, 40):
         batch = dict(
-            zip(_ids(400, "s")[start : start + 40], shifted[start : start + 40], strict=True)
+            zip(doc_ids(400, "s")[start : start + 40], shifted[start : start + 40], strict=True)
         )
         index.add(list(batch), list(batch.values()))
         live.update(batch)
@@ -185,8 +162,8 @@ def test_side_store_stays_aligned_through_upserts_deletes_and_drift(tmp_path: Pa
             rows = tokens.rows_of(idx._store.labels_of([doc_id]))
             stored = side_tokens(tokens, codec, tokens.token_index(rows)[0])
             np.testing.assert_allclose(stored, doc, atol=2e-3)  # half an int8 step
-        queries = _near_copies(list(live.values()), 10, 0.1, 3)
-        truth = _fast_truth(queries, list(live.values()))
+        queries = near_copies(list(live.values()), 10, 0.1, 3)
+        truth = fast_truth(queries, list(live.values()))
         ids = list(live)
         for row, hits in enumerate(idx.search_batch(queries, k=10)):
             for hit in hits:
@@ -212,7 +189,7 @@ def test_docs_per_probed_cell_is_the_pair_weighted_mean_list_length() -> None:
 def test_unindexed_tail_counts_like_the_inverted_lists() -> None:
     docs = token_docs(900, 33, **TIED)
     index = PlaidIndex.create(None, dim=DIM, nbits=2, n_centroids=64)
-    index.add(_ids(900), docs)
+    index.add(doc_ids(900), docs)
     tokens = index._tokens
     assert tokens.n_indexed == 0  # a small index: every token is in the scanned tail
     from_tail = tokens.docs_per_cell()
@@ -227,20 +204,20 @@ def test_derived_ndocs_keeps_recall_where_a_fixed_depth_loses_it() -> None:
     exhaustive search over the same side store (measured 0.98, exhaustive 0.98, fixed
     0.47); the depth grows with the corpus and an explicit ``ndocs`` still overrides it."""
     docs = token_docs(2000, 5, **TIED)
-    queries = _near_copies(docs, 30, 0.1, 0)
-    truth = _fast_truth(queries, docs)
+    queries = near_copies(docs, 30, 0.1, 0)
+    truth = fast_truth(queries, docs)
     small = PlaidIndex.create(None, dim=DIM, nbits=2, rescore="int8", n_centroids=64)
-    small.add(_ids(500), docs[:500])
+    small.add(doc_ids(500), docs[:500])
     index = PlaidIndex.create(None, dim=DIM, nbits=2, rescore="int8", n_centroids=64)
-    index.add(_ids(2000), docs)
+    index.add(doc_ids(2000), docs)
     derived = index.search_defaults(k=10).ndocs
     assert derived is not None
     assert derived > small.search_defaults(k=10).ndocs > MIN_NDOCS - 1
     assert derived > 2 * MIN_NDOCS
-    ids = _ids(2000)
-    auto = _recall(index.search_batch(queries), truth, ids)
-    fixed = _recall(index.search_batch(queries, ndocs=256), truth, ids)
-    exhaustive = _recall(index.search_batch(queries, ndocs=10**6), truth, ids)
+    ids = doc_ids(2000)
+    auto = recall_at_10(index.search_batch(queries), truth, ids)
+    fixed = recall_at_10(index.search_batch(queries, ndocs=256), truth, ids)
+    exhaustive = recall_at_10(index.search_batch(queries, ndocs=10**6), truth, ids)
     assert auto >= 0.9
     assert auto >= exhaustive - 0.02
     assert fixed <= auto - 0.3
@@ -251,9 +228,9 @@ def test_folders_from_before_derived_defaults_and_int8_open_unchanged(tmp_path: 
     with the derived depth and the same results; a newer folder keeps an explicit 256."""
     docs = token_docs(600, 34, **EASY)
     index = PlaidIndex.create(tmp_path / "old", dim=DIM, nbits=2, rescore="fp16", ndocs=256)
-    index.add(_ids(600), docs)
+    index.add(doc_ids(600), docs)
     index.save()
-    queries = _near_copies(docs, 5, 0.1, 2)
+    queries = near_copies(docs, 5, 0.1, 2)
     before = [[(h.id, h.score) for h in r] for r in index.search_batch(queries)]
     assert PlaidIndex.open(tmp_path / "old").config.ndocs == 256  # explicit: kept
     manifest_path = tmp_path / "old" / "manifest.json"
@@ -270,7 +247,7 @@ def test_folders_from_before_derived_defaults_and_int8_open_unchanged(tmp_path: 
 def test_a_side_store_file_of_the_wrong_length_is_reported(tmp_path: Path) -> None:
     docs = token_docs(50, 35)
     index = PlaidIndex.create(tmp_path / "idx", dim=DIM, nbits=2, rescore="int8")
-    index.add(_ids(50), docs)
+    index.add(doc_ids(50), docs)
     index.save()
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
     scale_file = tmp_path / "idx" / manifest["files"]["full_scale"]["path"]
@@ -297,8 +274,8 @@ def test_int8_side_store_takes_ordinary_tokens_after_an_exactly_fitted_first_bat
     docs = token_docs(400, 31, **EASY)
     index = PlaidIndex.create(None, dim=DIM, nbits=2, rescore="int8")
     index.add(["tiny"], [docs[0][:2]])
-    index.add(_ids(len(docs)), docs)
-    queries = _near_copies(docs, 10, 0.1, 2)
+    index.add(doc_ids(len(docs)), docs)
+    queries = near_copies(docs, 10, 0.1, 2)
     truth = maxsim_truth(queries, docs)
     for row, hits in enumerate(index.search_batch(queries, k=5)):
         for hit in hits:
