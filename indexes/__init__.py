@@ -1,4 +1,5 @@
-"""Dense (FAISS, exact flat) and sparse (inverted) indexes. Imports ``retrieval`` only.
+"""Dense (FAISS, exact flat), sparse (inverted) and lexical (BM25) indexes. Imports
+``retrieval`` only.
 
 Every index follows ``retrieval.protocols.Index``: ``create(path=None, **config)``,
 ``open(path)``, ``add`` (upsert), ``delete``, ``search``, ``search_batch``, ``save``, ``len``.
@@ -13,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from retrieval.lazy import exports_by_name, load_export
 
 if TYPE_CHECKING:
+    from indexes.analysis import Analyzer
+    from indexes.bm25 import BM25Index
     from indexes.dense import METRICS, Metric
     from indexes.exact import ExactIndex
     from indexes.faiss_config import FAISS_KINDS, FaissConfig, FaissKind
@@ -21,6 +24,8 @@ if TYPE_CHECKING:
 
 _EXPORTS = exports_by_name(
     {
+        "indexes.analysis": ("Analyzer",),
+        "indexes.bm25": ("BM25Index",),
         "indexes.dense": ("METRICS", "Metric"),
         "indexes.exact": ("ExactIndex",),
         "indexes.faiss_config": ("FAISS_KINDS", "FaissConfig", "FaissKind"),
@@ -42,6 +47,8 @@ def __dir__() -> list[str]:
 __all__ = [
     "FAISS_KINDS",
     "METRICS",
+    "Analyzer",
+    "BM25Index",
     "ExactIndex",
     "FaissConfig",
     "FaissIndex",

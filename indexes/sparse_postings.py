@@ -66,6 +66,27 @@ class Postings:
             newer = segments.pop()
             segments[-1] = term_major.merge(segments[-1], newer)
 
+    def widen(self, vocab_size: int) -> None:
+        """Make room for term ids up to ``vocab_size`` (a growing vocabulary, e.g. BM25's)."""
+        if vocab_size > self.vocab_size:
+            self._segments = [term_major.widen(s, vocab_size) for s in self._segments]
+            self.vocab_size = vocab_size
+
+    def gather(self, term_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every posting of ``term_ids``: ``(rows, values, which)``, ``which`` the position
+        in ``term_ids`` of each posting's term."""
+        rows, values, which = [], [], []
+        for segment in self._segments:
+            starts = segment.ptr[term_ids]
+            lengths = segment.ptr[term_ids + 1] - starts
+            spans = _ranges(starts, lengths)
+            rows.append(segment.rows[spans])
+            values.append(segment.values[spans])
+            which.append(np.repeat(np.arange(len(term_ids)), lengths))
+        if not rows:
+            return np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.int64)
+        return np.concatenate(rows), np.concatenate(values), np.concatenate(which)
+
     def keep(self, rows: np.ndarray) -> None:
         """Keep only ``rows`` (sorted old row numbers), renumbered from 0."""
         live = np.zeros(self.n_rows, bool)

@@ -73,6 +73,15 @@ def from_rows(
     return Segment(ptr, rows, out_values)
 
 
+def widen(segment: Segment, vocab_size: int) -> Segment:
+    """``segment`` over a larger vocabulary (the new terms have no postings)."""
+    extra = vocab_size + 1 - len(segment.ptr)
+    if extra <= 0:
+        return segment
+    ptr = np.concatenate([segment.ptr, np.full(extra, segment.ptr[-1], np.int64)])
+    return Segment(ptr, segment.rows, segment.values)
+
+
 def merge(older: Segment, newer: Segment) -> Segment:
     """One segment holding both; every row of ``older`` is below every row of ``newer``, so
     term ``t`` becomes ``older``'s postings of ``t`` followed by ``newer``'s."""
