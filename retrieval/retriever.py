@@ -98,6 +98,9 @@ class Retriever:
     used when a candidate list carries more than one stage's scores (default:
     ``retrieval.fusion.DEFAULT_FUSION``, agreement-weighted z-scores). ``rerank``: rerank
     stages, run in order after fusion. ``retrieval.hybrid`` builds the default hybrid.
+    ``fuse_candidates``: ``rerank`` fuses the given candidates' own scores (a run's BM25
+    scores, say) as one more stage, named by ``source``, as a search fuses its first stages'
+    scores (candidates given as bare ids, or all with one score, carry none).
     """
 
     def __init__(
@@ -107,12 +110,14 @@ class Retriever:
         fusion: Fusion | FusionMethod = DEFAULT_FUSION,
         rescore: Sequence[RescoreStage | RerankStage] | RescoreStage | RerankStage = (),
         rerank: Sequence[RerankStage] | RerankStage = (),
+        fuse_candidates: bool = False,
     ) -> None:
+        self.fuse_candidates = bool(fuse_candidates)
         self.stages: tuple[IndexStage, ...] = as_tuple(stages, IndexStage, "stages")
         self.rescore_stages: tuple[RescoreStage | RerankStage, ...] = as_rescore(rescore)
         self.rerank_stages: tuple[RerankStage, ...] = as_tuple(rerank, RerankStage, "rerank")
         self.fusion = fusion if isinstance(fusion, Fusion) else Fusion(method=fusion)
-        names = [s.name for s in (*self.stages, *self.rescore_stages, *self.rerank_stages)]
+        names = self._stage_names()
         duplicate = next((n for n in names if names.count(n) > 1), None)
         if duplicate is not None:
             msg = f"Two stages are named {duplicate!r}; stage names label scores, make them unique."
@@ -126,10 +131,15 @@ class Retriever:
 
     def __repr__(self) -> str:
         first = ", ".join(f"{s.name}(depth={s.depth})" for s in self.stages)
+        if not self.stages and self.fuse_candidates:
+            first = "candidates"
         rescored = "".join(f" -> {s.name}(all)" for s in self.rescore_stages)
         later = ", ".join(f"{s.name}(top_n={s.top_n})" for s in self.rerank_stages)
         fused = f" -> {self.fusion.label}" if self._fuses(len(self.stages)) else ""
         return f"Retriever([{first}]{rescored}{fused} -> [{later}])"
+
+    def _stage_names(self) -> list[str]:
+        return [s.name for s in (*self.stages, *self.rescore_stages, *self.rerank_stages)]
 
     def _fuses(self, n_first: int) -> bool:
         """Whether candidates carry several stages' scores to fuse."""
@@ -204,8 +214,8 @@ class Retriever:
         """Rerank ``candidates[i]`` (hits, or bare ids scored 0) for ``queries[i]``.
 
         Candidates failing ``filter`` are dropped before any stage sees them; their incoming
-        scores are kept under ``hit.scores[source]`` (and not fused). ``k=None`` returns
-        every survivor.
+        scores are kept under ``hit.scores[source]`` (and fused only with
+        ``fuse_candidates``). ``k=None`` returns every survivor.
         """
         queries = check_queries(queries)
         if len(candidates) != len(queries):
@@ -217,9 +227,22 @@ class Retriever:
             [h for h in (_as_ranked(c, source) for c in hits) if _matches(h, compiled)]
             for hits in candidates
         ]
-        no_first: list[dict[str, list[Hit]]] = [{} for _ in queries]
-        lists = self._rescore_and_fuse(queries, lists, no_first, {})
+        if self.fuse_candidates and source in self._stage_names():
+            msg = (
+                f"source={source!r} names a stage of this Retriever too; name the candidates' "
+                "scores otherwise (e.g. source='run')."
+            )
+            raise ConfigError(msg)
+        given = [self._given_scores(hits, source) for hits in lists]
+        lists = self._rescore_and_fuse(queries, lists, given, {})
         return self._rerank(queries, lists, limit)
+
+    def _given_scores(self, hits: list[RankedHit], source: str) -> dict[str, list[Hit]]:
+        """The candidates' own scores as a first stage's list (when they are fused)."""
+        scores = [h.scores[source] for h in hits]
+        if not self.fuse_candidates or len(set(scores)) < 2:
+            return {}
+        return {source: [Hit(h.id, s) for h, s in zip(hits, scores, strict=True)]}
 
     # -- pipeline steps ------------------------------------------------------------------
     @staticmethod
@@ -280,10 +303,9 @@ class Retriever:
             ]
             for ranking, hits in zip(rankings, candidates, strict=True):
                 ranking[stage.name] = [Hit(h.id, h.scores[stage.name]) for h in hits]
-        if not self._fuses(len(lists[0]) if lists else 0):
-            return candidates
         return [
-            self._fuse(hits, ranking) for hits, ranking in zip(candidates, rankings, strict=True)
+            self._fuse(hits, ranking) if self._fuses(len(first)) else hits
+            for hits, ranking, first in zip(candidates, rankings, lists, strict=True)
         ]
 
     def _fuse(self, hits: list[RankedHit], rankings: dict[str, list[Hit]]) -> list[RankedHit]:

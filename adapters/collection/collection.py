@@ -223,6 +223,7 @@ class Collection(PageFiles):
         if encoded is None:
             encoded = self._encode(items)
         values = encoded.by_representation()
+        values.setdefault("lexical", [t if isinstance(t, str) else "" for t in items])
         with self._lock:
             self._create_components(values)
             for part in self.parts:
@@ -358,13 +359,16 @@ class Collection(PageFiles):
         collection's encoders and rerank stages (see ``put_documents``)."""
         return candidate_reranker(self)
 
-    def put_documents(self, ids: Sequence[str], texts: Sequence[str]) -> None:
-        """Keep documents' text and encode them for ``candidate_reranker`` (no index)."""
+    def put_documents(
+        self, ids: Sequence[str], texts: Sequence[str], *, encoded: Encoded | None = None
+    ) -> None:
+        """Keep documents' text and encode them (unless ``encoded`` holds their vectors) for
+        ``candidate_reranker`` (no index)."""
         ids, texts = list(ids), list(texts)
         self.state.put_chunks(ids, texts, [{}] * len(ids))
         if self.path is None:
             self.state.commit()
-        values = self._encode(texts).by_representation()
+        values = (encoded or self._encode(texts)).by_representation()
         self.rerankers.documents(self.encoder).put(ids, values)
 
     def present(self, hits: list[RankedHit]) -> list[RankedHit]:

@@ -3,6 +3,7 @@
 ```
 dense/    indexes.FaissIndex (or ExactIndex)            dense vectors     stage "dense"
 sparse/   indexes.SparseIndex                           sparse weights    stage "sparse"
+lexical/  indexes.BM25Index                             chunk texts       stage "bm25"
 tokens/   MaxSimIndex (exact) or late_interaction.PlaidIndex  token vectors  stage "maxsim"
 ```
 
@@ -24,16 +25,22 @@ from typing import Any
 from retrieval.errors import ConfigError, IndexCorruptError, IndexFormatError
 from retrieval.storage import MANIFEST_NAME
 
-NAMES = ("dense", "sparse", "tokens")
+NAMES = ("dense", "sparse", "lexical", "tokens")
 """Component names, in stage order."""
-STAGE = {"dense": "dense", "sparse": "sparse", "tokens": "maxsim"}
+STAGE = {"dense": "dense", "sparse": "sparse", "lexical": "bm25", "tokens": "maxsim"}
 """Component -> the name of its first stage (labels its score on hits)."""
-REPRESENTATION = {"dense": "dense", "sparse": "sparse", "tokens": "multivector"}
+REPRESENTATION = {
+    "dense": "dense",
+    "sparse": "sparse",
+    "lexical": "lexical",
+    "tokens": "multivector",
+}
 COMPONENT_OF = {rep: name for name, rep in REPRESENTATION.items()}
 TYPES = {
     "faiss": "dense",
     "exact": "dense",
     "sparse": "sparse",
+    "bm25": "lexical",
     "maxsim": "tokens",
     "plaid": "tokens",
 }
@@ -47,9 +54,9 @@ class Component:
     """One vector index of a collection."""
 
     name: str
-    """``dense | sparse | tokens`` (also the folder name by default)."""
+    """``dense | sparse | lexical | tokens`` (also the folder name by default)."""
     type: str
-    """Index type: ``faiss | exact | sparse | maxsim | plaid``."""
+    """Index type: ``faiss | exact | sparse | bm25 | maxsim | plaid``."""
     options: dict[str, Any] = field(default_factory=dict)
     """``create`` keywords besides the size (FAISS ``kind`` / ``metric``, PLAID ``nbits``...)."""
     path: str | None = None
@@ -88,6 +95,8 @@ def plan(representations: tuple[str, ...], config: Any) -> list[Component]:
             out.append(Component(name, "faiss", {"kind": config.dense_index, "metric": "cosine"}))
         elif name == "sparse":
             out.append(Component(name, "sparse"))
+        elif name == "lexical":
+            out.append(Component(name, "bm25"))
         elif config.multivector_index == "plaid":
             out.append(Component(name, "plaid", dict(config.plaid)))
         else:
@@ -105,6 +114,7 @@ def index_classes() -> dict[str, Any]:
         indexes.FaissIndex,
         indexes.ExactIndex,
         indexes.SparseIndex,
+        indexes.BM25Index,
         MaxSimIndex,
         late_interaction.PlaidIndex,
     )
@@ -125,6 +135,8 @@ def create_index(component: Component, folder: Path | None, batch: Any, vocab_si
     options = dict(component.options)
     if component.name == "sparse":
         return cls.create(folder, vocab_size=vocab_size, **options)
+    if component.name == "lexical":
+        return cls.create(folder, **options)
     sample = batch[0] if component.name == "tokens" else batch
     dim = int(sample.shape[-1]) if len(batch) else 0
     return cls.create(folder, dim=dim, **options)

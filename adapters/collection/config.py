@@ -101,7 +101,9 @@ class PipelineConfig:
     plaid: Mapping[str, Any] = field(default_factory=dict)
     """Extra ``PlaidIndex.create`` options (``nbits``, ``ncells``, ...)."""
     depth: int = 100
-    """Candidates each first stage returns per query."""
+    """Candidates the first stages return per query in all: a hybrid shares them out evenly
+    among its first stages (``retrieval.hybrid.HybridSpec.depth``), then rescores them; a
+    search for more (``k``) takes ``k`` from each stage."""
     fusion: str | None = None
     """How ``hybrid`` fuses its stages' scores: ``agreement`` | ``zscore`` | ``dbsf`` |
     ``minmax`` | ``rrf`` (``weighted`` = ``minmax``); ``None``: the default hybrid's

@@ -7,7 +7,9 @@ representations, named as ``retrieval.QueryEncoder`` names them:
 * ``multivector``: token vectors (``encode_documents`` / ``encode_queries``: ColBERT markers
   and [MASK] expansion, ColQwen3 prompts, other models their normalized token states),
   ``n`` arrays ``(t_i, d)`` float32;
-* ``sparse``: SPLADE or BGE-M3 lexical weights (``embed_sparse``), ``n`` ``(ids, weights)``.
+* ``sparse``: SPLADE or BGE-M3 lexical weights (``embed_sparse``), ``n`` ``(ids, weights)``;
+* ``lexical``: the texts themselves (no prompt, no model), for the BM25 index, which does its
+  own analysis.
 
 Whatever one model gives together comes from ONE forward pass (``embed_hybrid``: an
 embedding model's pooled vector and token states, BGE-M3's three outputs). A hybrid may take
@@ -29,7 +31,7 @@ from adapters.collection.kinds import KINDS, Kind
 from retrieval.errors import ConfigError
 from retrieval.types import SparseEmbeddings
 
-REPRESENTATIONS = ("dense", "sparse", "multivector")
+REPRESENTATIONS = ("dense", "sparse", "lexical", "multivector")
 
 
 def check_kind(kind: str) -> Kind:
@@ -51,9 +53,12 @@ class Encoded:
     """``n`` pairs ``(token ids int64, weights float32)``."""
     n_tokens: int = 0
     """Model tokens processed (for throughput reporting)."""
+    texts: list[str] | None = None
+    """The ``n`` texts themselves, for lexical (BM25) search."""
 
     def by_representation(self) -> dict[str, Any]:
-        """``{"dense" | "multivector" | "sparse": batch}`` for the representations present."""
+        """``{"dense" | "multivector" | "sparse" | "lexical": batch}`` for the
+        representations present."""
         out: dict[str, Any] = {}
         if self.dense is not None:
             out["dense"] = self.dense
@@ -61,10 +66,12 @@ class Encoded:
             out["multivector"] = self.tokens
         if self.sparse is not None:
             out["sparse"] = self.sparse
+        if self.texts is not None:
+            out["lexical"] = self.texts
         return out
 
     def __len__(self) -> int:
-        for part in (self.dense, self.tokens, self.sparse):
+        for part in (self.dense, self.tokens, self.sparse, self.texts):
             if part is not None:
                 return len(part)
         return 0
@@ -138,7 +145,7 @@ class Encoder:
 
     # -- retrieval.QueryEncoder and the rerankers' document encoder ------------------------
     def encode_queries(self, queries: Sequence[str]) -> Mapping[str, Any]:
-        """``{"dense" | "sparse" | "multivector": batch}`` for a query batch."""
+        """``{"dense" | "sparse" | "lexical" | "multivector": batch}`` for a query batch."""
         return self.queries(queries).by_representation()
 
     def encode_documents(self, documents: Sequence[Any]) -> Mapping[str, Any]:
@@ -150,6 +157,8 @@ class Encoder:
         out = Encoded()
         if not items:
             return out
+        if "lexical" in self.kinds:
+            out.texts = [item if isinstance(item, str) else "" for item in items]
         llm = self.llm
         texts = self._prompted(items, query)
         if self.one_pass:
@@ -230,8 +239,8 @@ def is_vision_model(llm: Any) -> bool:
 
 def representations_for(kind: str, llm: Any, *, sparse_llm: Any = None) -> tuple[str, ...]:
     """What a collection of ``kind`` keeps with these models: ``hybrid`` is the pooled vector
-    (when the model has one) + token vectors, + sparse weights from a SPLADE ``sparse_llm`` or
-    a BGE-M3 ``llm``."""
+    (when the model has one) + the texts for BM25 + token vectors, + sparse weights from a
+    SPLADE ``sparse_llm`` or a BGE-M3 ``llm``."""
     kind = check_kind(kind)
     if is_vision_model(llm) and kind != "multivector":
         msg = (
@@ -241,7 +250,7 @@ def representations_for(kind: str, llm: Any, *, sparse_llm: Any = None) -> tuple
         raise ConfigError(msg)
     if kind != "hybrid":
         return {"dense": ("dense",), "sparse": ("sparse",)}.get(kind, ("multivector",))
-    out = ["multivector"]
+    out = ["lexical", "multivector"]
     if "embed" in llm.supported_tasks:
         out.insert(0, "dense")
     if sparse_llm is not None or getattr(llm.model, "family", None) == "bge_m3":
@@ -341,6 +350,8 @@ def join_encoded(parts: Sequence[Encoded]) -> Encoded:
         out.tokens = [t for p in parts for t in p.tokens or []]
     if parts and parts[0].sparse is not None:
         out.sparse = [s for p in parts for s in p.sparse or []]
+    if parts and parts[0].texts is not None:
+        out.texts = [t for p in parts for t in p.texts or []]
     return out
 
 
@@ -356,4 +367,5 @@ def slice_encoded(encoded: Encoded, start: int, stop: int, total: int) -> Encode
         None if encoded.tokens is None else encoded.tokens[start:stop],
         None if encoded.sparse is None else encoded.sparse[start:stop],
         share(stop) - share(start),
+        None if encoded.texts is None else encoded.texts[start:stop],
     )

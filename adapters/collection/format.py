@@ -6,7 +6,7 @@ C/
                       kinds, fusion, rerank), the encoder (prompts, representations),
                       chunking, and one entry per component (index type, options, folder)
   collection.sqlite   chunks (text + metadata) and the incremental state (adapters.collection.state)
-  dense/ sparse/ tokens/   one vector index per representation (adapters.collection.components)
+  dense/ sparse/ lexical/ tokens/   one index per representation (adapters.collection.components)
   pages/              page images of an image collection (PNG, named by chunk id digest)
   .lock               the single-writer lock (flock)
 ```
@@ -223,7 +223,7 @@ def writer_lock(folder: Path) -> Iterator[None]:
                 held[0].close()
 
 
-_OWN_NAMES = frozenset({"dense", "sparse", "tokens", PAGES, DB_FILE, f"{DB_FILE}-wal",
+_OWN_NAMES = frozenset({"dense", "sparse", "lexical", "tokens", PAGES, DB_FILE, f"{DB_FILE}-wal",
                         f"{DB_FILE}-shm", f".tmp-{MANIFEST_NAME}", LOCK_FILE})  # fmt: skip
 """What a collection folder holds (a creation killed early leaves some of it)."""
 

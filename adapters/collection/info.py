@@ -22,6 +22,7 @@ INDEX_CLASSES = {
     "faiss": "FaissIndex",
     "exact": "ExactIndex",
     "sparse": "SparseIndex",
+    "bm25": "BM25Index",
     "maxsim": "MaxSimIndex",
     "plaid": "PlaidIndex",
 }

@@ -23,6 +23,7 @@ from adapters.collection.rerankers import (
     CrossEncoderReranker,
     DocumentEmbeddings,
     EmbeddingReranker,
+    IndexReranker,
 )
 from retrieval.filters import Filter
 from retrieval.fusion import Fusion
@@ -173,16 +174,23 @@ def candidate_reranker(collection: Any) -> CollectionRetriever:
     (``retrieval.hybrid.hybrid_reranker``), then the configured rerank stages."""
     encoder = collection.encoder
     rerankers = collection.rerankers
-    scorers = [
-        (
-            part.stage,
-            EmbeddingReranker(encoder, part.representation, rerankers.documents(encoder)),
-        )
-        for part in collection.parts
-    ]
+    scorers: list[tuple[str, Any]] = []
+    for part in collection.parts:
+        if part.representation == "lexical":
+            # BM25 needs corpus statistics: scored only from a BM25 index of the collection
+            # (those of a candidate pool are not); the candidates' own scores are fused.
+            if part.index is not None:
+                scorers.append((part.stage, IndexReranker(encoder, "lexical", part.index)))
+        else:
+            store = rerankers.documents(encoder)
+            scorers.append((part.stage, EmbeddingReranker(encoder, part.representation, store)))
     settings = {key: getattr(collection.config, key) for key in SEARCH_KEYS}
     later = [rerankers.stage(_rerank_config(raw)) for raw in settings["rerank"]]
-    inner = hybrid_reranker(scorers, fusion=hybrid_fusion(settings), rerank=later)
+    # A hybrid fuses the candidates' own scores too (they stand for its first stages); a
+    # single-representation collection ranks by its own score alone.
+    hybrid = len(collection.parts) > 1
+    fusion = hybrid_fusion(settings)
+    inner = hybrid_reranker(scorers, fusion=fusion, rerank=later, fuse_candidates=hybrid)
     return CollectionRetriever(inner, collection.present)
 
 

@@ -71,7 +71,12 @@ def describe(config: PipelineConfig, rerank_run: str | None) -> str:
         parts.append(f"sparse_model={_short(config.sparse_model)}")
     if config.pipeline == "hybrid":
         fusion = fusion_from(config.fusion, rrf_k=config.rrf_k, weights=config.weights)
-        parts.append(f"depth={config.depth} -> maxsim rescore -> {fusion.describe()}")
+        sparse = "+sparse" if config.sparse_model else ""
+        if rerank_run:  # the run's candidates and scores take the first stages' place
+            parts.append(f"run+dense{sparse} -> maxsim -> {fusion.describe()}")
+        else:
+            first = f"dense+bm25{sparse} depth={config.depth}"
+            parts.append(f"{first} -> maxsim rescore -> {fusion.describe()}")
     parts += [f"{r.label}@{r.top_n or 'all'}" for r in config.rerank]
     if rerank_run:
         parts.append(f"reranking {Path(rerank_run).name}")

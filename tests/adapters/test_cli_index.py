@@ -27,7 +27,12 @@ def all_ids(index_dir: Path) -> dict[str, list[str]]:
     collection = Collection.open(index_dir)
     try:
         out = {}
+        ids = sorted(collection.state.ids())
+        words = " ".join(text or "" for text, _ in collection.documents(ids).values())
         for part in collection.parts:
+            if part.name == "lexical":  # BM25: a query holding every word finds every chunk
+                out[part.name] = sorted(h.id for h in part.index.search(words, k=10_000))
+                continue
             dim = part.index.dim if part.name == "tokens" else part.index.config.dim
             shape = (dim,) if part.name == "dense" else (1, dim)
             query = np.ones(shape, np.float32)
@@ -57,7 +62,7 @@ def test_index_search_info(
     assert (report["added"], report["total_chunks"], report["skipped"]) == (5, 6, [])
     expected = ["docs/cats.txt", "docs/dogs.md", "docs/food.txt", "docs/page.html"]
     expected += ["docs/report.pdf#0", "docs/report.pdf#1"]
-    assert all_ids(Path(index)) == {"dense": expected, "tokens": expected}
+    assert all_ids(Path(index)) == {"dense": expected, "lexical": expected, "tokens": expected}
 
     hits = run_json(capsys, "search", "the ocean", "--index", index, "-k", "10")["hits"]
     assert sorted(h["id"] for h in hits) == expected
@@ -118,7 +123,7 @@ def test_incremental_rerun(
     assert (rerun["added"], rerun["updated"], rerun["removed"], rerun["unchanged"]) == (1, 1, 1, 3)
     assert rerun["chunks"] == 2
     expected = ["docs/cats.txt", "docs/dogs.md", "docs/food.txt", "docs/new.txt", "docs/page.html"]
-    assert all_ids(Path(index)) == {"dense": expected, "tokens": expected}
+    assert all_ids(Path(index)) == {"dense": expected, "lexical": expected, "tokens": expected}
     hits = run_json(capsys, "search", "rain", "--index", index, "-k", "10")["hits"]
     texts = {h["id"]: h["metadata"]["text"] for h in hits}
     assert texts["docs/cats.txt"] == "Cats changed their mind and now like the rain."
@@ -150,7 +155,7 @@ def test_crash_between_save_and_state_leaves_no_stale_chunks(
     report = index_sources([folder], index, progress=False)
     assert report.updated == 1
     ids = all_ids(index)
-    assert ids["dense"] == ids["tokens"] == ["docs/long.txt", "docs/short.txt"]
+    assert ids["dense"] == ids["tokens"] == ids["lexical"] == ["docs/long.txt", "docs/short.txt"]
 
 
 def test_error_messages(

@@ -111,20 +111,33 @@ def test_rescore_sees_only_filtered_candidates(indexes: Any) -> None:
     assert all(h.metadata["group"] == 1 for h in hits)
 
 
-def test_rerank_mode_fuses_rescore_stages_not_the_source() -> None:
+def test_hybrid_rerank_fuses_the_candidates_scores_with_every_scorer() -> None:
     first, second = SpyReranker(), SpyReranker()
     retriever = hybrid_reranker([("a", first), ("b", second)])
     candidates = [Hit("d5", 9.0, {"n": 5}), Hit("d9", 8.0, {"n": 9}), Hit("d6", 7.0, {"n": 6})]
     hits = retriever.rerank("6", candidates, source="bm25")
     assert first.seen == ["d5", "d9", "d6"]
     assert sorted(second.seen) == sorted(first.seen)
-    assert [h.id for h in hits] == ["d6", "d5", "d9"]
     label = DEFAULT_HYBRID.fusion.label
     assert set(hits[0].scores) == {"bm25", "a", "b", label}
-    # one scorer alone: its own order and score, no fusion
-    alone = hybrid_reranker([("a", SpyReranker())]).rerank("6", candidates)
-    assert [h.id for h in alone] == ["d6", "d5", "d9"]
-    assert alone[0].kind == "a"
+    # The candidates' scores are a third list, fused as the hybrid fuses its first stages.
+    lists = {
+        "bm25": [Hit(c.id, c.score) for c in candidates],
+        **{name: [Hit(h.id, h.scores[name]) for h in hits] for name in ("a", "b")},
+    }
+    expected = DEFAULT_HYBRID.fusion.fuse(lists)
+    assert [(h.id, h.score) for h in hits] == [(i, pytest.approx(s)) for i, s in expected]
+    # Candidates all scored alike (or bare ids) carry no evidence: the scorers alone decide;
+    # one scorer alone keeps its own order and score (no fusion).
+    flat = [Hit(c.id, 1.0, c.metadata) for c in candidates]
+    assert [h.id for h in retriever.rerank("6", flat)] == ["d6", "d5", "d9"]
+    alone = hybrid_reranker([("a", SpyReranker())], fuse_candidates=False)
+    ranked = alone.rerank("6", candidates)
+    assert [h.id for h in ranked] == ["d6", "d5", "d9"]
+    assert ranked[0].kind == "a"
+    # A source named like a stage would overwrite that stage's scores: refused.
+    with pytest.raises(ConfigError, match="source='a'"):
+        retriever.rerank("6", candidates, source="a")
 
 
 def test_hybrid_retriever_rescored_by_the_token_part(indexes: Any) -> None:
@@ -134,9 +147,10 @@ def test_hybrid_retriever_rescored_by_the_token_part(indexes: Any) -> None:
         HybridPart("maxsim", encoder, tokens, "multivector"),
         HybridPart("sparse", encoder, indexes[1], "sparse"),
     ]
-    retriever = hybrid_retriever(parts, depth=4)
+    retriever = hybrid_retriever(parts, depth=5)
     assert [s.name for s in retriever.stages] == ["dense", "sparse"]
-    assert [s.depth for s in retriever.stages] == [4, 4]
+    assert [s.depth for s in retriever.stages] == [3, 3]  # 5 candidates in all, shared out
+    assert [s.depth for s in hybrid_retriever(parts).stages] == [50, 50]  # the default 100
     assert [s.name for s in retriever.rescore_stages] == ["maxsim"]
     assert retriever.fusion == DEFAULT_HYBRID.fusion
     hits = retriever.search("20", k=3)

@@ -75,6 +75,8 @@ def score_kinds(collection: Any) -> dict[str, str]:
             kinds["dense"] = f"dense embeddings, {what}"
         elif part.stage == "sparse":
             kinds["sparse"] = "sparse (SPLADE) dot product"
+        elif part.stage == "bm25":
+            kinds["bm25"] = "BM25: the query's words in the chunk, weighted by their rarity"
         else:
             kinds["maxsim"] = "MaxSim: each query token's best match in the chunk, summed"
     if len(collection.parts) > 1:

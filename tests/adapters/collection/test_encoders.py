@@ -23,7 +23,7 @@ TEXTS = [
 
 def _check_one_pass_matches(llm: Any) -> None:
     embedder = Encoder(llm, representations_for("hybrid", llm))
-    assert embedder.kinds == ("dense", "multivector")
+    assert embedder.kinds == ("dense", "lexical", "multivector")
     assert embedder.one_pass
     got = embedder.documents(TEXTS)
     dense = np.asarray([o.outputs.embedding for o in llm.embed(TEXTS, use_tqdm=False)])

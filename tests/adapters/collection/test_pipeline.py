@@ -24,6 +24,7 @@ from adapters.collection import (
 from encoders import LLM
 from late_interaction import maxsim_reference
 from retrieval import ConfigError, Hit, RankedHit, RerankStage, Retriever
+from retrieval.fusion import DEFAULT_FUSION
 
 DOCS = {
     "a": "the cat sat on the mat",
@@ -190,15 +191,15 @@ def test_hybrid_pipeline_save_open(st_legacy_mean: Path, splade: str, tmp_path: 
         rerank=(RerankConfig("dense", top_n=3, name="dense-rerank"),),
     )
     pipe = Pipeline(config, path=tmp_path / "idx")
-    assert [p.stage for p in pipe.parts] == ["dense", "sparse", "maxsim"]
-    assert pipe.encoder.kinds == ("dense", "sparse", "multivector")
+    assert [p.stage for p in pipe.parts] == ["dense", "sparse", "bm25", "maxsim"]
+    assert pipe.encoder.kinds == ("dense", "sparse", "lexical", "multivector")
     assert pipe.encoder.one_pass  # dense + tokens: one pass (sparse from the SPLADE model)
     pipe.add(list(DOCS), list(DOCS.values()), META)
     pipe.save()
     hits = pipe.retriever.search("supersonic shock waves", k=3, filter={"n": {"$lt": 5}})
     assert len(hits) == 3
     assert all(h.metadata["n"] < 5 for h in hits)
-    assert set(hits[0].scores) == {"dense", "sparse", "maxsim", "zscore", "dense-rerank"}
+    assert set(hits[0].scores) == {"dense", "sparse", "bm25", "maxsim", "zscore", "dense-rerank"}
     assert [s.name for s in pipe.retriever.rescore_stages] == ["maxsim"]  # the cascade
     assert pipe.index_bytes() > 0
     reopened = Pipeline.open(tmp_path / "idx")
@@ -233,10 +234,18 @@ def test_candidate_reranker_fuses_and_keeps_every_score(st_legacy_mean: Path) ->
     assert {h.id: h.scores["maxsim"] for h in hits} == pytest.approx(
         dict(zip("bd", tokens.tolist(), strict=True)), abs=1e-5
     )
-    # Fused as the default hybrid fuses: per-stage z-scores over the candidates, averaged
-    # (two stages weigh 1 each: agreement weights need three).
-    z = [(x - x.mean()) / x.std() for x in (dense, tokens.numpy().astype(np.float64))]
-    fused = dict(zip("bd", ((z[0] + z[1]) / 2).tolist(), strict=True))
+    # Fused as the default hybrid fuses (retrieval.fusion's tests pin the formula): in a
+    # hybrid, the candidates' incoming scores (bm25) are one more list beside the model's two.
+    lists = {
+        "bm25": [Hit("b", 2.0), Hit("d", 1.0)],
+        "dense": sorted(
+            (Hit(i, s) for i, s in zip("bd", dense.tolist(), strict=True)), key=lambda h: -h.score
+        ),
+        "maxsim": sorted(
+            (Hit(i, s) for i, s in zip("bd", tokens.tolist(), strict=True)), key=lambda h: -h.score
+        ),
+    }
+    fused = dict(DEFAULT_FUSION.fuse(lists))
     assert {h.id: h.scores["zscore"] for h in hits} == pytest.approx(fused, abs=1e-4)
     assert [h.scores["zscore"] for h in hits] == pytest.approx(
         sorted(fused.values(), reverse=True), abs=1e-4
@@ -285,7 +294,7 @@ def test_bge_m3_hybrid_is_one_forward_pass(tmp_path: Path, monkeypatch: pytest.M
     pipe = Pipeline(
         PipelineConfig(pipeline="hybrid", model=str(folder), hf_overrides=overrides, device="cpu")
     )
-    assert [p.stage for p in pipe.parts] == ["dense", "sparse", "maxsim"]
+    assert [p.stage for p in pipe.parts] == ["dense", "sparse", "bm25", "maxsim"]
     llm = pipe.llm(str(folder), None)
     calls: list[int] = []
     original = llm.embed_hybrid
