@@ -86,7 +86,7 @@ class Component:
 
 def plan(representations: tuple[str, ...], config: Any) -> list[Component]:
     """The components a new collection keeps for ``representations``, from a
-    ``PipelineConfig`` (``dense_index``, ``multivector_index``, ``plaid``)."""
+    ``PipelineConfig`` (``dense_index``, ``multivector_index``, ``plaid``, ``bm25``)."""
     out = []
     for name in NAMES:
         if REPRESENTATION[name] not in representations:
@@ -96,7 +96,7 @@ def plan(representations: tuple[str, ...], config: Any) -> list[Component]:
         elif name == "sparse":
             out.append(Component(name, "sparse"))
         elif name == "lexical":
-            out.append(Component(name, "bm25"))
+            out.append(Component(name, "bm25", dict(config.bm25)))
         elif config.multivector_index == "plaid":
             out.append(Component(name, "plaid", dict(config.plaid)))
         else:

@@ -8,6 +8,7 @@ dataclass, loadable from a TOML file (``tomllib``) or a dict (JSON).
     sparse_max_model_len = 256
     depth = 100
     fusion = "agreement"                    # the default hybrid's (retrieval.hybrid)
+    bm25 = { language = "english" }         # the hybrid's BM25: k1, b, language
 
     [[rerank]]
     kind = "maxsim"                         # cross-encoder | maxsim | dense | sparse
@@ -100,6 +101,9 @@ class PipelineConfig:
     """``exact`` (MaxSim over every token) or ``plaid`` (``late_interaction.PlaidIndex``)."""
     plaid: Mapping[str, Any] = field(default_factory=dict)
     """Extra ``PlaidIndex.create`` options (``nbits``, ``ncells``, ...)."""
+    bm25: Mapping[str, Any] = field(default_factory=dict)
+    """``BM25Index.create`` options of a hybrid's BM25 part: ``k1`` (1.2), ``b`` (0.75),
+    ``language`` (``english``; another Snowball language, or ``none``)."""
     depth: int = 100
     """Candidates the first stages return per query in all: a hybrid shares them out evenly
     among its first stages (``retrieval.hybrid.HybridSpec.depth``), then rescores them; a
@@ -132,6 +136,7 @@ class PipelineConfig:
         )
         object.__setattr__(self, "rerank", rerank)
         object.__setattr__(self, "plaid", dict(self.plaid))
+        object.__setattr__(self, "bm25", _checked_bm25(self.bm25))
         object.__setattr__(self, "weights", dict(self.weights))
         object.__setattr__(self, "hf_overrides", dict(self.hf_overrides))
 
@@ -177,6 +182,27 @@ def _known(cls: type, raw: Any, where: str) -> dict[str, Any]:
     unknown = sorted(set(raw) - names)
     if unknown:
         msg = f"Unknown {where} keys {unknown}. Valid: {', '.join(sorted(names))}."
+        raise ConfigError(msg)
+    return dict(raw)
+
+
+def _checked_bm25(options: Any) -> dict[str, Any]:
+    """``bm25`` options, checked now (not at the first add) by making an empty index."""
+    values = _known_keys(options, ("k1", "b", "language"), "bm25 option")
+    if values:
+        from indexes import BM25Index
+
+        BM25Index.create(**values)
+    return values
+
+
+def _known_keys(raw: Any, names: tuple[str, ...], where: str) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        msg = f"{where}s must be a table/dict; got {type(raw).__name__}."
+        raise ConfigError(msg)
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        msg = f"Unknown {where}s {unknown}. Valid: {', '.join(names)}."
         raise ConfigError(msg)
     return dict(raw)
 

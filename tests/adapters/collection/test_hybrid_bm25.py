@@ -11,7 +11,7 @@ import pytest
 
 from adapters.collection import Collection, Encoder, PipelineConfig
 from indexes import Analyzer, BM25Index
-from retrieval import Hit
+from retrieval import ConfigError, Hit
 
 DOCS = {
     "a": "Shock waves form ahead of a blunt body in supersonic flow.",
@@ -97,3 +97,25 @@ def test_rerank_uses_the_bm25_index_and_the_candidates_scores(real_default_path:
     assert by_id["e"].scores["bm25"] == 0.0
     assert set(by_id["d"].scores) == {"run", "dense", "bm25", "maxsim", "zscore"}
     assert hits[0].id == "d"
+
+
+def test_bm25_options_from_the_pipeline_file(real_default_path: Path, tmp_path: Path) -> None:
+    toml = tmp_path / "pipeline.toml"
+    toml.write_text(
+        f'pipeline = "hybrid"\nmodel = "{real_default_path}"\ndevice = "cpu"\n'
+        'bm25 = { language = "german", k1 = 0.9, b = 0.4 }\n',
+        encoding="utf-8",
+    )
+    collection = Collection.create(tmp_path / "kb", PipelineConfig.from_toml(toml))
+    collection.add(["h"], ["Die Häuser laufen"])
+    collection.save()
+    (lexical,) = [p.index for p in Collection.open(tmp_path / "kb").parts if p.stage == "bm25"]
+    assert (lexical.k1, lexical.b, lexical.analyzer.language) == (0.9, 0.4, "german")
+    assert [h.id for h in lexical.search("Haus", k=1)] == ["h"]  # German stems
+    for bad, message in (
+        ({"lang": "de"}, r"Unknown bm25 options \['lang'\]. Valid: k1, b, language"),
+        ({"b": 2}, r"b must be a number in \[0, 1\]"),
+        ({"language": "klingon"}, "Unknown analyzer language 'klingon'"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            PipelineConfig(pipeline="hybrid", bm25=bad)
