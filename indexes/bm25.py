@@ -189,18 +189,23 @@ class BM25Index(StoredIndex):
     def _scores(self, query: Counter[str]) -> np.ndarray:
         """``(n_rows,)`` float32 BM25 scores of every row (0 without a query term)."""
         out = np.zeros(len(self._rows), np.float32)
-        known = [(self._term_ids[t], n) for t, n in query.items() if t in self._term_ids]
-        if not known or not self._rows.n_live:
+        n_docs = self._rows.n_live
+        if not n_docs:
             return out
-        term_ids = np.array([t for t, _ in known], np.int64)
-        rows, tfs, which = self._postings.gather(term_ids)
-        live = self._rows.live[rows]
-        df = np.bincount(which[live], minlength=len(known)).astype(np.float64)
-        n_docs = float(self._rows.n_live)
-        idf = np.log1p((n_docs - df + 0.5) / (df + 0.5))
-        weight = (idf * np.array([n for _, n in known], np.float64)).astype(np.float32)
-        part = weight[which] * tfs / (tfs + self._row_norms()[rows])
-        np.add.at(out, rows.astype(np.intp), part)
+        live = None if n_docs == len(self._rows) else self._rows.live
+        norms = self._row_norms()
+        for term, qtf in query.items():
+            if term not in self._term_ids:
+                continue
+            parts = self._postings.postings(self._term_ids[term])
+            if live is None:
+                df = sum(len(rows) for rows, _ in parts)
+            else:
+                df = sum(int(np.count_nonzero(live[rows])) for rows, _ in parts)
+            weight = np.float32(qtf * math.log1p((n_docs - df + 0.5) / (df + 0.5)))
+            for rows, tfs in parts:  # one term at a time: views, no gathered copy
+                at = rows.astype(np.intp)
+                np.add.at(out, at, weight * tfs / (tfs + norms[at]))
         return out
 
     def _row_norms(self) -> np.ndarray:

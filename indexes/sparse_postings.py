@@ -72,20 +72,14 @@ class Postings:
             self._segments = [term_major.widen(s, vocab_size) for s in self._segments]
             self.vocab_size = vocab_size
 
-    def gather(self, term_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every posting of ``term_ids``: ``(rows, values, which)``, ``which`` the position
-        in ``term_ids`` of each posting's term."""
-        rows, values, which = [], [], []
+    def postings(self, term: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``(rows, values)`` of ``term`` in each segment holding it (views, no copy)."""
+        out = []
         for segment in self._segments:
-            starts = segment.ptr[term_ids]
-            lengths = segment.ptr[term_ids + 1] - starts
-            spans = _ranges(starts, lengths)
-            rows.append(segment.rows[spans])
-            values.append(segment.values[spans])
-            which.append(np.repeat(np.arange(len(term_ids)), lengths))
-        if not rows:
-            return np.zeros(0, np.int32), np.zeros(0, np.float32), np.zeros(0, np.int64)
-        return np.concatenate(rows), np.concatenate(values), np.concatenate(which)
+            start, stop = int(segment.ptr[term]), int(segment.ptr[term + 1])
+            if stop > start:
+                out.append((segment.rows[start:stop], segment.values[start:stop]))
+        return out
 
     def keep(self, rows: np.ndarray) -> None:
         """Keep only ``rows`` (sorted old row numbers), renumbered from 0."""
