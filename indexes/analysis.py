@@ -11,6 +11,7 @@ way it analysed its documents.
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
@@ -76,7 +77,16 @@ def _stemmer(language: str) -> Any:
         return None
     import Stemmer
 
-    # English: Porter's original algorithm, as Lucene's EnglishAnalyzer (PorterStemFilter);
-    # the stemmer caches the stems of the last 100k distinct words.
-    stemmer = Stemmer.Stemmer("porter" if language == "english" else language, 100_000)
-    return stemmer.stemWords
+    # English: Porter's original algorithm, as Lucene's EnglishAnalyzer (PorterStemFilter).
+    # A PyStemmer object is not thread-safe (concurrent searches analyse queries at once):
+    # one per thread, each caching the stems of its last 100k distinct words.
+    algorithm = "porter" if language == "english" else language
+    local = threading.local()
+
+    def stem(words: list[str]) -> list[str]:
+        stemmer = getattr(local, "stemmer", None)
+        if stemmer is None:
+            stemmer = local.stemmer = Stemmer.Stemmer(algorithm, 100_000)
+        return list(stemmer.stemWords(words))
+
+    return stem

@@ -152,3 +152,19 @@ def test_analyzer_follows_lucenes_english_chain() -> None:
     assert Analyzer("none").terms("The running Dogs") == ["the", "running", "dogs"]
     assert Analyzer("german").terms("Häuser laufen") == ["haus", "lauf"]
     assert english.terms("x" * 200) == ["x" * 64]  # absurdly long tokens are cut
+
+
+def test_concurrent_searches_agree_with_one_thread() -> None:
+    """Queries are analysed on many threads at once (a server): one stemmer per thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    index = BM25Index.create()
+    texts = _texts(200, seed=11)
+    index.add([f"d{i}" for i in range(200)], texts)
+    queries = [*QUERIES, *texts[:40]] * 3
+    alone = [[(h.id, h.score) for h in index.search(q, k=5)] for q in queries]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(
+            pool.map(lambda q: [(h.id, h.score) for h in index.search(q, k=5)], queries)
+        )
+    assert together == alone
