@@ -139,7 +139,7 @@ def hybrid_retriever(
 
 
 def hybrid_reranker(
-    scorers: Sequence[tuple[str, Reranker]],
+    scorers: Sequence[tuple[str, Reranker] | RescoreStage],
     *,
     spec: HybridSpec = DEFAULT_HYBRID,
     fusion: Fusion | None = None,
@@ -147,11 +147,11 @@ def hybrid_reranker(
     fuse_candidates: bool = True,
 ) -> Retriever:
     """The hybrid over given candidates (``Retriever.rerank``, e.g. a BM25 top 100): every
-    ``(name, reranker)`` scores every candidate, and (``fuse_candidates``) the candidates'
-    own scores stand for the first stages' (fused, as ``hybrid_retriever`` fuses its first
-    stages' scores)."""
+    ``(name, reranker)`` (or ``RescoreStage``: an index's score by id) scores every
+    candidate, and (``fuse_candidates``) the candidates' own scores stand for the first
+    stages' (fused, as ``hybrid_retriever`` fuses its first stages' scores)."""
     return Retriever(
-        rescore=[RerankStage(name, reranker) for name, reranker in scorers],
+        rescore=[s if isinstance(s, RescoreStage) else RerankStage(*s) for s in scorers],
         fusion=fusion or spec.fusion,
         rerank=rerank,
         fuse_candidates=fuse_candidates,

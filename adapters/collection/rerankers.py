@@ -4,8 +4,6 @@
 * ``EmbeddingReranker`` scores candidates with one representation of a ``TextEncoder``
   against stored document representations: ``dense`` dot product (cosine for normalised
   vectors), ``sparse`` dot product (SPLADE), ``multivector`` MaxSim.
-* ``IndexReranker`` scores candidates with an index that scores stored items by id
-  (``score_ids``): BM25, whose scores need the collection's statistics, not one document.
 * ``ScoreFusionReranker`` fuses scores earlier rerank stages left on the hits (RRF or
   weighted), so a hybrid rerank keeps every component score.
 
@@ -131,20 +129,6 @@ class EmbeddingReranker:
         if self.kind == "sparse":
             return np.array([_sparse_dot(query, d) for d in docs], np.float64)
         return maxsim(torch.as_tensor(query), docs).numpy()
-
-
-class IndexReranker:
-    """Scores candidates with ``index.score_ids`` (every candidate must be in the index)."""
-
-    def __init__(self, encoder: Any, kind: str, index: Any) -> None:
-        self.encoder, self.kind, self.index = encoder, kind, index
-
-    def score(
-        self, queries: Sequence[str], candidates: Sequence[Sequence[Hit]]
-    ) -> list[list[float]]:
-        reps = self.encoder.encode_queries(queries)[self.kind]
-        ids = [[h.id for h in hits] for hits in candidates]
-        return [scores.tolist() for scores in self.index.score_ids(reps, ids)]
 
 
 def _sparse_dot(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> float:

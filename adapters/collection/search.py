@@ -23,13 +23,12 @@ from adapters.collection.rerankers import (
     CrossEncoderReranker,
     DocumentEmbeddings,
     EmbeddingReranker,
-    IndexReranker,
 )
 from retrieval.filters import Filter
 from retrieval.fusion import Fusion
 from retrieval.hybrid import HybridPart, fusion_from, hybrid_reranker, hybrid_retriever
 from retrieval.retriever import RankedHit, Retriever
-from retrieval.stages import RerankStage
+from retrieval.stages import RerankStage, RescoreStage
 from retrieval.types import Hit
 
 SEARCH_KEYS = ("depth", "fusion", "rrf_k", "weights", "rerank")
@@ -174,13 +173,13 @@ def candidate_reranker(collection: Any) -> CollectionRetriever:
     (``retrieval.hybrid.hybrid_reranker``), then the configured rerank stages."""
     encoder = collection.encoder
     rerankers = collection.rerankers
-    scorers: list[tuple[str, Any]] = []
+    scorers: list[Any] = []
     for part in collection.parts:
         if part.representation == "lexical":
             # BM25 needs corpus statistics: scored only from a BM25 index of the collection
             # (those of a candidate pool are not); the candidates' own scores are fused.
             if part.index is not None:
-                scorers.append((part.stage, IndexReranker(encoder, "lexical", part.index)))
+                scorers.append(RescoreStage(part.stage, encoder, part.index, "lexical"))
         else:
             store = rerankers.documents(encoder)
             scorers.append((part.stage, EmbeddingReranker(encoder, part.representation, store)))
