@@ -30,7 +30,7 @@ import numpy as np
 
 from indexes.analysis import Analyzer
 from indexes.rows import Growable, RowTable
-from indexes.sparse_postings import Postings
+from indexes.sparse_postings import Postings, add_at
 from indexes.term_major import Segment
 from retrieval.errors import ConfigError, IndexCorruptError
 from retrieval.metadata import LabelSet, MetadataStore
@@ -204,8 +204,7 @@ class BM25Index(StoredIndex):
                 df = sum(int(np.count_nonzero(live[rows])) for rows, _ in parts)
             weight = np.float32(qtf * math.log1p((n_docs - df + 0.5) / (df + 0.5)))
             for rows, tfs in parts:  # one term at a time: views, no gathered copy
-                at = rows.astype(np.intp)
-                np.add.at(out, at, weight * tfs / (tfs + norms[at]))
+                add_at(out, rows, weight * tfs / (tfs + norms[rows]))
         return out
 
     def _row_norms(self) -> np.ndarray:

@@ -113,16 +113,16 @@ class Postings:
                 strict=True,
             ):
                 span = slice(start, start + length)
-                _accumulate(out, segment.rows[span], segment.values[span] * np.float32(weight))
+                add_at(out, segment.rows[span], segment.values[span] * np.float32(weight))
             short = ~long
             if short.any():
                 spans = _ranges(starts[short], lengths[short])
                 weights = np.repeat(query_values[short], lengths[short])
-                _accumulate(out, segment.rows[spans], segment.values[spans] * weights)
+                add_at(out, segment.rows[spans], segment.values[spans] * weights)
         return out
 
 
-def _accumulate(out: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
+def add_at(out: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
     """``out[rows] += values`` where ``rows`` may repeat (short terms share rows).
 
     ``ufunc.at`` takes its fast path with intp indices: converting the rows costs less than
