@@ -34,6 +34,7 @@ from adapters.collection.encoders import (
     Encoder,
     configured_prompts,
     join_encoded,
+    lexical_texts,
     representations_for,
 )
 from adapters.collection.format import (
@@ -223,7 +224,7 @@ class Collection(PageFiles):
         if encoded is None:
             encoded = self._encode(items)
         values = encoded.by_representation()
-        values.setdefault("lexical", [t if isinstance(t, str) else "" for t in items])
+        values.setdefault("lexical", lexical_texts(items))  # batches encoded elsewhere (Ray)
         with self._lock:
             self._create_components(values)
             for part in self.parts:

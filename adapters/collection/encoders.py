@@ -158,7 +158,7 @@ class Encoder:
         if not items:
             return out
         if "lexical" in self.kinds:
-            out.texts = [item if isinstance(item, str) else "" for item in items]
+            out.texts = lexical_texts(items)
         llm = self.llm
         texts = self._prompted(items, query)
         if self.one_pass:
@@ -201,6 +201,11 @@ class Encoder:
         from encoders import PoolingParams
 
         return {"pooling_params": PoolingParams(dimensions=self.dimensions)}
+
+
+def lexical_texts(items: Sequence[Any]) -> list[str]:
+    """What the BM25 index reads of each item: its text (a page image has none: "")."""
+    return [item if isinstance(item, str) else "" for item in items]
 
 
 def _one_pass(
