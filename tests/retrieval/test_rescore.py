@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from indexes import ExactIndex, SparseIndex
 from retrieval import ConfigError, Fusion, Hit, IndexStage, RerankStage, Retriever
 from retrieval.fusion import normalize_scores
 from retrieval.hybrid import (
@@ -23,11 +22,9 @@ from retrieval.stages import RescoreStage
 from tests.retrieval.test_retriever import (
     IDS,
     METADATA,
-    N_DOCS,
     CountingEncoder,
     SpyReranker,
     _dense,
-    _sparse,
 )
 
 
@@ -60,15 +57,6 @@ class TokenEncoder(CountingEncoder):
         out = dict(super().encode_queries(queries))
         out["multivector"] = [float(q) for q in queries]
         return out
-
-
-@pytest.fixture
-def indexes() -> tuple[ExactIndex, SparseIndex]:
-    dense = ExactIndex.create(dim=2, metric="ip")
-    dense.add(IDS, _dense(range(N_DOCS)), METADATA)
-    sparse = SparseIndex.create(vocab_size=N_DOCS + 2)
-    sparse.add(IDS, _sparse(range(N_DOCS)), METADATA)
-    return dense, sparse
 
 
 def test_rescore_scores_every_candidate_then_fuses(indexes: Any) -> None:

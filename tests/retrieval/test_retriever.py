@@ -83,15 +83,6 @@ class SpyReranker:
         ]
 
 
-@pytest.fixture
-def indexes() -> tuple[ExactIndex, SparseIndex]:
-    dense = ExactIndex.create(dim=2, metric="ip")
-    dense.add(IDS, _dense(range(N_DOCS)), METADATA)
-    sparse = SparseIndex.create(vocab_size=N_DOCS + 2)
-    sparse.add(IDS, _sparse(range(N_DOCS)), METADATA)
-    return dense, sparse
-
-
 def _hybrid(
     indexes: tuple[ExactIndex, SparseIndex], *, ignore_filter: bool = False, top_n: int = 5
 ) -> tuple[Retriever, CountingEncoder, SpyIndex, SpyIndex, SpyReranker]:
