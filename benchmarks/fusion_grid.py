@@ -159,13 +159,7 @@ def configurations(has_sparse: bool) -> dict[str, Runner]:
     sets = [("D", "M"), ("D", "M", "W")]
     if has_sparse:
         sets += [("D", "S"), ("S", "M"), ("D", "S", "M")]
-    for reps in sets:
-        for how in ("rrf60", "rrf10", "minmax", "zscore", "dbsf", "agree"):
-            rows[f"fuse{{{','.join(reps)}}} {how}"] = list_fusion(reps, FUSIONS[how])
-    rows["fuse{D,M} rrf60 w(M)=2"] = list_fusion(("D", "M"), Fusion("rrf", weights={"M": 2}))
-    for w in (0.25, 0.5, 0.75):
-        convex = Fusion("weighted", normalize="dbsf", weights={"D": 1 - w, "M": w})
-        rows[f"fuse{{D,M}} dbsf convex w(M)={w}"] = list_fusion(("D", "M"), convex)
+    rows |= fused_lists(sets)
     # (first stages, fused score sets): every vote, or one per model (MaxSim stands for
     # MiniLM: its pooled dense vector is a coarser view of the same token states)
     cascades: list[tuple[tuple[str, ...], list[tuple[str, ...]]]] = [(("D",), [("D", "M")])]
@@ -203,6 +197,12 @@ def rerank_configurations(has_sparse: bool) -> dict[str, Runner]:
     if has_sparse:
         sets += [("D", "S"), ("S", "M"), ("D", "S", "M"), ("S", "W", "M"), ("D", "S", "W", "M")]
         sets += [("R", "D", "S", "M"), ("B", "D", "S", "M")]
+    return rows | fused_lists(sets)
+
+
+def fused_lists(sets: Sequence[tuple[str, ...]]) -> dict[str, Runner]:
+    """Each set's own lists fused every way, plus the weighted dense + MaxSim pairs."""
+    rows: dict[str, Runner] = {}
     for group in sets:
         for how in ("rrf60", "rrf10", "minmax", "zscore", "dbsf", "agree"):
             rows[f"fuse{{{','.join(group)}}} {how}"] = list_fusion(group, FUSIONS[how])
@@ -268,7 +268,7 @@ def build_views(data: Path, cache: Path | None, tok: Any, spl: Any) -> list[View
 
     views = []
     cran = load_beir(data / "cranfield")
-    dl19, pool, candidates = dl19_pool(data)
+    dl19, pool, given = dl19_pool(data)
     texts = dl19.texts_by_id()
     sets = [
         ("cranfield", cran, cran.doc_ids, cran.doc_texts),
@@ -297,8 +297,8 @@ def build_views(data: Path, cache: Path | None, tok: Any, spl: Any) -> list[View
             views.append(View("cranfield", ds.query_ids, qrels, doc_ids, table))
             continue
         column = {d: i for i, d in enumerate(doc_ids)}
-        fixed = [np.array([column[d] for d in ids], np.int64) for ids in candidates]
-        table["R"] = run_table(data, ds.query_ids, column)
+        fixed = [np.array([column[h.id] for h in hits], np.int64) for hits in given]
+        table["R"] = run_table(given, column)
         views.append(View("dl19-rerank", ds.query_ids, qrels, doc_ids, table, fixed))
         views.append(View("dl19-full", ds.query_ids, qrels, doc_ids, table))
     return views
@@ -313,23 +313,23 @@ def bm25_table(doc_ids: list[str], doc_texts: list[str], queries: list[str]) -> 
     return full_table({"B": queries}, {"B": index}, len(doc_ids), doc_ids)["B"]
 
 
-def run_table(data: Path, query_ids: list[str], column: Mapping[str, int]) -> np.ndarray:
+def run_table(given: list[list[Hit]], column: Mapping[str, int]) -> np.ndarray:
     """``bm25.run``'s own scores of each query's candidates (others: far below)."""
-    run = read_run(data / "trec-dl19" / "bm25.run")
-    table = np.full((len(query_ids), len(column)), -1e9)
-    for q, qid in enumerate(query_ids):
-        for hit in run.get(qid, []):
+    table = np.full((len(given), len(column)), -1e9)
+    for q, hits in enumerate(given):
+        for hit in hits:
             table[q, column[hit.id]] = hit.score
     return table
 
 
-def dl19_pool(data: Path) -> tuple[Any, list[str], list[list[str]]]:
-    """The DL19 set, its pooled doc ids (BM25 candidate order) and each query's candidates."""
+def dl19_pool(data: Path) -> tuple[Any, list[str], list[list[Hit]]]:
+    """The DL19 set, its pooled doc ids (BM25 candidate order) and each query's candidates
+    as ``bm25.run`` gives them (with its scores)."""
     ds = load_beir(data / "trec-dl19")
     bm25 = read_run(data / "trec-dl19" / "bm25.run")
-    candidates = [[h.id for h in bm25.get(q, [])] for q in ds.query_ids]
-    pool = list(dict.fromkeys(d for ids in candidates for d in ids))
-    return ds, pool, candidates
+    given = [list(bm25.get(q, [])) for q in ds.query_ids]
+    pool = list(dict.fromkeys(h.id for hits in given for h in hits))
+    return ds, pool, given
 
 
 def door_rows(data: Path, cache: Path | None) -> list[dict[str, Any]]:
@@ -345,8 +345,7 @@ def door_rows(data: Path, cache: Path | None) -> list[dict[str, Any]]:
     from adapters.pipeline import Pipeline, PipelineConfig
 
     cran = load_beir(data / "cranfield")
-    dl19, pool, _ = dl19_pool(data)
-    run = read_run(data / "trec-dl19" / "bm25.run")
+    dl19, pool, given = dl19_pool(data)
     texts = dl19.texts_by_id()
     tok, spl = load_encoders()
     rows = []
@@ -380,7 +379,6 @@ def door_rows(data: Path, cache: Path | None) -> list[dict[str, Any]]:
                 kept = Pipeline(config)
                 kept.put_documents(doc_ids, doc_texts, encoded=as_encoded(kept, doc_texts, encoded))
                 reranker = kept.candidate_reranker()
-                given = [run.get(q, []) for q in ds.query_ids]
                 ranked = reranker.rerank_batch(ds.query_texts, given, k=100, source="run")
                 runs.append(("dl19-rerank", dict(zip(ds.query_ids, ranked, strict=True)), reranker))
             for view, found_run, retriever in runs:
