@@ -110,9 +110,9 @@ def maxsim_rows(
     Each candidate is multiplied with the query where it lies (a view, one small BLAS
     product per document): gathering the candidates into one tall array first cost more
     than the products - a fresh 40 MB array per query for 150 Cranfield abstracts is page
-    faults and a memory copy - and measured 2.3x slower on the AMD dev box (16.9 vs 7.4 ms
-    for 150 abstracts of ~190 tokens). Empty documents score 0. Returns ``(len(rows),)``
-    float32.
+    faults and a memory copy - and measured 2.9x slower on the AMD dev box (23.9 vs 8.1 ms
+    for 150 documents of 100-280 tokens; benchmarks/maxsim_rescore.py). Empty documents
+    score 0. Returns ``(len(rows),)`` float32.
     """
     out = np.zeros(len(rows), np.float32)
     if not len(rows):
